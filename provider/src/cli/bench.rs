@@ -1,0 +1,8 @@
+//! `smiless bench`.
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {}
+
+pub fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {}
+}

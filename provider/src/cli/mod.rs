@@ -1,0 +1,44 @@
+//! Command-line entry points. Each subcommand owns one module here: its clap `Args` and a `run`
+//! function that calls into the library. `main.rs` only parses and dispatches.
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod forecast;
+pub mod plan;
+pub mod serve;
+pub mod watchdog;
+
+/// smiless: an OpenFaaS provider that serves DAGs of ML inference functions on CPU and GPU at the
+/// lowest cost that meets their end-to-end latency SLA.
+#[derive(Debug, Parser)]
+#[command(name = "smiless", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the OpenFaaS provider (the faas-netes replacement) on the local or Kubernetes backend.
+    Serve(serve::Args),
+    /// A function replica's runtime on the local backend (classic or http mode, like the OpenFaaS watchdogs).
+    Watchdog(watchdog::Args),
+    /// Plan a DAG from a stack file: hardware, batch, cold-start policy and replicas per function.
+    Plan(plan::Args),
+    /// Train and evaluate invocation forecasters.
+    #[command(subcommand)]
+    Forecast(forecast::Command),
+    /// Side-by-side benchmarks (proxy, plan, sim) that print a table and ratios.
+    #[command(subcommand)]
+    Bench(bench::Command),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Watchdog(args) => watchdog::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Forecast(cmd) => forecast::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+    }
+}

@@ -1,0 +1,8 @@
+//! `smiless serve`.
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`smiless serve` is not built yet")
+}

@@ -1,0 +1,2 @@
+//! The smiless provider: the OpenFaaS contract, the invocation proxy, the control loop and the backends.
+pub mod cli;

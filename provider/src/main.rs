@@ -1,0 +1,6 @@
+//! `smiless`: one binary for the provider, the watchdog and the planning tools.
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    provider::cli::run(provider::cli::Cli::parse())
+}
