@@ -1,0 +1,1 @@
+//! `smiless watchdog`: a function replica's HTTP front, configured like the OpenFaaS watchdogs.
