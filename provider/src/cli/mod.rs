@@ -6,6 +6,7 @@ pub mod bench;
 pub mod forecast;
 pub mod plan;
 pub mod serve;
+pub mod sim;
 pub mod watchdog;
 
 /// smiless: an OpenFaaS provider that serves DAGs of ML inference functions on CPU and GPU at the
@@ -25,6 +26,8 @@ pub enum Command {
     Watchdog(watchdog::Args),
     /// Plan a DAG from a stack file: hardware, batch, cold-start policy and replicas per function.
     Plan(plan::Args),
+    /// Simulate planning policies on a workload (trace-driven, deterministic for a seed).
+    Sim(sim::Args),
     /// Train and evaluate invocation forecasters.
     #[command(subcommand)]
     Forecast(forecast::Command),
@@ -38,6 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Watchdog(args) => watchdog::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Forecast(cmd) => forecast::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
     }
