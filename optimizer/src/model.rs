@@ -1,0 +1,214 @@
+//! The cost and latency models (DESIGN §6), for one function's [`Choice`] and for a whole plan.
+//!
+//! **Service.** A burst of `m` requests reaches a function; with batch cap `B` it takes
+//! `calls = ⌈m/b⌉` calls of `b = min(B, m)` requests (the last one smaller), spread over the replicas in
+//! `waves = ⌈calls/n⌉`; the burst's time in the function is `d = waves · t(b, r)` and its busy
+//! replica-seconds are the sum of the call times. Replicas: at least `⌈busy / (cap · gap)⌉`, so that no
+//! replica is busy more than the utilisation cap of the time.
+//!
+//! **Readiness.** A function starts at `max(s + D, R)` where `s` is when its last predecessor finishes
+//! (0 for the entry): always-on, and keep-alive warm for at least the SLA quantile of bursts: `D = R = 0`;
+//! keep-alive that expires more often: `D = init` (initialised on demand when the request reaches it);
+//! pre-warm with offset `o`: `R = o + init`. `init` is `mean + n·std` on the latency path.
+//!
+//! **Cost** ($/h, provisioned replica-seconds × price): always-on `n · 3600 · p`; keep-alive per burst
+//! `busy + n·(E[min(gap, T)] + P(gap > T)·init_mean)`; pre-warm per burst `busy + n_used · init`, plus the
+//! idle time `max(0, s − R)` of a replica that is ready before it is needed. The keep-alive idle time is
+//! measured from the end of the burst with the gap's own distribution (memoryless; accurate while a
+//! burst's service time is small against the gap). A function whose hardware differs from the current
+//! deployment pays one re-initialisation of its replicas, amortised over the planning horizon.
+use crate::load::{GapModel, Load};
+use crate::plan::{Choice, ColdStart, PlanInput};
+use crate::profile::Profile;
+use crate::hardware::Hardware;
+
+/// How one burst is served by one function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Service {
+    /// Effective batch.
+    pub b: u32,
+    pub calls: u32,
+    /// Busy replica-seconds per burst.
+    pub busy: f64,
+    /// Time of one full call.
+    pub t_b: f64,
+}
+
+pub fn service(p: &Profile, hw: Hardware, batch: u32, m: u32) -> Service {
+    let b = batch.clamp(1, m.max(1));
+    let full = m / b;
+    let rem = m % b;
+    let t_b = p.infer_time(hw, b);
+    let busy = f64::from(full) * t_b + if rem > 0 { p.infer_time(hw, rem) } else { 0.0 };
+    Service { b, calls: full + u32::from(rem > 0), busy, t_b }
+}
+
+/// The fewest replicas that keep each below the utilisation cap.
+pub fn min_replicas(busy: f64, load: &Load, util_cap: f64) -> u32 {
+    let n = (busy / (util_cap * load.interarrival_s)).ceil();
+    n.clamp(1.0, 1e6) as u32
+}
+
+/// The earliest a pre-warm may make a replica ready relative to the burst's arrival, before its init:
+/// with unpredictable (exponential) gaps, initialisation can only start once the burst has arrived.
+pub fn prewarm_lower_offset(load: &Load) -> f64 {
+    match load.gaps {
+        GapModel::Exponential => 0.0,
+        GapModel::Deterministic => f64::NEG_INFINITY,
+    }
+}
+
+/// One function's behaviour under one choice: `start = max(s + delay, ready)`, `finish = start + service`,
+/// cost `cost_h + idle_rate_h · max(0, s − ready)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Behaviour {
+    pub cost_h: f64,
+    pub delay: f64,
+    pub ready: f64,
+    pub service: f64,
+    pub idle_rate_h: f64,
+}
+
+impl Behaviour {
+    pub fn start(&self, s: f64) -> f64 {
+        (s + self.delay).max(self.ready)
+    }
+    pub fn finish(&self, s: f64) -> f64 {
+        self.start(s) + self.service
+    }
+    pub fn cost(&self, s: f64) -> f64 {
+        if self.idle_rate_h > 0.0 { self.cost_h + self.idle_rate_h * (s - self.ready).max(0.0) } else { self.cost_h }
+    }
+}
+
+/// Whether a keep-alive window of `seconds` is warm for at least the SLA quantile of bursts.
+pub fn keep_alive_is_warm(load: &Load, seconds: f64, quantile: f64) -> bool {
+    load.p_gap_exceeds(seconds) <= (1.0 - quantile) + 1e-9
+}
+
+/// The per-option numbers [`core`] needs, computed once per (function, hardware, batch, replicas).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pieces {
+    pub price: f64,
+    pub per_hour: f64,
+    pub svc: Service,
+    pub n: u32,
+    pub init_mean: f64,
+    pub init_est: f64,
+    /// Amortised re-initialisation when the hardware differs from the current deployment ($/h).
+    pub reinit_h: f64,
+    pub lower_offset: f64,
+    pub quantile: f64,
+}
+
+/// A policy with its keep-alive probabilities precomputed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pol {
+    AlwaysOn,
+    /// P(gap > T) and E[min(gap, T)].
+    KeepAlive { p_cold: f64, idle: f64 },
+    PreWarm { offset: f64 },
+}
+
+pub(crate) fn pieces(input: &PlanInput, node: usize, hw: Hardware, batch: u32, replicas: u32) -> Pieces {
+    let p = &input.profiles[node];
+    let load = &input.load;
+    let price = input.prices.per_second(hw);
+    let svc = service(p, hw, batch, load.burst_size());
+    let n = replicas.max(1);
+    let init = p.init(hw);
+    let reinit_h = match input.current.get(&input.dag.nodes[node].name) {
+        Some(&now) if now != hw => price * f64::from(n) * init.mean_s * 3600.0 / input.params.horizon_s,
+        _ => 0.0,
+    };
+    Pieces {
+        price,
+        per_hour: load.bursts_per_hour() * price,
+        svc,
+        n,
+        init_mean: init.mean_s,
+        init_est: init.estimate(input.params.init_std_factor),
+        reinit_h,
+        lower_offset: prewarm_lower_offset(load),
+        quantile: input.params.sla_quantile,
+    }
+}
+
+/// The model's formulas (see the module doc), shared by [`behaviour`] and the option tables.
+pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
+    let n = f64::from(p.n);
+    let d = f64::from(p.svc.calls.div_ceil(p.n)) * p.svc.t_b;
+    let mut b = match pol {
+        Pol::AlwaysOn => Behaviour { cost_h: p.price * n * 3600.0, delay: 0.0, ready: 0.0, service: d, idle_rate_h: 0.0 },
+        Pol::KeepAlive { p_cold, idle } => {
+            let warm = p_cold <= (1.0 - p.quantile) + 1e-9;
+            Behaviour {
+                cost_h: p.per_hour * (p.svc.busy + n * (idle + p_cold * p.init_mean)),
+                delay: if warm { 0.0 } else { p.init_est },
+                ready: 0.0,
+                service: d,
+                idle_rate_h: 0.0,
+            }
+        }
+        Pol::PreWarm { offset } => {
+            let n_used = f64::from(p.n.min(p.svc.calls));
+            Behaviour {
+                cost_h: p.per_hour * (p.svc.busy + n_used * p.init_est),
+                delay: 0.0,
+                ready: offset.max(p.lower_offset) + p.init_est,
+                service: d,
+                idle_rate_h: p.per_hour * n_used,
+            }
+        }
+    };
+    b.cost_h += p.reinit_h;
+    b
+}
+
+/// The behaviour of function `node` of `input` under `choice`.
+pub fn behaviour(input: &PlanInput, node: usize, choice: &Choice) -> Behaviour {
+    let p = pieces(input, node, choice.hardware, choice.batch, choice.replicas);
+    let pol = match choice.policy {
+        ColdStart::AlwaysOn => Pol::AlwaysOn,
+        ColdStart::KeepAlive { seconds } => {
+            let t = seconds.max(0.0);
+            Pol::KeepAlive { p_cold: input.load.p_gap_exceeds(t), idle: input.load.expected_idle(t) }
+        }
+        ColdStart::PreWarm { offset_s } => Pol::PreWarm { offset: offset_s },
+    };
+    core(&p, pol)
+}
+
+/// A whole plan's predicted numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Critical-path latency of a burst, seconds.
+    pub latency_s: f64,
+    pub cost_per_hour: f64,
+    pub start: Vec<f64>,
+    pub finish: Vec<f64>,
+    pub cost: Vec<f64>,
+}
+
+/// Evaluates `choices` (one per DAG node, in node order) along the DAG.
+pub fn evaluate(input: &PlanInput, choices: &[Choice]) -> Evaluation {
+    let dag = &input.dag;
+    let n = dag.len();
+    let mut ev = Evaluation {
+        latency_s: 0.0,
+        cost_per_hour: 0.0,
+        start: vec![0.0; n],
+        finish: vec![0.0; n],
+        cost: vec![0.0; n],
+    };
+    for &f in &dag.topo {
+        let s = dag.pred[f].iter().map(|&p| ev.finish[p]).fold(0.0, f64::max);
+        let b = behaviour(input, f, &choices[f]);
+        ev.start[f] = b.start(s);
+        ev.finish[f] = b.finish(s);
+        ev.cost[f] = b.cost(s);
+        ev.cost_per_hour += ev.cost[f];
+    }
+    ev.latency_s = dag.sinks().map(|f| ev.finish[f]).fold(0.0, f64::max);
+    ev
+}

@@ -1,0 +1,117 @@
+//! The planners built on the search: the co-optimiser (`smiless`), the exhaustive optimum (`opt`) and the
+//! two SMIless ablations of the paper, SMIless-Homo (CPU only) and SMIless-No-DAG (every function
+//! pre-warmed as if it were the entry, ignoring its DAG position).
+use crate::options;
+use crate::plan::{Plan, PlanError, PlanInput, Policy, PrewarmMode, SearchSpace, SearchStats};
+use crate::search::{self, Bounds, beam, exact};
+
+/// The co-optimiser and its ablations.
+#[derive(Clone, Copy, Debug)]
+pub struct CoOptimiser {
+    name: &'static str,
+    cpu_only: bool,
+    prewarm: PrewarmMode,
+}
+
+impl CoOptimiser {
+    /// SMIless: the full space.
+    pub const SMILESS: CoOptimiser = CoOptimiser { name: "smiless", cpu_only: false, prewarm: PrewarmMode::DagAware };
+    /// SMIless-Homo: CPU only.
+    pub const HOMO: CoOptimiser = CoOptimiser { name: "homo", cpu_only: true, prewarm: PrewarmMode::DagAware };
+    /// SMIless-No-DAG: pre-warm ignores DAG position.
+    pub const NO_DAG: CoOptimiser = CoOptimiser { name: "no-dag", cpu_only: false, prewarm: PrewarmMode::AtArrival };
+
+    fn space(&self, input: &PlanInput) -> SearchSpace {
+        let mut space = input.space.clone();
+        if self.cpu_only {
+            space.hardware = space.hardware.cpu_only();
+        }
+        space.prewarm = self.prewarm;
+        space
+    }
+}
+
+fn validate(input: &PlanInput) -> Result<(), PlanError> {
+    if input.profiles.len() != input.dag.len() {
+        return Err(PlanError::InvalidInput(format!(
+            "{} profiles for {} functions",
+            input.profiles.len(),
+            input.dag.len()
+        )));
+    }
+    if input.space.batches.is_empty() || input.space.batches.contains(&0) {
+        return Err(PlanError::InvalidInput("batch sizes must be non-empty and positive".into()));
+    }
+    if input.space.hardware.all().next().is_none() {
+        return Err(PlanError::InvalidInput("no hardware to choose from".into()));
+    }
+    Ok(())
+}
+
+impl Policy for CoOptimiser {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn plan(&self, input: &PlanInput) -> Result<Plan, PlanError> {
+        validate(input)?;
+        let space = self.space(input);
+        if space.hardware.all().next().is_none() {
+            return Err(PlanError::InvalidInput(format!("{}: no hardware left in its space", self.name)));
+        }
+        let t = options::build(input, &space);
+        search::check_feasible(input, &t)?;
+        let b = Bounds::new(input, &t);
+        let r = beam::search(input, &t, &b, input.beam_width).ok_or(PlanError::Infeasible {
+            fastest_s: f64::NAN,
+            sla_s: input.sla_s,
+        })?;
+        let stats = SearchStats { expanded: r.expanded, proven_optimal: false };
+        Ok(search::materialise(input, &t, &r.picks, space.prewarm, self.name, stats))
+    }
+}
+
+/// The exhaustive optimum over the co-optimiser's space (branch and bound, exact).
+#[derive(Clone, Copy, Debug)]
+pub struct Exhaustive {
+    /// Seed the cost cut with the co-optimiser's plan (faster; still exact). Tests turn it off to keep
+    /// the optimum independent of the co-optimiser.
+    pub seed_with_beam: bool,
+}
+
+impl Default for Exhaustive {
+    fn default() -> Self {
+        Exhaustive { seed_with_beam: true }
+    }
+}
+
+impl Exhaustive {
+    /// Runs the search over `space` and returns the plan.
+    pub fn plan_in(&self, input: &PlanInput, space: &SearchSpace, name: &str) -> Result<Plan, PlanError> {
+        validate(input)?;
+        let t = options::build(input, space);
+        search::check_feasible(input, &t)?;
+        let b = Bounds::new(input, &t);
+        let seed = if self.seed_with_beam {
+            beam::search(input, &t, &b, input.beam_width).map(|r| (r.picks, r.cost))
+        } else {
+            None
+        };
+        let (picks, stats) = match exact::search(input, &t, &b, seed, input.exact_node_limit) {
+            Some(r) => (r.picks, SearchStats { expanded: r.expanded, proven_optimal: r.proven }),
+            // Only when the budget ran out before any plan was complete: the fastest plan is feasible.
+            None => (t.fastest.clone(), SearchStats { expanded: input.exact_node_limit, proven_optimal: false }),
+        };
+        Ok(search::materialise(input, &t, &picks, space.prewarm, name, stats))
+    }
+}
+
+impl Policy for Exhaustive {
+    fn name(&self) -> &'static str {
+        "opt"
+    }
+
+    fn plan(&self, input: &PlanInput) -> Result<Plan, PlanError> {
+        self.plan_in(input, &input.space, "opt")
+    }
+}

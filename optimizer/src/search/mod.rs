@@ -1,0 +1,203 @@
+//! The searches over the option tables: the co-optimiser ([`beam`], DESIGN §7's top-K multi-way tree)
+//! and the exhaustive optimum ([`exact`], branch and bound), with their shared admissible bounds and the
+//! step that turns picked options into a [`Plan`].
+//!
+//! Both walk the DAG's functions in topological order. A partial plan fixes the options of the first `k`
+//! functions, hence their finish times. Its bounds:
+//! - **cost** ≥ cost so far + Σ over the remaining functions of their cheapest option;
+//! - **latency** ≥ max( max over fixed f of finish_f + tail_f, max over open u of β_min(u) + tail_u ),
+//!   where `tail_f` is the longest path after `f` counting every later function at its smallest added
+//!   latency α_min. Both are admissible (never above the best completion), and the latency bound is
+//!   exact for a complete plan. Since every function's fastest option attains both α_min and β_min
+//!   (always-on on its fastest hardware), a partial plan whose latency bound meets the SLA can always be
+//!   completed within it.
+pub mod beam;
+pub mod exact;
+
+use crate::model::{self, prewarm_lower_offset};
+use crate::options::{Opt, Tables};
+use crate::plan::{Alternative, Choice, ColdStart, FunctionPlan, Plan, PlanError, PlanInput, PrewarmMode, SearchStats};
+
+/// Relative slack on SLA comparisons (floating-point noise only).
+pub(crate) const SLA_EPS: f64 = 1e-9;
+
+/// Precomputed bound ingredients.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    pub order: Vec<usize>,
+    /// tail[f]: lower bound on the time from f's finish to the end of the DAG.
+    pub tail: Vec<f64>,
+    /// open_lb[k]: max over functions at positions ≥ k of β_min + tail (0 at k = n).
+    pub open_lb: Vec<f64>,
+    /// cost_to_go[k]: Σ over positions ≥ k of the cheapest option.
+    pub cost_to_go: Vec<f64>,
+    /// frontier[k]: fixed functions (positions < k) with a successor at a position ≥ k.
+    pub frontier: Vec<Vec<usize>>,
+}
+
+impl Bounds {
+    pub fn new(input: &PlanInput, t: &Tables) -> Bounds {
+        let dag = &input.dag;
+        let n = dag.len();
+        let order = dag.topo.clone();
+        let mut pos = vec![0; n];
+        for (k, &f) in order.iter().enumerate() {
+            pos[f] = k;
+        }
+        let mut tail = vec![0.0; n];
+        for &f in order.iter().rev() {
+            tail[f] = dag.succ[f].iter().map(|&w| t.min_alpha[w] + tail[w]).fold(0.0, f64::max);
+        }
+        let mut open_lb = vec![0.0_f64; n + 1];
+        let mut cost_to_go = vec![0.0_f64; n + 1];
+        for k in (0..n).rev() {
+            let f = order[k];
+            open_lb[k] = open_lb[k + 1].max(t.min_beta[f] + tail[f]);
+            cost_to_go[k] = cost_to_go[k + 1] + t.min_cost[f];
+        }
+        let frontier = (0..=n)
+            .map(|k| order[..k].iter().copied().filter(|&f| dag.succ[f].iter().any(|&w| pos[w] >= k)).collect())
+            .collect();
+        Bounds { order, tail, open_lb, cost_to_go, frontier }
+    }
+}
+
+/// Cost and latency of a complete pick vector (one option index per node), along the DAG.
+pub fn quick_eval(input: &PlanInput, t: &Tables, picks: &[usize], finish: &mut [f64]) -> (f64, f64) {
+    let dag = &input.dag;
+    let mut cost = 0.0;
+    for &f in &dag.topo {
+        let s = dag.pred[f].iter().map(|&p| finish[p]).fold(0.0, f64::max);
+        let o = &t.opts[f][picks[f]];
+        finish[f] = o.finish(s);
+        cost += o.cost_at(s);
+    }
+    let lat = dag.sinks().map(|f| finish[f]).fold(0.0, f64::max);
+    (cost, lat)
+}
+
+/// The fastest plan's latency; an error when even it misses the SLA.
+pub fn check_feasible(input: &PlanInput, t: &Tables) -> Result<(), PlanError> {
+    let mut finish = vec![0.0; input.dag.len()];
+    let (_, fastest) = quick_eval(input, t, &t.fastest, &mut finish);
+    if fastest > input.sla_s * (1.0 + SLA_EPS) {
+        return Err(PlanError::Infeasible { fastest_s: fastest, sla_s: input.sla_s });
+    }
+    Ok(())
+}
+
+/// Places a picked option's pre-warm once its start `s` is known.
+fn place(o: &Opt, s: f64, mode: PrewarmMode, input: &PlanInput) -> Choice {
+    let mut c = o.choice;
+    if let (ColdStart::PreWarm { .. }, PrewarmMode::DagAware) = (c.policy, mode) {
+        let lower = prewarm_lower_offset(&input.load);
+        c.policy = ColdStart::PreWarm { offset_s: (s - o.init_est).max(lower) };
+    }
+    c
+}
+
+/// Turns picks into a [`Plan`] evaluated by [`model::evaluate`], with rejected alternatives.
+pub fn materialise(
+    input: &PlanInput,
+    t: &Tables,
+    picks: &[usize],
+    mode: PrewarmMode,
+    policy: &str,
+    stats: SearchStats,
+) -> Plan {
+    let dag = &input.dag;
+    let n = dag.len();
+    let mut finish = vec![0.0; n];
+    let mut starts_in = vec![0.0; n];
+    let mut choices: Vec<Option<Choice>> = vec![None; n];
+    for &f in &dag.topo {
+        let s = dag.pred[f].iter().map(|&p| finish[p]).fold(0.0, f64::max);
+        let o = &t.opts[f][picks[f]];
+        starts_in[f] = s;
+        finish[f] = o.finish(s);
+        choices[f] = Some(place(o, s, mode, input));
+    }
+    // Every node is in the topological order, so every entry is set.
+    let choices: Vec<Choice> = choices.into_iter().map(|c| c.expect("topological order covers every node")).collect();
+    let ev = model::evaluate(input, &choices);
+    let meets = ev.latency_s <= input.sla_s * (1.0 + SLA_EPS);
+    let mut functions: Vec<FunctionPlan> = (0..n)
+        .map(|f| FunctionPlan {
+            name: dag.nodes[f].name.clone(),
+            choice: choices[f],
+            start_s: ev.start[f],
+            finish_s: ev.finish[f],
+            cost_per_hour: ev.cost[f],
+            alternatives: Vec::new(),
+        })
+        .collect();
+    if input.alternatives > 0 {
+        let mut trial = picks.to_vec();
+        let mut alts: Vec<(usize, f64, f64)> = Vec::new();
+        for f in 0..n {
+            alts.clear();
+            for j in 0..t.opts[f].len() {
+                if j == picks[f] {
+                    continue;
+                }
+                trial[f] = j;
+                let (c, l) = quick_eval(input, t, &trial, &mut finish);
+                alts.push((j, c, l));
+            }
+            trial[f] = picks[f];
+            alts.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let mut pick: Vec<(usize, f64, f64)> = alts.iter().take(input.alternatives).copied().collect();
+            let ok = |l: f64| l <= input.sla_s * (1.0 + SLA_EPS);
+            if !pick.iter().any(|a| ok(a.2)) {
+                if let Some(first_ok) = alts.iter().find(|a| ok(a.2)) {
+                    pick.pop();
+                    pick.push(*first_ok);
+                }
+            }
+            functions[f].alternatives = pick
+                .into_iter()
+                .map(|(j, c, l)| Alternative {
+                    choice: place(&t.opts[f][j], starts_in[f], mode, input),
+                    cost_per_hour: c,
+                    latency_s: l,
+                    meets_sla: ok(l),
+                })
+                .collect();
+        }
+    }
+    Plan {
+        dag: dag.name.clone(),
+        policy: policy.to_string(),
+        sla_s: input.sla_s,
+        functions,
+        predicted_latency_s: ev.latency_s,
+        cost_per_hour: ev.cost_per_hour,
+        meets_sla: meets,
+        stats,
+    }
+}
+
+/// A plan from explicit choices (the baselines), evaluated by the same model.
+pub fn plan_from_choices(input: &PlanInput, choices: Vec<Choice>, policy: &str) -> Plan {
+    let ev = model::evaluate(input, &choices);
+    let functions = (0..input.dag.len())
+        .map(|f| FunctionPlan {
+            name: input.dag.nodes[f].name.clone(),
+            choice: choices[f],
+            start_s: ev.start[f],
+            finish_s: ev.finish[f],
+            cost_per_hour: ev.cost[f],
+            alternatives: Vec::new(),
+        })
+        .collect();
+    Plan {
+        dag: input.dag.name.clone(),
+        policy: policy.to_string(),
+        sla_s: input.sla_s,
+        functions,
+        predicted_latency_s: ev.latency_s,
+        cost_per_hour: ev.cost_per_hour,
+        meets_sla: ev.latency_s <= input.sla_s * (1.0 + SLA_EPS),
+        stats: SearchStats::default(),
+    }
+}
