@@ -1,4 +1,10 @@
 //! The smiless provider: the OpenFaaS contract, the invocation proxy, the control loop and the backends.
+pub mod api;
+pub mod backend;
+pub mod catalog;
 pub mod cli;
+pub mod config;
+pub mod proxy;
 pub mod runtime;
+pub mod types;
 pub mod watchdog;

@@ -1,8 +1,95 @@
-//! `smiless serve`.
+//! `smiless serve`: the OpenFaaS provider on the local backend.
+//!
+//! Start-up order keeps `/healthz` fast: open the catalog (one small file), create the runtime, bind,
+//! and restore the persisted functions in the background while already serving.
+use std::sync::Arc;
+
+use actix_web::{HttpServer, web};
+use anyhow::Context;
+
+use crate::api::{self, AppState};
+use crate::backend::Backend;
+use crate::backend::local::LocalBackend;
+use crate::catalog::Catalog;
+use crate::config::{Config, ServeArgs};
+use crate::runtime::{Runtime, RuntimeConfig};
+
+/// Which backend runs the functions.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Child processes on this machine (`smiless watchdog` per replica).
+    Local,
+}
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  smiless serve                                   # :8081, state in ~/.local/share/smiless
+  smiless serve --port 8081 --state-dir /var/lib/smiless --read-timeout 1m5s
+  basic_auth=true secret_mount_path=/var/secrets function_namespace=openfaas-fn smiless serve
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`smiless serve` is not built yet")
+The first line on stdout is `smiless: listening on ADDR` (useful with --port 0).")]
+pub struct Args {
+    #[command(flatten)]
+    pub config: ServeArgs,
+    /// The backend.
+    #[arg(long, value_enum, default_value = "local", env = "SMILESS_BACKEND")]
+    pub backend: BackendKind,
+}
+
+/// Restores the persisted desired state in the backend (after a restart, including after kill -9).
+async fn restore(catalog: Arc<Catalog>, backend: Arc<dyn Backend>) {
+    for rec in catalog.all_functions() {
+        if let Err(e) = backend.deploy(&rec).await {
+            tracing::error!("cannot restore {}.{}: {e}", rec.name(), rec.namespace());
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let config = Config::try_from(args.config)?;
+    let catalog = Arc::new(
+        Catalog::open(&config.state_dir, &config.default_namespace, &config.namespaces, config.max_replicas)
+            .with_context(|| format!("opening the catalog in {}", config.state_dir.display()))?,
+    );
+    // Process supervision runs on its own small runtime, apart from the HTTP workers.
+    let backend_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("smiless-backend")
+        .enable_all()
+        .build()?;
+    let backend: Arc<dyn Backend> = match args.backend {
+        BackendKind::Local => {
+            let _guard = backend_rt.enter();
+            let rt = Runtime::new(RuntimeConfig {
+                exe: std::env::current_exe().context("locating the smiless binary")?,
+                work_dir: config.state_dir.join("run"),
+            })?;
+            Arc::new(LocalBackend::new(rt, catalog.secrets_root(), config.read_timeout))
+        }
+    };
+    backend_rt.spawn(restore(Arc::clone(&catalog), Arc::clone(&backend)));
+    let state = web::Data::new(AppState::new(Arc::clone(&catalog), Arc::clone(&backend), &config));
+
+    let result = actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || api::app(state.clone()))
+            .workers(config.workers)
+            .backlog(4096)
+            .client_request_timeout(config.read_timeout)
+            .bind((config.bind, config.port))
+            .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+        for addr in server.addrs() {
+            println!("smiless: listening on {addr}");
+        }
+        tracing::info!("state in {}", config.state_dir.display());
+        server.run().await.context("serving")
+    });
+    backend_rt.block_on(backend.shutdown());
+    result
 }

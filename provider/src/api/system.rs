@@ -1,0 +1,20 @@
+//! `/healthz`, `/system/info` and `/metrics`.
+use actix_web::{HttpResponse, web};
+
+use super::{AppState, Authorized};
+use crate::types::to_json;
+
+/// `GET`/`HEAD /healthz`: 200, empty body, no auth.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+/// `GET /system/info`: provider `smiless`, the backend's orchestration, crate version and git sha.
+pub async fn info(_: Authorized, state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(to_json(&state.info))
+}
+
+/// `/metrics` (any method, no auth): Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+}

@@ -1,0 +1,138 @@
+//! The local backend: every replica is a `smiless watchdog` child process, supervised by
+//! [`crate::runtime::Runtime`]. This module only translates catalog records into replica specs.
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use super::{Backend, BackendError, LogRequest, ReplicaCounts};
+use crate::catalog::FunctionRecord;
+use crate::runtime::{FunctionKey, LogQuery, ReplicaSpec, Runtime, RuntimeError};
+use crate::types::{FunctionDeployment, LogMessage};
+
+/// Environment variable carrying a digest of the function's secret values. Replicas read secrets when
+/// they start, so a changed value must change the spec to roll the replicas (the certifier's secret
+/// update test expects the new value a few seconds after `PUT /system/functions`).
+pub const SECRETS_DIGEST_ENV: &str = "SMILESS_SECRETS_DIGEST";
+
+/// See the module documentation.
+#[derive(Debug, Clone)]
+pub struct LocalBackend {
+    rt: Runtime,
+    secrets_root: PathBuf,
+    exec_timeout: Duration,
+}
+
+impl LocalBackend {
+    /// `secrets_root` holds `<namespace>/<name>` secret files (the catalog's layout); `exec_timeout` is
+    /// the replicas' default request timeout.
+    pub fn new(rt: Runtime, secrets_root: PathBuf, exec_timeout: Duration) -> Self {
+        LocalBackend { rt, secrets_root, exec_timeout }
+    }
+
+    fn spec(&self, f: &FunctionRecord) -> Arc<ReplicaSpec> {
+        let d = &f.deployment;
+        let secrets_dir = self.secrets_root.join(&d.namespace);
+        let mut env = d.env_vars.clone();
+        if !d.secrets.is_empty() {
+            let mut h = std::hash::DefaultHasher::new();
+            for s in &d.secrets {
+                s.hash(&mut h);
+                // A missing file hashes as empty; the replica then reports the error itself.
+                std::fs::read(secrets_dir.join(s)).unwrap_or_default().hash(&mut h);
+            }
+            env.insert(SECRETS_DIGEST_ENV.to_owned(), format!("{:016x}", h.finish()));
+        }
+        Arc::new(ReplicaSpec {
+            fprocess: d.env_process.clone(),
+            env,
+            secrets: d.secrets.clone(),
+            secrets_dir,
+            exec_timeout: self.exec_timeout,
+            cpu_set: None,
+            gpu: None,
+        })
+    }
+
+    async fn apply(&self, f: &FunctionRecord) -> Result<(), BackendError> {
+        let key = FunctionKey::new(f.namespace(), f.name());
+        self.rt.apply(&key, self.spec(f), f.replicas).await.map_err(map_err)
+    }
+}
+
+fn map_err(e: RuntimeError) -> BackendError {
+    match e {
+        RuntimeError::InvalidSpec { .. } => BackendError::Invalid(e.to_string()),
+        other => BackendError::Failed(other.to_string()),
+    }
+}
+
+impl Backend for LocalBackend {
+    fn orchestration(&self) -> &'static str {
+        "local"
+    }
+
+    fn validate(&self, d: &FunctionDeployment) -> Result<(), BackendError> {
+        if d.env_process.trim().is_empty() {
+            return Err(BackendError::Invalid(
+                "envProcess (fprocess) is required on the local backend: it is the command each replica runs"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn deploy<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.apply(f))
+    }
+
+    fn update<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.apply(f))
+    }
+
+    fn scale<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.apply(f))
+    }
+
+    fn delete<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move { self.rt.remove(&FunctionKey::new(namespace, name)).await.map_err(map_err) })
+    }
+
+    fn status(&self, namespace: &str, name: &str) -> ReplicaCounts {
+        let s = self.rt.status(&FunctionKey::new(namespace, name));
+        ReplicaCounts { desired: s.desired, available: s.available }
+    }
+
+    fn endpoint<'a>(&'a self, namespace: &'a str, name: &'a str, wait: Duration) -> BoxFuture<'a, Option<SocketAddr>> {
+        Box::pin(async move { self.rt.ready_endpoint(&FunctionKey::new(namespace, name), wait).await })
+    }
+
+    fn logs(&self, q: LogRequest) -> BoxStream<'static, LogMessage> {
+        let instance = q.instance;
+        let lines = self.rt.logs(LogQuery {
+            key: FunctionKey::new(q.namespace, q.name),
+            since: q.since,
+            tail: q.tail,
+            follow: q.follow,
+        });
+        lines
+            .filter(move |l| std::future::ready(instance.as_ref().is_none_or(|i| *i == l.instance)))
+            .map(|l| LogMessage {
+                name: l.name,
+                namespace: l.namespace,
+                instance: l.instance,
+                timestamp: l.timestamp,
+                text: l.text,
+            })
+            .boxed()
+    }
+
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.rt.shutdown())
+    }
+}

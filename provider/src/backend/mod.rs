@@ -1,0 +1,85 @@
+//! Backends make the catalog's desired state real and answer for the running replicas.
+//!
+//! The HTTP layer talks only to [`Backend`]; the local backend ([`local`]) drives child processes through
+//! the runtime module, [`fixed`] routes every function to one fixed address (benchmarks, HTTP-layer
+//! tests), and a Kubernetes backend can be added beside them.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::catalog::FunctionRecord;
+use crate::types::{FunctionDeployment, LogMessage};
+
+pub mod fixed;
+pub mod local;
+
+/// Backend failures. `Invalid` is the caller's fault (400); the rest are the provider's (500).
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("backend failure: {0}")]
+    Failed(String),
+}
+
+/// Desired and ready replicas as the backend sees them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplicaCounts {
+    pub desired: u32,
+    /// Replicas whose health check passed: what `availableReplicas` reports and the proxy routes to.
+    pub available: u32,
+}
+
+/// Which log lines to return (contract §1.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRequest {
+    pub namespace: String,
+    pub name: String,
+    /// Only this replica's lines.
+    pub instance: Option<String>,
+    pub since: Option<jiff::Timestamp>,
+    /// Only the last `tail` lines of the history.
+    pub tail: Option<usize>,
+    pub follow: bool,
+}
+
+/// The operations the HTTP layer needs from a backend.
+///
+/// `deploy`, `update` and `scale` receive the full record (desired replicas included); each is
+/// idempotent, so restoring after a restart is just `deploy` of every record again.
+pub trait Backend: Send + Sync + 'static {
+    /// `orchestration` in `/system/info`.
+    fn orchestration(&self) -> &'static str;
+
+    /// Rejects what this backend cannot run (checked before the catalog records anything).
+    fn validate(&self, _d: &FunctionDeployment) -> Result<(), BackendError> {
+        Ok(())
+    }
+
+    /// Starts a new function (or re-creates it after a restart).
+    fn deploy<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Rolls a function to a new spec without dropping requests.
+    fn update<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Changes the number of replicas to `f.replicas`.
+    fn scale<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Stops and forgets a function.
+    fn delete<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Replica counts, from memory (called for every status read).
+    fn status(&self, namespace: &str, name: &str) -> ReplicaCounts;
+
+    /// A ready replica's address, waiting up to `wait` for one; `None` if none became ready.
+    fn endpoint<'a>(&'a self, namespace: &'a str, name: &'a str, wait: Duration) -> BoxFuture<'a, Option<SocketAddr>>;
+
+    /// Log lines: the history, then (with `follow`) new lines until the stream is dropped.
+    fn logs(&self, q: LogRequest) -> BoxStream<'static, LogMessage>;
+
+    /// Stops everything (graceful shutdown).
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}

@@ -1,0 +1,336 @@
+//! The invocation proxy: `/function/{name}[.{ns}][/{rest}]` → a ready replica (contract §1.13).
+//!
+//! - Every verb of faas-provider (GET, POST, PUT, PATCH, DELETE, OPTIONS, HEAD); others → 405.
+//! - The path after `/function/NAME` (or `/`) and the raw query go upstream unchanged; headers go both
+//!   ways except hop-by-hop ones; `X-Forwarded-Host`/`-For`, `X-Call-Id` and `X-Start-Time` are added
+//!   when absent (the last two are also echoed on the response).
+//! - Bodies stream: small request bodies with a known length are read at once (cheaper than a pump
+//!   task), others are pumped through a channel; responses are always streamed, never buffered whole.
+//! - Redirects are not followed: the client never follows them, so a 302 reaches the caller.
+//! - A function at 0 desired replicas is scaled to max(`com.openfaas.scale.min`, 1) and the request
+//!   waits up to `read_timeout` for a ready replica; none → 503 `No endpoints available for: NAME.`;
+//!   an upstream failure → 500 `Can't reach service for: NAME.`; both with `X-OpenFaaS-Internal: proxy`.
+//!
+//! Each HTTP worker owns its own pooled keep-alive client (created in the app factory), so connection
+//! tasks run on the worker thread that uses them.
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::body::SizedStream;
+use actix_web::http::header as ax;
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Either, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::header as hy;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::api::AppState;
+
+/// Request bodies up to this size with a known length are read whole before forwarding.
+const BUFFER_LIMIT: u64 = 64 * 1024;
+
+type Pump = futures::channel::mpsc::Receiver<Result<Frame<Bytes>, io::Error>>;
+type UpstreamBody = Either<Full<Bytes>, StreamBody<Pump>>;
+
+/// The per-worker upstream client (HTTP/1.1, keep-alive pool, no redirects).
+pub struct ProxyClient {
+    client: Client<HttpConnector, UpstreamBody>,
+}
+
+impl std::fmt::Debug for ProxyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyClient").finish_non_exhaustive()
+    }
+}
+
+impl ProxyClient {
+    pub fn new(max_idle_per_host: usize) -> Self {
+        let mut conn = HttpConnector::new();
+        conn.set_nodelay(true);
+        conn.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(TokioTimer::new())
+            .pool_max_idle_per_host(max_idle_per_host)
+            .build(conn);
+        ProxyClient { client }
+    }
+}
+
+/// The proxy's route. Registered by `api::configure`.
+pub fn resource() -> Resource {
+    web::resource(["/function/{name:[-a-zA-Z_0-9.]+}", "/function/{name:[-a-zA-Z_0-9.]+}/{tail:.*}"])
+        .name("/function/{name}")
+        .route(web::get().to(proxy))
+        .route(web::post().to(proxy))
+        .route(web::put().to(proxy))
+        .route(web::patch().to(proxy))
+        .route(web::delete().to(proxy))
+        .route(web::method(actix_web::http::Method::OPTIONS).to(proxy))
+        .route(web::head().to(proxy))
+}
+
+/// An error the proxy makes itself.
+fn internal(status: actix_web::http::StatusCode, msg: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("X-OpenFaaS-Internal", "proxy"))
+        .content_type("text/plain; charset=utf-8")
+        .body(msg)
+}
+
+/// Splits the raw path after `/function/` into (name, namespace, upstream path).
+pub fn split_path(path: &str) -> (&str, &str, &str) {
+    let after = path.strip_prefix("/function/").unwrap_or_default();
+    let (segment, rest) = match after.find('/') {
+        Some(i) => (&after[..i], &after[i..]),
+        None => (after, "/"),
+    };
+    match segment.rfind('.') {
+        Some(i) => (&segment[..i], &segment[i + 1..], rest),
+        None => (segment, "", rest),
+    }
+}
+
+/// Headers that describe one hop and are never forwarded.
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "proxy-connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
+
+/// A random (version 4) UUID for `X-Call-Id`.
+pub fn uuid_v4() -> String {
+    let r: u128 = rand::random();
+    let r = (r & !(0xF << 76)) | (0x4 << 76);
+    let r = (r & !(0x3 << 62)) | (0x2 << 62);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        r >> 96,
+        (r >> 80) & 0xffff,
+        (r >> 64) & 0xffff,
+        (r >> 48) & 0xffff,
+        r & 0xffff_ffff_ffff
+    )
+}
+
+async fn proxy(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let (name, ns, rest) = split_path(req.uri().path());
+    if name.is_empty() {
+        return internal(StatusCode::BAD_REQUEST, "Provide a function name in the path.".into());
+    }
+    let ns = state.catalog.resolve_namespace(ns).to_owned();
+    let no_endpoints = || internal(StatusCode::SERVICE_UNAVAILABLE, format!("No endpoints available for: {name}."));
+    let Some(rec) = state.catalog.function(&ns, name) else {
+        return no_endpoints();
+    };
+    if rec.replicas == 0 {
+        // Scale from zero (the gateway may also do it; both paths converge on the same desired count).
+        let target = crate::catalog::scale_min(&rec.deployment, state.catalog.max_replicas()).ok().flatten().unwrap_or(1);
+        if let Err(e) = state.scale(&ns, name, u64::from(target)).await {
+            tracing::warn!("scale from zero of {name}.{ns} failed: {e}");
+        }
+    }
+    let Some(addr) = state.backend.endpoint(&ns, name, state.read_timeout).await else {
+        return no_endpoints();
+    };
+    let Some(client) = req.app_data::<ProxyClient>() else {
+        return internal(StatusCode::INTERNAL_SERVER_ERROR, "proxy client missing".into());
+    };
+
+    // Upstream request: method, URL (path after the name + raw query), headers.
+    let mut uri = format!("http://{addr}{rest}");
+    if let Some(q) = req.uri().query() {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    let method = hyper::Method::from_bytes(req.method().as_str().as_bytes()).unwrap_or(hyper::Method::GET);
+    let mut up = hyper::Request::builder().method(method).uri(uri);
+    let Some(headers) = up.headers_mut() else {
+        return internal(StatusCode::INTERNAL_SERVER_ERROR, "Failed to resolve service".into());
+    };
+    let connection_listed: Vec<String> = req
+        .headers()
+        .get_all(ax::CONNECTION)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
+        .collect();
+    for (k, v) in req.headers() {
+        let n = k.as_str();
+        if is_hop_by_hop(n) || n == "host" || connection_listed.iter().any(|c| c == n) {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (hy::HeaderName::from_bytes(n.as_bytes()), hy::HeaderValue::from_bytes(v.as_bytes())) {
+            headers.append(k, v);
+        }
+    }
+    if !headers.contains_key("x-forwarded-host")
+        && let Some(host) = req.headers().get(ax::HOST).and_then(|h| hy::HeaderValue::from_bytes(h.as_bytes()).ok())
+    {
+        headers.insert("x-forwarded-host", host);
+    }
+    if !headers.contains_key("x-forwarded-for")
+        && let Some(peer) = req.peer_addr().and_then(|p| hy::HeaderValue::from_str(&p.ip().to_string()).ok())
+    {
+        headers.insert("x-forwarded-for", peer);
+    }
+    let call_id = match headers.get("x-call-id") {
+        Some(v) => v.clone(),
+        None => {
+            let v = hy::HeaderValue::from_str(&uuid_v4()).unwrap_or(hy::HeaderValue::from_static("0"));
+            headers.insert("x-call-id", v.clone());
+            v
+        }
+    };
+    let start_time = match headers.get("x-start-time") {
+        Some(v) => v.clone(),
+        None => {
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let v = hy::HeaderValue::from(u64::try_from(nanos).unwrap_or(u64::MAX));
+            headers.insert("x-start-time", v.clone());
+            v
+        }
+    };
+    let req_ct = headers.get(hy::CONTENT_TYPE).cloned();
+
+    let body = match request_body(&req, payload).await {
+        Ok(b) => b,
+        Err(e) => return internal(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
+    };
+    let Ok(up) = up.body(body) else {
+        return internal(StatusCode::INTERNAL_SERVER_ERROR, "Failed to resolve service".into());
+    };
+
+    let resp = match tokio::time::timeout(state.read_timeout, client.client.request(up)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::debug!("upstream {addr} of {name}.{ns}: {e}");
+            return internal(StatusCode::INTERNAL_SERVER_ERROR, format!("Can't reach service for: {name}."));
+        }
+        Err(_) => {
+            tracing::debug!("upstream {addr} of {name}.{ns}: timed out");
+            return internal(StatusCode::INTERNAL_SERVER_ERROR, format!("Can't reach service for: {name}."));
+        }
+    };
+    respond(&req, resp, req_ct, call_id, start_time)
+}
+
+/// The request body for hyper: empty, read whole (small, known length), or pumped from the payload.
+async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<UpstreamBody, String> {
+    let chunked = req.headers().contains_key(ax::TRANSFER_ENCODING);
+    let len = req
+        .headers()
+        .get(ax::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match (chunked, len) {
+        (false, None | Some(0)) => Ok(Either::Left(Full::new(Bytes::new()))),
+        (false, Some(n)) if n <= BUFFER_LIMIT => {
+            let mut buf = bytes::BytesMut::with_capacity(usize::try_from(n).unwrap_or(0));
+            while let Some(chunk) = payload.next().await {
+                buf.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+            }
+            Ok(Either::Left(Full::new(buf.freeze())))
+        }
+        _ => {
+            let (mut tx, rx) = futures::channel::mpsc::channel(4);
+            // The payload is tied to this worker thread; pump it into a Send channel for hyper.
+            actix_web::rt::spawn(async move {
+                while let Some(chunk) = payload.next().await {
+                    let item = chunk.map(Frame::data).map_err(|e| io::Error::other(e.to_string()));
+                    let failed = item.is_err();
+                    if tx.send(item).await.is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            Ok(Either::Right(StreamBody::new(rx)))
+        }
+    }
+}
+
+/// Converts the upstream response, streaming its body.
+fn respond(
+    req: &HttpRequest,
+    resp: hyper::Response<hyper::body::Incoming>,
+    req_ct: Option<hy::HeaderValue>,
+    call_id: hy::HeaderValue,
+    start_time: hy::HeaderValue,
+) -> HttpResponse {
+    let (parts, body) = resp.into_parts();
+    let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
+        .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
+    let mut out = HttpResponse::build(status);
+    for (k, v) in &parts.headers {
+        let n = k.as_str();
+        if is_hop_by_hop(n) || n == "content-length" {
+            continue;
+        }
+        if let (Ok(k), Ok(v)) = (ax::HeaderName::from_bytes(n.as_bytes()), ax::HeaderValue::from_bytes(v.as_bytes())) {
+            out.append_header((k, v));
+        }
+    }
+    if !parts.headers.contains_key(hy::CONTENT_TYPE) {
+        let ct = req_ct.as_ref().map_or(&b"text/plain"[..], |v| v.as_bytes());
+        if let Ok(v) = ax::HeaderValue::from_bytes(ct) {
+            out.insert_header((ax::CONTENT_TYPE, v));
+        }
+    }
+    for (k, v) in [("x-call-id", call_id), ("x-start-time", start_time)] {
+        if !parts.headers.contains_key(k)
+            && let Ok(v) = ax::HeaderValue::from_bytes(v.as_bytes())
+        {
+            out.insert_header((k, v));
+        }
+    }
+    let len = parts
+        .headers
+        .get(hy::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let stream = body.into_data_stream();
+    match len {
+        _ if req.method() == actix_web::http::Method::HEAD => match len {
+            Some(n) => out.no_chunking(n).finish(),
+            None => out.finish(),
+        },
+        Some(n) => out.body(SizedStream::new(n, stream)),
+        None => out.streaming(stream),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_like_faas_provider() {
+        assert_eq!(split_path("/function/x"), ("x", "", "/"));
+        assert_eq!(split_path("/function/x/"), ("x", "", "/"));
+        assert_eq!(split_path("/function/x.ns/a/b"), ("x", "ns", "/a/b"));
+        assert_eq!(split_path("/function/a.b.ns"), ("a.b", "ns", "/"));
+        assert_eq!(split_path("/function/.openfaas-fn"), ("", "openfaas-fn", "/"));
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
+        assert_ne!(u, uuid_v4());
+    }
+}
