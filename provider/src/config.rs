@@ -11,12 +11,17 @@ use std::time::Duration;
 /// Errors in the configuration; shown at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("invalid duration {0:?}: expected an integer number of seconds or a Go duration like 1m5s")]
+    #[error(
+        "invalid duration {0:?}: expected an integer number of seconds or a Go duration like 1m5s"
+    )]
     Duration(String),
     #[error("no state directory: set --state-dir, XDG_DATA_HOME or HOME")]
     NoStateDir,
     #[error("basic_auth=true but {path} cannot be read: {source}")]
-    AuthFile { path: PathBuf, source: std::io::Error },
+    AuthFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("basic_auth=true but {0} is empty")]
     EmptyAuthFile(PathBuf),
     #[error("invalid namespace {0:?} (must be a DNS-1123 label)")]
@@ -82,7 +87,9 @@ pub struct Credentials {
 impl std::fmt::Debug for Credentials {
     // Never print the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -180,7 +187,10 @@ pub fn read_credentials(dir: &std::path::Path) -> Result<Credentials, ConfigErro
             Err(source) => Err(ConfigError::AuthFile { path, source }),
         }
     };
-    Ok(Credentials { user: read("basic-auth-user")?, password: read("basic-auth-password")? })
+    Ok(Credentials {
+        user: read("basic-auth-user")?,
+        password: read("basic-auth-password")?,
+    })
 }
 
 /// faas-provider's timeout rule: an integer is seconds, otherwise a Go duration (`1m5s`, `500ms`, `1.5h`).
@@ -199,13 +209,17 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, ConfigError> {
     }
     let mut total = 0f64;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
         if num_len == 0 {
             return Err(err());
         }
         let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" | "μs" => 1e-6,
@@ -230,8 +244,14 @@ mod tests {
     fn durations_follow_faas_provider() {
         assert_eq!(parse_go_duration("65").unwrap(), Duration::from_secs(65));
         assert_eq!(parse_go_duration("1m05s").unwrap(), Duration::from_secs(65));
-        assert_eq!(parse_go_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_go_duration("500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_go_duration("1.5h").unwrap(),
+            Duration::from_secs(5400)
+        );
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
         for bad in ["", "s", "10x", "1m5", "-5s", "abc"] {
             assert!(parse_go_duration(bad).is_err(), "{bad:?} must be rejected");

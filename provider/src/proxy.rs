@@ -63,15 +63,18 @@ impl ProxyClient {
 
 /// The proxy's route. Registered by `api::configure`.
 pub fn resource() -> Resource {
-    web::resource(["/function/{name:[-a-zA-Z_0-9.]+}", "/function/{name:[-a-zA-Z_0-9.]+}/{tail:.*}"])
-        .name("/function/{name}")
-        .route(web::get().to(proxy))
-        .route(web::post().to(proxy))
-        .route(web::put().to(proxy))
-        .route(web::patch().to(proxy))
-        .route(web::delete().to(proxy))
-        .route(web::method(actix_web::http::Method::OPTIONS).to(proxy))
-        .route(web::head().to(proxy))
+    web::resource([
+        "/function/{name:[-a-zA-Z_0-9.]+}",
+        "/function/{name:[-a-zA-Z_0-9.]+}/{tail:.*}",
+    ])
+    .name("/function/{name}")
+    .route(web::get().to(proxy))
+    .route(web::post().to(proxy))
+    .route(web::put().to(proxy))
+    .route(web::patch().to(proxy))
+    .route(web::delete().to(proxy))
+    .route(web::method(actix_web::http::Method::OPTIONS).to(proxy))
+    .route(web::head().to(proxy))
 }
 
 /// An error the proxy makes itself.
@@ -126,20 +129,35 @@ pub fn uuid_v4() -> String {
     )
 }
 
-async fn proxy(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+async fn proxy(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     use actix_web::http::StatusCode;
     let (name, ns, rest) = split_path(req.uri().path());
     if name.is_empty() {
-        return internal(StatusCode::BAD_REQUEST, "Provide a function name in the path.".into());
+        return internal(
+            StatusCode::BAD_REQUEST,
+            "Provide a function name in the path.".into(),
+        );
     }
     let ns = state.catalog.resolve_namespace(ns).to_owned();
-    let no_endpoints = || internal(StatusCode::SERVICE_UNAVAILABLE, format!("No endpoints available for: {name}."));
+    let no_endpoints = || {
+        internal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("No endpoints available for: {name}."),
+        )
+    };
     let Some(rec) = state.catalog.function(&ns, name) else {
         return no_endpoints();
     };
     if rec.replicas == 0 {
         // Scale from zero (the gateway may also do it; both paths converge on the same desired count).
-        let target = crate::catalog::scale_min(&rec.deployment, state.catalog.max_replicas()).ok().flatten().unwrap_or(1);
+        let target = crate::catalog::scale_min(&rec.deployment, state.catalog.max_replicas())
+            .ok()
+            .flatten()
+            .unwrap_or(1);
         if let Err(e) = state.scale(&ns, name, u64::from(target)).await {
             tracing::warn!("scale from zero of {name}.{ns} failed: {e}");
         }
@@ -148,7 +166,10 @@ async fn proxy(req: HttpRequest, payload: web::Payload, state: web::Data<AppStat
         return no_endpoints();
     };
     let Some(client) = req.app_data::<ProxyClient>() else {
-        return internal(StatusCode::INTERNAL_SERVER_ERROR, "proxy client missing".into());
+        return internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "proxy client missing".into(),
+        );
     };
 
     // Upstream request: method, URL (path after the name + raw query), headers.
@@ -157,10 +178,14 @@ async fn proxy(req: HttpRequest, payload: web::Payload, state: web::Data<AppStat
         uri.push('?');
         uri.push_str(q);
     }
-    let method = hyper::Method::from_bytes(req.method().as_str().as_bytes()).unwrap_or(hyper::Method::GET);
+    let method =
+        hyper::Method::from_bytes(req.method().as_str().as_bytes()).unwrap_or(hyper::Method::GET);
     let mut up = hyper::Request::builder().method(method).uri(uri);
     let Some(headers) = up.headers_mut() else {
-        return internal(StatusCode::INTERNAL_SERVER_ERROR, "Failed to resolve service".into());
+        return internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Failed to resolve service".into(),
+        );
     };
     let connection_listed: Vec<String> = req
         .headers()
@@ -173,24 +198,33 @@ async fn proxy(req: HttpRequest, payload: web::Payload, state: web::Data<AppStat
         if is_hop_by_hop(n) || n == "host" || connection_listed.iter().any(|c| c == n) {
             continue;
         }
-        if let (Ok(k), Ok(v)) = (hy::HeaderName::from_bytes(n.as_bytes()), hy::HeaderValue::from_bytes(v.as_bytes())) {
+        if let (Ok(k), Ok(v)) = (
+            hy::HeaderName::from_bytes(n.as_bytes()),
+            hy::HeaderValue::from_bytes(v.as_bytes()),
+        ) {
             headers.append(k, v);
         }
     }
     if !headers.contains_key("x-forwarded-host")
-        && let Some(host) = req.headers().get(ax::HOST).and_then(|h| hy::HeaderValue::from_bytes(h.as_bytes()).ok())
+        && let Some(host) = req
+            .headers()
+            .get(ax::HOST)
+            .and_then(|h| hy::HeaderValue::from_bytes(h.as_bytes()).ok())
     {
         headers.insert("x-forwarded-host", host);
     }
     if !headers.contains_key("x-forwarded-for")
-        && let Some(peer) = req.peer_addr().and_then(|p| hy::HeaderValue::from_str(&p.ip().to_string()).ok())
+        && let Some(peer) = req
+            .peer_addr()
+            .and_then(|p| hy::HeaderValue::from_str(&p.ip().to_string()).ok())
     {
         headers.insert("x-forwarded-for", peer);
     }
     let call_id = match headers.get("x-call-id") {
         Some(v) => v.clone(),
         None => {
-            let v = hy::HeaderValue::from_str(&uuid_v4()).unwrap_or(hy::HeaderValue::from_static("0"));
+            let v =
+                hy::HeaderValue::from_str(&uuid_v4()).unwrap_or(hy::HeaderValue::from_static("0"));
             headers.insert("x-call-id", v.clone());
             v
         }
@@ -198,7 +232,9 @@ async fn proxy(req: HttpRequest, payload: web::Payload, state: web::Data<AppStat
     let start_time = match headers.get("x-start-time") {
         Some(v) => v.clone(),
         None => {
-            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
             let v = hy::HeaderValue::from(u64::try_from(nanos).unwrap_or(u64::MAX));
             headers.insert("x-start-time", v.clone());
             v
@@ -208,28 +244,45 @@ async fn proxy(req: HttpRequest, payload: web::Payload, state: web::Data<AppStat
 
     let body = match request_body(&req, payload).await {
         Ok(b) => b,
-        Err(e) => return internal(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
+        Err(e) => {
+            return internal(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}"),
+            );
+        }
     };
     let Ok(up) = up.body(body) else {
-        return internal(StatusCode::INTERNAL_SERVER_ERROR, "Failed to resolve service".into());
+        return internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Failed to resolve service".into(),
+        );
     };
 
     let resp = match tokio::time::timeout(state.read_timeout, client.client.request(up)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::debug!("upstream {addr} of {name}.{ns}: {e}");
-            return internal(StatusCode::INTERNAL_SERVER_ERROR, format!("Can't reach service for: {name}."));
+            return internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Can't reach service for: {name}."),
+            );
         }
         Err(_) => {
             tracing::debug!("upstream {addr} of {name}.{ns}: timed out");
-            return internal(StatusCode::INTERNAL_SERVER_ERROR, format!("Can't reach service for: {name}."));
+            return internal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Can't reach service for: {name}."),
+            );
         }
     };
     respond(&req, resp, req_ct, call_id, start_time)
 }
 
 /// The request body for hyper: empty, read whole (small, known length), or pumped from the payload.
-async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<UpstreamBody, String> {
+async fn request_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<UpstreamBody, String> {
     let chunked = req.headers().contains_key(ax::TRANSFER_ENCODING);
     let len = req
         .headers()
@@ -250,7 +303,9 @@ async fn request_body(req: &HttpRequest, mut payload: web::Payload) -> Result<Up
             // The payload is tied to this worker thread; pump it into a Send channel for hyper.
             actix_web::rt::spawn(async move {
                 while let Some(chunk) = payload.next().await {
-                    let item = chunk.map(Frame::data).map_err(|e| io::Error::other(e.to_string()));
+                    let item = chunk
+                        .map(Frame::data)
+                        .map_err(|e| io::Error::other(e.to_string()));
                     let failed = item.is_err();
                     if tx.send(item).await.is_err() || failed {
                         break;
@@ -279,7 +334,10 @@ fn respond(
         if is_hop_by_hop(n) || n == "content-length" {
             continue;
         }
-        if let (Ok(k), Ok(v)) = (ax::HeaderName::from_bytes(n.as_bytes()), ax::HeaderValue::from_bytes(v.as_bytes())) {
+        if let (Ok(k), Ok(v)) = (
+            ax::HeaderName::from_bytes(n.as_bytes()),
+            ax::HeaderValue::from_bytes(v.as_bytes()),
+        ) {
             out.append_header((k, v));
         }
     }
@@ -322,7 +380,10 @@ mod tests {
         assert_eq!(split_path("/function/x/"), ("x", "", "/"));
         assert_eq!(split_path("/function/x.ns/a/b"), ("x", "ns", "/a/b"));
         assert_eq!(split_path("/function/a.b.ns"), ("a.b", "ns", "/"));
-        assert_eq!(split_path("/function/.openfaas-fn"), ("", "openfaas-fn", "/"));
+        assert_eq!(
+            split_path("/function/.openfaas-fn"),
+            ("", "openfaas-fn", "/")
+        );
     }
 
     #[test]

@@ -28,9 +28,15 @@ where
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FunctionResources {
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub memory: String,
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub cpu: String,
     #[serde(
         rename = "nvidia.com/gpu",
@@ -76,15 +82,30 @@ pub struct FunctionDeployment {
     pub service: String,
     #[serde(deserialize_with = "null_as_default")]
     pub image: String,
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub namespace: String,
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub env_process: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub env_vars: StringMap,
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub constraints: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub secrets: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<StringMap>,
@@ -94,7 +115,10 @@ pub struct FunctionDeployment {
     pub limits: Option<FunctionResources>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requests: Option<FunctionResources>,
-    #[serde(skip_serializing_if = "std::ops::Not::not", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "std::ops::Not::not",
+        deserialize_with = "null_as_default"
+    )]
     pub read_only_root_filesystem: bool,
 }
 
@@ -160,7 +184,10 @@ pub struct ScaleServiceRequest {
     pub service_name: String,
     #[serde(deserialize_with = "null_as_default")]
     pub replicas: u64,
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub namespace: String,
 }
 
@@ -170,7 +197,10 @@ pub struct ScaleServiceRequest {
 pub struct DeleteFunctionRequest {
     #[serde(deserialize_with = "null_as_default")]
     pub function_name: String,
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub namespace: String,
 }
 
@@ -199,9 +229,15 @@ pub struct ProviderInfo {
 pub struct Secret {
     #[serde(deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub namespace: String,
-    #[serde(skip_serializing_if = "String::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub value: String,
     #[serde(skip_serializing_if = "Vec::is_empty", with = "base64_bytes")]
     pub raw_value: Vec<u8>,
@@ -224,9 +260,15 @@ impl Secret {
 pub struct FunctionNamespace {
     #[serde(deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub annotations: StringMap,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "null_as_default")]
+    #[serde(
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "null_as_default"
+    )]
     pub labels: StringMap,
 }
 
@@ -324,7 +366,15 @@ mod tests {
         assert_eq!(o["labels"], serde_json::json!({}));
         assert_eq!(o["annotations"], serde_json::json!({}));
         assert_eq!(o["createdAt"], "2026-05-13T13:56:39.5Z");
-        for k in ["envVars", "limits", "requests", "envProcess", "constraints", "secrets", "usage"] {
+        for k in [
+            "envVars",
+            "limits",
+            "requests",
+            "envProcess",
+            "constraints",
+            "secrets",
+            "usage",
+        ] {
             assert!(!o.contains_key(k), "{k} must be omitted");
         }
     }
@@ -334,14 +384,21 @@ mod tests {
         let s: Secret =
             serde_json::from_str(r#"{"name":"a","value":"x","rawValue":"AAEC"}"#).unwrap();
         assert_eq!(s.bytes(), &[0, 1, 2]);
-        let s: Secret = serde_json::from_str(r#"{"name":"a","value":"x","rawValue":null}"#).unwrap();
+        let s: Secret =
+            serde_json::from_str(r#"{"name":"a","value":"x","rawValue":null}"#).unwrap();
         assert_eq!(s.bytes(), b"x");
         assert!(serde_json::from_str::<Secret>(r#"{"name":"a","rawValue":"!!"}"#).is_err());
     }
 
     #[test]
     fn replicas_reject_negative_and_fractional() {
-        assert!(serde_json::from_str::<ScaleServiceRequest>(r#"{"serviceName":"a","replicas":-1}"#).is_err());
-        assert!(serde_json::from_str::<ScaleServiceRequest>(r#"{"serviceName":"a","replicas":1.5}"#).is_err());
+        assert!(
+            serde_json::from_str::<ScaleServiceRequest>(r#"{"serviceName":"a","replicas":-1}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<ScaleServiceRequest>(r#"{"serviceName":"a","replicas":1.5}"#)
+                .is_err()
+        );
     }
 }

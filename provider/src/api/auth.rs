@@ -24,10 +24,21 @@ impl FromRequest for Authorized {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let creds = req.app_data::<web::Data<AppState>>().and_then(|s| s.credentials.as_ref());
+        let creds = req
+            .app_data::<web::Data<AppState>>()
+            .and_then(|s| s.credentials.as_ref());
         ready(match creds {
             None => Ok(Authorized),
-            Some(c) if check(req.headers().get(header::AUTHORIZATION).map(|v| v.as_bytes()), c) => Ok(Authorized),
+            Some(c)
+                if check(
+                    req.headers()
+                        .get(header::AUTHORIZATION)
+                        .map(|v| v.as_bytes()),
+                    c,
+                ) =>
+            {
+                Ok(Authorized)
+            }
             Some(_) => Err(ApiError::Unauthorized),
         })
     }
@@ -35,12 +46,21 @@ impl FromRequest for Authorized {
 
 /// True when `authorization` is `Basic base64(user:password)` matching `c`.
 pub fn check(authorization: Option<&[u8]>, c: &Credentials) -> bool {
-    let Some(value) = authorization else { return false };
-    let Some(encoded) = value.strip_prefix(b"Basic ").or_else(|| value.strip_prefix(b"basic ")) else {
+    let Some(value) = authorization else {
         return false;
     };
-    let Ok(decoded) = STANDARD.decode(encoded.trim_ascii()) else { return false };
-    let Some(colon) = decoded.iter().position(|b| *b == b':') else { return false };
+    let Some(encoded) = value
+        .strip_prefix(b"Basic ")
+        .or_else(|| value.strip_prefix(b"basic "))
+    else {
+        return false;
+    };
+    let Ok(decoded) = STANDARD.decode(encoded.trim_ascii()) else {
+        return false;
+    };
+    let Some(colon) = decoded.iter().position(|b| *b == b':') else {
+        return false;
+    };
     let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
     // Evaluate both comparisons before combining, so timing does not reveal which one failed.
     let user_ok = user.ct_eq(c.user.as_bytes());
@@ -53,7 +73,10 @@ mod tests {
     use super::*;
 
     fn creds() -> Credentials {
-        Credentials { user: "admin".into(), password: "s3cr:et".into() }
+        Credentials {
+            user: "admin".into(),
+            password: "s3cr:et".into(),
+        }
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl ResponseError for ApiError {
         let mut res = HttpResponse::build(self.status_code());
         res.content_type("text/plain; charset=utf-8");
         if matches!(self, ApiError::Unauthorized) {
-            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"Restricted\"")));
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Restricted\""),
+            ));
         }
         res.body(self.to_string())
     }
@@ -79,5 +82,6 @@ impl ResponseError for ApiError {
 
 /// Decodes a JSON body with Go's leniency (unknown keys ignored, `null` maps accepted); any failure is 400.
 pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("failed to unmarshal request: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("failed to unmarshal request: {e}")))
 }

@@ -7,7 +7,8 @@ use super::{ApiError, AppState, Authorized, blocking, decode, query_param};
 use crate::backend::ReplicaCounts;
 use crate::catalog::FunctionRecord;
 use crate::types::{
-    DeleteFunctionRequest, FunctionDeployment, FunctionStatus, LABEL_FAAS_FUNCTION, ScaleServiceRequest, to_json,
+    DeleteFunctionRequest, FunctionDeployment, FunctionStatus, LABEL_FAAS_FUNCTION,
+    ScaleServiceRequest, to_json,
 };
 
 /// The wire status of a record: exactly what was deployed, plus the `faas_function` label, the desired
@@ -42,13 +43,24 @@ fn status_of(state: &AppState, rec: &FunctionRecord) -> FunctionStatus {
 }
 
 fn json(body: Vec<u8>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(body)
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
 }
 
 /// `GET /system/functions?namespace=NS`: always a JSON array.
-pub async fn list(_: Authorized, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    _: Authorized,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let ns = query_param(&req, "namespace").unwrap_or_default();
-    let all: Vec<FunctionStatus> = state.catalog.functions(&ns)?.iter().map(|r| status_of(&state, r)).collect();
+    let all: Vec<FunctionStatus> = state
+        .catalog
+        .functions(&ns)?
+        .iter()
+        .map(|r| status_of(&state, r))
+        .collect();
     Ok(json(to_json(&all)))
 }
 
@@ -70,7 +82,11 @@ pub async fn status(
 }
 
 /// `POST /system/functions`: 202, or 400/409.
-pub async fn deploy(_: Authorized, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn deploy(
+    _: Authorized,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let d: FunctionDeployment = decode(&body)?;
     state.backend.validate(&d)?;
     let catalog = Arc::clone(&state.catalog);
@@ -87,7 +103,11 @@ pub async fn deploy(_: Authorized, body: web::Bytes, state: web::Data<AppState>)
 }
 
 /// `PUT /system/functions`: 202, 404 for an unknown function (faas-cli then POSTs), 400.
-pub async fn update(_: Authorized, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn update(
+    _: Authorized,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let d: FunctionDeployment = decode(&body)?;
     let catalog = Arc::clone(&state.catalog);
     let ns = d.namespace.clone();
@@ -119,7 +139,11 @@ pub async fn delete(
     if r.function_name.is_empty() {
         return Err(ApiError::BadRequest("functionName is required".into()));
     }
-    let ns = if r.namespace.is_empty() { query_param(&req, "namespace").unwrap_or_default() } else { r.namespace };
+    let ns = if r.namespace.is_empty() {
+        query_param(&req, "namespace").unwrap_or_default()
+    } else {
+        r.namespace
+    };
     let catalog = Arc::clone(&state.catalog);
     let name = r.function_name.clone();
     let rec = blocking(move || catalog.delete(&ns, &name)).await?;
@@ -137,7 +161,9 @@ pub async fn scale(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let r: ScaleServiceRequest = decode(&body)?;
-    let ns = query_param(&req, "namespace").filter(|n| !n.is_empty()).unwrap_or(r.namespace);
+    let ns = query_param(&req, "namespace")
+        .filter(|n| !n.is_empty())
+        .unwrap_or(r.namespace);
     state.scale(&ns, &name, r.replicas).await?;
     Ok(HttpResponse::Accepted().finish())
 }

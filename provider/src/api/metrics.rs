@@ -11,7 +11,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// Upper bounds of the histogram buckets, in seconds (Prometheus' Go client defaults).
-const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Debug, Default)]
 struct Series {
@@ -32,10 +34,21 @@ impl Metrics {
     /// Records one served request.
     pub fn observe(&self, code: u16, method: &str, path: &str, took: Duration) {
         let key: Key = (code, method.to_owned(), path.to_owned());
-        let existing = self.series.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let existing = self
+            .series
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
         let s = match existing {
             Some(s) => s,
-            None => Arc::clone(self.series.write().unwrap_or_else(PoisonError::into_inner).entry(key).or_default()),
+            None => Arc::clone(
+                self.series
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(key)
+                    .or_default(),
+            ),
         };
         s.count.fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
@@ -63,21 +76,39 @@ impl Metrics {
                 s.count.load(Ordering::Relaxed)
             );
         }
-        out.push_str("# HELP provider_http_request_duration_seconds Seconds spent serving HTTP requests.\n");
+        out.push_str(
+            "# HELP provider_http_request_duration_seconds Seconds spent serving HTTP requests.\n",
+        );
         out.push_str("# TYPE provider_http_request_duration_seconds histogram\n");
         for ((code, method, path), s) in &rows {
-            let labels = format!("code=\"{code}\",method=\"{}\",path=\"{}\"", escape(method), escape(path));
+            let labels = format!(
+                "code=\"{code}\",method=\"{}\",path=\"{}\"",
+                escape(method),
+                escape(path)
+            );
             let mut cumulative = 0;
             for (b, n) in BUCKETS.iter().zip(&s.buckets) {
                 cumulative += n.load(Ordering::Relaxed);
-                let _ = writeln!(out, "provider_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}");
+                let _ = writeln!(
+                    out,
+                    "provider_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}"
+                );
             }
             let count = s.count.load(Ordering::Relaxed);
-            let _ = writeln!(out, "provider_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}");
+            let _ = writeln!(
+                out,
+                "provider_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
+            );
             #[allow(clippy::cast_precision_loss)] // nanoseconds → seconds for display
             let sum = s.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "provider_http_request_duration_seconds_sum{{{labels}}} {sum}");
-            let _ = writeln!(out, "provider_http_request_duration_seconds_count{{{labels}}} {count}");
+            let _ = writeln!(
+                out,
+                "provider_http_request_duration_seconds_sum{{{labels}}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "provider_http_request_duration_seconds_count{{{labels}}} {count}"
+            );
         }
         out
     }
@@ -85,7 +116,9 @@ impl Metrics {
 
 /// Label-value escaping of the text format.
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// A route pattern as a short label: `/function/{name:[-a-zA-Z_0-9.]+}` → `/function/{name}`.
@@ -127,7 +160,12 @@ mod tests {
         m.observe(200, "GET", "/healthz", Duration::from_millis(30));
         m.observe(404, "GET", "unmatched", Duration::from_millis(1));
         let t = m.render();
-        assert!(t.contains("provider_http_requests_total{code=\"200\",method=\"GET\",path=\"/healthz\"} 2"), "{t}");
+        assert!(
+            t.contains(
+                "provider_http_requests_total{code=\"200\",method=\"GET\",path=\"/healthz\"} 2"
+            ),
+            "{t}"
+        );
         assert!(t.contains("provider_http_request_duration_seconds_bucket{code=\"200\",method=\"GET\",path=\"/healthz\",le=\"0.005\"} 1"));
         assert!(t.contains("provider_http_request_duration_seconds_bucket{code=\"200\",method=\"GET\",path=\"/healthz\",le=\"0.05\"} 2"));
         assert!(t.contains("provider_http_request_duration_seconds_count{code=\"404\",method=\"GET\",path=\"unmatched\"} 1"));
@@ -135,7 +173,10 @@ mod tests {
 
     #[test]
     fn patterns_lose_their_regexes() {
-        assert_eq!(path_label("/function/{name:[-a-zA-Z_0-9.]+}/{tail:.*}"), "/function/{name}/{tail}");
+        assert_eq!(
+            path_label("/function/{name:[-a-zA-Z_0-9.]+}/{tail:.*}"),
+            "/function/{name}/{tail}"
+        );
         assert_eq!(path_label("/system/functions"), "/system/functions");
         assert_eq!(path_label("/x/{a:[0-9]{2}}"), "/x/{a}");
     }

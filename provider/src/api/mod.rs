@@ -45,7 +45,9 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,7 +80,12 @@ impl AppState {
 
     /// Sets a function's desired replicas: catalog first (durable, visible to the next status read at
     /// once, §4.2), then the backend. Shared by the scale route and the proxy's scale-from-zero.
-    pub async fn scale(&self, namespace: &str, name: &str, replicas: u64) -> Result<Arc<FunctionRecord>, ApiError> {
+    pub async fn scale(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: u64,
+    ) -> Result<Arc<FunctionRecord>, ApiError> {
         let catalog = Arc::clone(&self.catalog);
         let (ns, n) = (namespace.to_owned(), name.to_owned());
         let rec = web::block(move || catalog.scale(&ns, &n, replicas)).await??;
@@ -110,7 +117,12 @@ pub fn app(
             async move {
                 let res = fut.await?;
                 let path = res.request().match_name().unwrap_or("unmatched");
-                metrics.observe(res.status().as_u16(), method.as_str(), path, start.elapsed());
+                metrics.observe(
+                    res.status().as_u16(),
+                    method.as_str(),
+                    path,
+                    start.elapsed(),
+                );
                 Ok(res)
             }
         })
@@ -123,15 +135,25 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let body_limit = web::PayloadConfig::new(state.max_body_bytes);
     cfg.app_data(state.clone())
         .app_data(body_limit)
-        .app_data(crate::proxy::ProxyClient::new(state.max_idle_conns_per_host))
+        .app_data(crate::proxy::ProxyClient::new(
+            state.max_idle_conns_per_host,
+        ))
         .service(
             web::resource("/healthz")
                 .name("/healthz")
                 .route(web::get().to(system::healthz))
                 .route(web::head().to(system::healthz)),
         )
-        .service(web::resource("/metrics").name("/metrics").to(system::metrics))
-        .service(web::resource("/system/info").name("/system/info").route(web::get().to(system::info)))
+        .service(
+            web::resource("/metrics")
+                .name("/metrics")
+                .to(system::metrics),
+        )
+        .service(
+            web::resource("/system/info")
+                .name("/system/info")
+                .route(web::get().to(system::info)),
+        )
         .service(
             web::resource("/system/functions")
                 .name("/system/functions")
@@ -158,24 +180,35 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 .route(web::put().to(secrets::update))
                 .route(web::delete().to(secrets::delete)),
         )
-        .service(web::resource("/system/logs").name("/system/logs").route(web::get().to(logs::logs)))
         .service(
-            web::resource("/system/namespaces").name("/system/namespaces").route(web::get().to(namespaces::list)),
+            web::resource("/system/logs")
+                .name("/system/logs")
+                .route(web::get().to(logs::logs)),
         )
         .service(
-            web::resource(["/system/namespace/", "/system/namespace/{name:[-a-zA-Z_0-9.]+}"])
-                .name("/system/namespace/{name}")
-                .route(web::get().to(namespaces::get))
-                .route(web::post().to(namespaces::create))
-                .route(web::put().to(namespaces::update))
-                .route(web::delete().to(namespaces::delete)),
+            web::resource("/system/namespaces")
+                .name("/system/namespaces")
+                .route(web::get().to(namespaces::list)),
+        )
+        .service(
+            web::resource([
+                "/system/namespace/",
+                "/system/namespace/{name:[-a-zA-Z_0-9.]+}",
+            ])
+            .name("/system/namespace/{name}")
+            .route(web::get().to(namespaces::get))
+            .route(web::post().to(namespaces::create))
+            .route(web::put().to(namespaces::update))
+            .route(web::delete().to(namespaces::delete)),
         )
         .service(crate::proxy::resource())
         .default_service(web::to(not_found));
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body(format!("404 page not found: {}", req.path()))
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("404 page not found: {}", req.path()))
 }
 
 /// Runs blocking catalog work off the async worker.
@@ -187,12 +220,17 @@ async fn blocking<R: Send + 'static>(
 
 /// The decoded query pairs, in order; an undecodable query string counts as empty.
 fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    web::Query::<Vec<(String, String)>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default()
+    web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
 }
 
 /// The first value of a query parameter, as Go's `r.URL.Query().Get`.
 fn query_param(req: &HttpRequest, key: &str) -> Option<String> {
-    query_pairs(req).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    query_pairs(req)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
 }
 
 #[cfg(test)]

@@ -17,8 +17,11 @@ fn path_name(req: &HttpRequest) -> String {
 /// are given; either may be missing.
 fn body_namespace(req: &HttpRequest, body: &[u8]) -> Result<FunctionNamespace, ApiError> {
     let path = path_name(req);
-    let mut ns: FunctionNamespace =
-        if body.iter().all(u8::is_ascii_whitespace) { FunctionNamespace::default() } else { decode(body)? };
+    let mut ns: FunctionNamespace = if body.iter().all(u8::is_ascii_whitespace) {
+        FunctionNamespace::default()
+    } else {
+        decode(body)?
+    };
     match (path.is_empty(), ns.name.is_empty()) {
         (_, true) => ns.name = path,
         (false, false) if ns.name != path => {
@@ -37,15 +40,27 @@ fn body_namespace(req: &HttpRequest, body: &[u8]) -> Result<FunctionNamespace, A
 
 /// `GET /system/namespaces`: a JSON array of names.
 pub async fn list(state: web::Data<AppState>) -> HttpResponse {
-    let names: Vec<String> = state.catalog.namespaces().into_iter().map(|n| n.name).collect();
-    HttpResponse::Ok().content_type("application/json").body(to_json(&names))
+    let names: Vec<String> = state
+        .catalog
+        .namespaces()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(to_json(&names))
 }
 
 /// `GET /system/namespace/{name}`: 200 or 404.
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let name = path_name(&req);
-    let ns = state.catalog.namespace(&name).ok_or_else(|| ApiError::NotFound(format!("namespace {name} not found")))?;
-    Ok(HttpResponse::Ok().content_type("application/json").body(to_json(&ns)))
+    let ns = state
+        .catalog
+        .namespace(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("namespace {name} not found")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(to_json(&ns)))
 }
 
 /// `POST /system/namespace/`: 201, or 409 if it exists.

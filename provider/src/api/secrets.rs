@@ -8,27 +8,50 @@ use crate::types::{Secret, to_json};
 
 /// The namespace of a mutating call: the body's, then the query's, then the default.
 fn namespace_of(req: &HttpRequest, s: &Secret) -> String {
-    if s.namespace.is_empty() { query_param(req, "namespace").unwrap_or_default() } else { s.namespace.clone() }
+    if s.namespace.is_empty() {
+        query_param(req, "namespace").unwrap_or_default()
+    } else {
+        s.namespace.clone()
+    }
 }
 
 fn require_name(s: &Secret) -> Result<(), ApiError> {
-    if s.name.is_empty() { Err(ApiError::BadRequest("secret name is required".into())) } else { Ok(()) }
+    if s.name.is_empty() {
+        Err(ApiError::BadRequest("secret name is required".into()))
+    } else {
+        Ok(())
+    }
 }
 
 /// `GET /system/secrets?namespace=NS`: names and namespaces only.
-pub async fn list(_: Authorized, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    _: Authorized,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let ns = query_param(&req, "namespace").unwrap_or_default();
     let resolved = state.catalog.resolve_namespace(&ns).to_owned();
     let out: Vec<Secret> = state
         .catalog
         .secrets(&ns)?
         .into_iter()
-        .map(|name| Secret { name, namespace: resolved.clone(), ..Default::default() })
+        .map(|name| Secret {
+            name,
+            namespace: resolved.clone(),
+            ..Default::default()
+        })
         .collect();
-    Ok(HttpResponse::Ok().content_type("application/json").body(to_json(&out)))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(to_json(&out)))
 }
 
-async fn put(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>, create: bool) -> Result<HttpResponse, ApiError> {
+async fn put(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+    create: bool,
+) -> Result<HttpResponse, ApiError> {
     let s: Secret = decode(&body)?;
     require_name(&s)?;
     let ns = namespace_of(&req, &s);

@@ -11,10 +11,14 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /system/info`: provider `smiless`, the backend's orchestration, crate version and git sha.
 pub async fn info(_: Authorized, state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(to_json(&state.info))
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(to_json(&state.info))
 }
 
 /// `/metrics` (any method, no auth): Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render())
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
 }

@@ -32,7 +32,10 @@ pub(super) fn env_with(upstream: Option<SocketAddr>, creds: Option<Credentials>)
     config.max_body_bytes = 64 * 1024;
     let catalog = Arc::new(Catalog::open(dir.path(), "openfaas-fn", &[], 10).unwrap());
     let backend = Arc::new(FixedBackend::new(upstream));
-    Env { state: web::Data::new(AppState::new(catalog, backend, &config)), _dir: dir }
+    Env {
+        state: web::Data::new(AppState::new(catalog, backend, &config)),
+        _dir: dir,
+    }
 }
 
 pub(super) fn env() -> Env {
@@ -40,12 +43,21 @@ pub(super) fn env() -> Env {
 }
 
 /// One request through an in-process app: (status, headers, body).
-pub(super) async fn call<S, B>(app: &S, method: Method, uri: &str, body: &[u8]) -> (StatusCode, HeaderMap, Vec<u8>)
+pub(super) async fn call<S, B>(
+    app: &S,
+    method: Method,
+    uri: &str,
+    body: &[u8],
+) -> (StatusCode, HeaderMap, Vec<u8>)
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody,
 {
-    let req = TestRequest::default().method(method).uri(uri).set_payload(body.to_vec()).to_request();
+    let req = TestRequest::default()
+        .method(method)
+        .uri(uri)
+        .set_payload(body.to_vec())
+        .to_request();
     let res = test::call_service(app, req).await;
     let (status, headers) = (res.status(), res.headers().clone());
     let body = test::read_body(res).await.to_vec();
@@ -60,12 +72,30 @@ fn js(b: &[u8]) -> Value {
 async fn routes_methods_and_unknown_paths() {
     let e = env();
     let app = test::init_service(app(e.state.clone())).await;
-    assert_eq!(call(&app, Method::GET, "/healthz", b"").await.0, StatusCode::OK);
-    assert_eq!(call(&app, Method::HEAD, "/healthz", b"").await.0, StatusCode::OK);
-    assert_eq!(call(&app, Method::POST, "/healthz", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(call(&app, Method::PATCH, "/system/functions", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(call(&app, Method::GET, "/system/nope", b"").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::GET, "/system/function/", b"").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&app, Method::GET, "/healthz", b"").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, Method::HEAD, "/healthz", b"").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&app, Method::POST, "/healthz", b"").await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        call(&app, Method::PATCH, "/system/functions", b"").await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/system/nope", b"").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/system/function/", b"").await.0,
+        StatusCode::NOT_FOUND
+    );
     let (s, _, b) = call(&app, Method::GET, "/system/info", b"").await;
     assert_eq!(s, StatusCode::OK);
     let info = js(&b);
@@ -84,9 +114,21 @@ async fn deploy_list_describe_echo_exactly() {
     let dep = json!({"service":"env","image":"alpine:latest","envProcess":"env","labels":null,"annotations":null,
         "envVars":{"custom_env":"x"},"constraints":["a=b","c=d"],"limits":{"memory":"5Mi","cpu":"100m"},
         "readOnlyRootFilesystem":true,"network":"ignored"});
-    let (s, _, _) = call(&app, Method::POST, "/system/functions", dep.to_string().as_bytes()).await;
+    let (s, _, _) = call(
+        &app,
+        Method::POST,
+        "/system/functions",
+        dep.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED);
-    let (s, _, b) = call(&app, Method::GET, "/system/function/env?namespace=openfaas-fn&usage=false", b"").await;
+    let (s, _, b) = call(
+        &app,
+        Method::GET,
+        "/system/function/env?namespace=openfaas-fn&usage=false",
+        b"",
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     let st = js(&b);
     assert_eq!(st["name"], "env");
@@ -94,30 +136,88 @@ async fn deploy_list_describe_echo_exactly() {
     assert_eq!(st["labels"], json!({"faas_function":"env"}));
     assert_eq!(st["annotations"], json!({}));
     assert_eq!(st["envVars"], json!({"custom_env":"x"}));
-    assert_eq!(st["constraints"], json!(["a=b","c=d"]));
+    assert_eq!(st["constraints"], json!(["a=b", "c=d"]));
     assert_eq!(st["limits"], json!({"memory":"5Mi","cpu":"100m"}));
     assert!(st.get("requests").is_none());
     assert_eq!(st["readOnlyRootFilesystem"], true);
     assert_eq!(st["replicas"], 1);
-    assert!(st["createdAt"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
-    let (_, _, b) = call(&app, Method::GET, "/system/functions?namespace=openfaas-fn", b"").await;
+    assert!(
+        st["createdAt"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .is_ok()
+    );
+    let (_, _, b) = call(
+        &app,
+        Method::GET,
+        "/system/functions?namespace=openfaas-fn",
+        b"",
+    )
+    .await;
     assert_eq!(js(&b).as_array().unwrap().len(), 1);
     assert_eq!(js(&b)[0], st);
     // Redeploying is a conflict; PUT updates; PUT of an unknown function is 404 (faas-cli then POSTs).
-    assert_eq!(call(&app, Method::POST, "/system/functions", dep.to_string().as_bytes()).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/system/functions",
+            dep.to_string().as_bytes()
+        )
+        .await
+        .0,
+        StatusCode::CONFLICT
+    );
     let upd = json!({"service":"env","image":"alpine:3","envProcess":"env","labels":{"a":"b"}});
-    assert_eq!(call(&app, Method::PUT, "/system/functions", upd.to_string().as_bytes()).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        call(
+            &app,
+            Method::PUT,
+            "/system/functions",
+            upd.to_string().as_bytes()
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
     let st = js(&call(&app, Method::GET, "/system/function/env", b"").await.2);
     assert_eq!(st["image"], "alpine:3");
     assert_eq!(st["labels"], json!({"a":"b","faas_function":"env"}));
     assert!(st.get("envVars").is_none(), "envVars omitted when empty");
     let other = json!({"service":"other","image":"x","envProcess":"cat"});
-    assert_eq!(call(&app, Method::PUT, "/system/functions", other.to_string().as_bytes()).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(
+            &app,
+            Method::PUT,
+            "/system/functions",
+            other.to_string().as_bytes()
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
     // Delete: namespace from the query when the body lacks it; then 404.
     let del = br#"{"functionName":"env"}"#;
-    assert_eq!(call(&app, Method::DELETE, "/system/functions?namespace=openfaas-fn", del).await.0, StatusCode::ACCEPTED);
-    assert_eq!(call(&app, Method::DELETE, "/system/functions", del).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::GET, "/system/function/env", b"").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            "/system/functions?namespace=openfaas-fn",
+            del
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, "/system/functions", del).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/system/function/env", b"").await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[actix_web::test]
@@ -125,22 +225,56 @@ async fn bad_input_is_4xx_with_a_message() {
     let e = env();
     let app = test::init_service(app(e.state.clone())).await;
     for (body, want) in [
-        (r#"{"service":"Bad_Name","image":"x"}"#, "must be a valid DNS entry"),
+        (
+            r#"{"service":"Bad_Name","image":"x"}"#,
+            "must be a valid DNS entry",
+        ),
         (r#"{"service":"ok","image":""}"#, "image is required"),
         (r#"{"image":"x"}"#, "service is required"),
         (r#"{"service":"ok""#, "failed to unmarshal"),
-        (r#"{"service":"ok","image":"x","namespace":"ghost"}"#, "not allowed"),
-        (r#"{"service":"ok","image":"x","secrets":["missing"]}"#, "unable to fetch secrets"),
-        (r#"{"service":"ok","image":"x","labels":{"com.openfaas.scale.min":"99"}}"#, "exceeds"),
+        (
+            r#"{"service":"ok","image":"x","namespace":"ghost"}"#,
+            "not allowed",
+        ),
+        (
+            r#"{"service":"ok","image":"x","secrets":["missing"]}"#,
+            "unable to fetch secrets",
+        ),
+        (
+            r#"{"service":"ok","image":"x","labels":{"com.openfaas.scale.min":"99"}}"#,
+            "exceeds",
+        ),
     ] {
         let (s, _, b) = call(&app, Method::POST, "/system/functions", body.as_bytes()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
-        assert!(String::from_utf8_lossy(&b).contains(want), "{body}: {}", String::from_utf8_lossy(&b));
+        assert!(
+            String::from_utf8_lossy(&b).contains(want),
+            "{body}: {}",
+            String::from_utf8_lossy(&b)
+        );
     }
     let big = vec![b' '; 65 * 1024];
-    assert_eq!(call(&app, Method::POST, "/system/functions", &big).await.0, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(call(&app, Method::GET, "/system/functions?namespace=ghost", b"").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::DELETE, "/system/functions", br#"{"functionName":""}"#).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        call(&app, Method::POST, "/system/functions", &big).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/system/functions?namespace=ghost", b"")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            "/system/functions",
+            br#"{"functionName":""}"#
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[actix_web::test]
@@ -149,21 +283,72 @@ async fn scale_records_desired_synchronously() {
     let app = test::init_service(app(e.state.clone())).await;
     let dep = br#"{"service":"s","image":"x","envProcess":"cat","labels":{"com.openfaas.scale.min":"2"}}"#;
     call(&app, Method::POST, "/system/functions", dep).await;
-    assert_eq!(js(&call(&app, Method::GET, "/system/function/s", b"").await.2)["replicas"], 2, "scale.min honoured");
-    let (s, _, _) = call(&app, Method::POST, "/system/scale-function/s?namespace=openfaas-fn", br#"{"serviceName":"s","replicas":0}"#).await;
+    assert_eq!(
+        js(&call(&app, Method::GET, "/system/function/s", b"").await.2)["replicas"],
+        2,
+        "scale.min honoured"
+    );
+    let (s, _, _) = call(
+        &app,
+        Method::POST,
+        "/system/scale-function/s?namespace=openfaas-fn",
+        br#"{"serviceName":"s","replicas":0}"#,
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let st = js(&call(&app, Method::GET, "/system/function/s", b"").await.2);
-    assert_eq!((st["replicas"].as_u64(), st["availableReplicas"].as_u64()), (Some(0), Some(0)));
-    assert_eq!(call(&app, Method::POST, "/system/scale-function/s", br#"{"serviceName":"s","replicas":3}"#).await.0, StatusCode::ACCEPTED);
-    assert_eq!(js(&call(&app, Method::GET, "/system/function/s", b"").await.2)["replicas"], 3);
+    assert_eq!(
+        (st["replicas"].as_u64(), st["availableReplicas"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/system/scale-function/s",
+            br#"{"serviceName":"s","replicas":3}"#
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        js(&call(&app, Method::GET, "/system/function/s", b"").await.2)["replicas"],
+        3
+    );
     for (uri, body, want) in [
-        ("/system/scale-function/s", &br#"{"serviceName":"s","replicas":11}"#[..], StatusCode::BAD_REQUEST),
-        ("/system/scale-function/s", br#"{"serviceName":"s","replicas":-1}"#, StatusCode::BAD_REQUEST),
-        ("/system/scale-function/s", br#"nope"#, StatusCode::BAD_REQUEST),
-        ("/system/scale-function/ghost", br#"{"serviceName":"ghost","replicas":1}"#, StatusCode::NOT_FOUND),
-        ("/system/scale-function/s?namespace=ghost", br#"{"serviceName":"s","replicas":1}"#, StatusCode::NOT_FOUND),
+        (
+            "/system/scale-function/s",
+            &br#"{"serviceName":"s","replicas":11}"#[..],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/system/scale-function/s",
+            br#"{"serviceName":"s","replicas":-1}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/system/scale-function/s",
+            br#"nope"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/system/scale-function/ghost",
+            br#"{"serviceName":"ghost","replicas":1}"#,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/system/scale-function/s?namespace=ghost",
+            br#"{"serviceName":"s","replicas":1}"#,
+            StatusCode::NOT_FOUND,
+        ),
     ] {
-        assert_eq!(call(&app, Method::POST, uri, body).await.0, want, "{uri} {}", String::from_utf8_lossy(body));
+        assert_eq!(
+            call(&app, Method::POST, uri, body).await.0,
+            want,
+            "{uri} {}",
+            String::from_utf8_lossy(body)
+        );
     }
 }
 
@@ -173,64 +358,211 @@ async fn secrets_crud_status_codes_and_no_values() {
     let app = test::init_service(app(e.state.clone())).await;
     let raw = base64::engine::general_purpose::STANDARD.encode([0u8, 159, 146, 150]);
     let create = json!({"name":"secret-bytes","value":"ignored","rawValue":raw}).to_string();
-    assert_eq!(call(&app, Method::POST, "/system/secrets", create.as_bytes()).await.0, StatusCode::ACCEPTED);
-    assert_eq!(call(&app, Method::POST, "/system/secrets", create.as_bytes()).await.0, StatusCode::CONFLICT);
-    let file = e.state.catalog.secrets_dir("openfaas-fn").join("secret-bytes");
+    assert_eq!(
+        call(&app, Method::POST, "/system/secrets", create.as_bytes())
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(&app, Method::POST, "/system/secrets", create.as_bytes())
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    let file = e
+        .state
+        .catalog
+        .secrets_dir("openfaas-fn")
+        .join("secret-bytes");
     assert_eq!(std::fs::read(&file).unwrap(), [0u8, 159, 146, 150]);
     let (s, _, b) = call(&app, Method::GET, "/system/secrets", b"").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(js(&b), json!([{"name":"secret-bytes","namespace":"openfaas-fn"}]));
+    assert_eq!(
+        js(&b),
+        json!([{"name":"secret-bytes","namespace":"openfaas-fn"}])
+    );
     let upd = br#"{"name":"secret-bytes","namespace":"openfaas-fn","value":"v2"}"#;
-    assert_eq!(call(&app, Method::PUT, "/system/secrets", upd).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        call(&app, Method::PUT, "/system/secrets", upd).await.0,
+        StatusCode::ACCEPTED
+    );
     assert_eq!(std::fs::read(&file).unwrap(), b"v2");
-    assert_eq!(call(&app, Method::PUT, "/system/secrets", br#"{"name":"nope","value":"x"}"#).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::POST, "/system/secrets", br#"{"name":"../etc","value":"x"}"#).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(call(&app, Method::POST, "/system/secrets", br#"{"name":"","value":"x"}"#).await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        call(
+            &app,
+            Method::PUT,
+            "/system/secrets",
+            br#"{"name":"nope","value":"x"}"#
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/system/secrets",
+            br#"{"name":"../etc","value":"x"}"#
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::POST,
+            "/system/secrets",
+            br#"{"name":"","value":"x"}"#
+        )
+        .await
+        .0,
+        StatusCode::BAD_REQUEST
+    );
     let del = br#"{"name":"secret-bytes"}"#;
-    assert_eq!(call(&app, Method::DELETE, "/system/secrets?namespace=openfaas-fn", del).await.0, StatusCode::ACCEPTED);
-    assert_eq!(call(&app, Method::DELETE, "/system/secrets", del).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            "/system/secrets?namespace=openfaas-fn",
+            del
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, "/system/secrets", del).await.0,
+        StatusCode::NOT_FOUND
+    );
     assert!(!file.exists());
-    assert_eq!(call(&app, Method::GET, "/system/secrets?namespace=ghost", b"").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&app, Method::GET, "/system/secrets?namespace=ghost", b"")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[actix_web::test]
 async fn namespaces_list_and_crud() {
     let e = env();
     let app = test::init_service(app(e.state.clone())).await;
-    assert_eq!(js(&call(&app, Method::GET, "/system/namespaces", b"").await.2), json!(["openfaas-fn"]));
-    let body = br#"{"name":"certifier-test","labels":{"openfaas":"1"},"annotations":{"openfaas":"1"}}"#;
-    assert_eq!(call(&app, Method::POST, "/system/namespace/", body).await.0, StatusCode::CREATED);
-    assert_eq!(call(&app, Method::POST, "/system/namespace/", body).await.0, StatusCode::CONFLICT);
-    assert_eq!(js(&call(&app, Method::GET, "/system/namespaces", b"").await.2), json!(["certifier-test", "openfaas-fn"]));
+    assert_eq!(
+        js(&call(&app, Method::GET, "/system/namespaces", b"").await.2),
+        json!(["openfaas-fn"])
+    );
+    let body =
+        br#"{"name":"certifier-test","labels":{"openfaas":"1"},"annotations":{"openfaas":"1"}}"#;
+    assert_eq!(
+        call(&app, Method::POST, "/system/namespace/", body).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        call(&app, Method::POST, "/system/namespace/", body).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        js(&call(&app, Method::GET, "/system/namespaces", b"").await.2),
+        json!(["certifier-test", "openfaas-fn"])
+    );
     let (s, _, b) = call(&app, Method::GET, "/system/namespace/certifier-test", b"").await;
-    assert_eq!((s, js(&b)["labels"]["openfaas"].as_str()), (StatusCode::OK, Some("1")));
-    assert_eq!(call(&app, Method::PUT, "/system/namespace/other", body).await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(call(&app, Method::PUT, "/system/namespace/certifier-test", body).await.0, StatusCode::ACCEPTED);
-    assert_eq!(call(&app, Method::GET, "/system/namespace/ghost", b"").await.0, StatusCode::NOT_FOUND);
-    assert_eq!(call(&app, Method::DELETE, "/system/namespace/certifier-test", b"").await.0, StatusCode::ACCEPTED);
-    assert_eq!(call(&app, Method::DELETE, "/system/namespace/certifier-test", b"").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (s, js(&b)["labels"]["openfaas"].as_str()),
+        (StatusCode::OK, Some("1"))
+    );
+    assert_eq!(
+        call(&app, Method::PUT, "/system/namespace/other", body)
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(&app, Method::PUT, "/system/namespace/certifier-test", body)
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/system/namespace/ghost", b"")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            "/system/namespace/certifier-test",
+            b""
+        )
+        .await
+        .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(
+            &app,
+            Method::DELETE,
+            "/system/namespace/certifier-test",
+            b""
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[actix_web::test]
 async fn basic_auth_like_faas_provider() {
-    let creds = Credentials { user: "admin".into(), password: "pw".into() };
+    let creds = Credentials {
+        user: "admin".into(),
+        password: "pw".into(),
+    };
     let e = env_with(None, Some(creds));
     let app = test::init_service(app(e.state.clone())).await;
     let (s, h, b) = call(&app, Method::GET, "/system/functions", b"").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert_eq!(h.get("www-authenticate").unwrap(), "Basic realm=\"Restricted\"");
+    assert_eq!(
+        h.get("www-authenticate").unwrap(),
+        "Basic realm=\"Restricted\""
+    );
     assert_eq!(b, b"invalid credentials");
     for open in ["/healthz", "/system/namespaces", "/metrics"] {
-        assert_eq!(call(&app, Method::GET, open, b"").await.0, StatusCode::OK, "{open}");
+        assert_eq!(
+            call(&app, Method::GET, open, b"").await.0,
+            StatusCode::OK,
+            "{open}"
+        );
     }
     // Wrong method is 405 before auth, as with gorilla/mux.
-    assert_eq!(call(&app, Method::PATCH, "/system/info", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:pw"));
-    let req = TestRequest::get().uri("/system/info").insert_header(("Authorization", auth)).to_request();
+    assert_eq!(
+        call(&app, Method::PATCH, "/system/info", b"").await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("admin:pw")
+    );
+    let req = TestRequest::get()
+        .uri("/system/info")
+        .insert_header(("Authorization", auth))
+        .to_request();
     assert_eq!(test::call_service(&app, req).await.status(), StatusCode::OK);
-    let bad = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("admin:nope"));
-    let req = TestRequest::post().uri("/system/secrets").insert_header(("Authorization", bad)).to_request();
-    assert_eq!(test::call_service(&app, req).await.status(), StatusCode::UNAUTHORIZED);
+    let bad = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("admin:nope")
+    );
+    let req = TestRequest::post()
+        .uri("/system/secrets")
+        .insert_header(("Authorization", bad))
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, req).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[actix_web::test]
@@ -242,7 +574,10 @@ async fn metrics_count_requests_by_route() {
     let (s, _, b) = call(&app, Method::GET, "/metrics", b"").await;
     let text = String::from_utf8(b).unwrap();
     assert_eq!(s, StatusCode::OK);
-    assert!(text.contains(r#"provider_http_requests_total{code="200",method="GET",path="/healthz"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"provider_http_requests_total{code="200",method="GET",path="/healthz"} 1"#),
+        "{text}"
+    );
     assert!(text.contains(r#"provider_http_requests_total{code="404",method="GET",path="/system/function/{name}"} 1"#), "{text}");
     assert!(text.contains("provider_http_request_duration_seconds_bucket"));
 }
@@ -251,11 +586,36 @@ async fn metrics_count_requests_by_route() {
 async fn logs_validate_and_stream_ndjson() {
     let e = env();
     let app = test::init_service(app(e.state.clone())).await;
-    assert_eq!(call(&app, Method::GET, "/system/logs", b"").await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(call(&app, Method::GET, "/system/logs?name=ghost", b"").await.0, StatusCode::NOT_FOUND);
-    call(&app, Method::POST, "/system/functions", br#"{"service":"f","image":"x","envProcess":"cat"}"#).await;
-    assert_eq!(call(&app, Method::GET, "/system/logs?name=f&tail=abc", b"").await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    let (s, h, _) = call(&app, Method::GET, "/system/logs?name=f&follow=false&tail=-1", b"").await;
+    assert_eq!(
+        call(&app, Method::GET, "/system/logs", b"").await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/system/logs?name=ghost", b"")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    call(
+        &app,
+        Method::POST,
+        "/system/functions",
+        br#"{"service":"f","image":"x","envProcess":"cat"}"#,
+    )
+    .await;
+    assert_eq!(
+        call(&app, Method::GET, "/system/logs?name=f&tail=abc", b"")
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (s, h, _) = call(
+        &app,
+        Method::GET,
+        "/system/logs?name=f&follow=false&tail=-1",
+        b"",
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(h.get("content-type").unwrap(), "application/x-ndjson");
 }

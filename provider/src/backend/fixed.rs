@@ -24,7 +24,10 @@ pub struct FixedBackend {
 impl FixedBackend {
     /// `upstream = None` makes every function unreachable (the proxy answers 503).
     pub fn new(upstream: Option<SocketAddr>) -> Self {
-        FixedBackend { upstream, replicas: RwLock::new(HashMap::new()) }
+        FixedBackend {
+            upstream,
+            replicas: RwLock::new(HashMap::new()),
+        }
     }
 
     fn set(&self, f: &FunctionRecord) {
@@ -38,7 +41,10 @@ impl FixedBackend {
 
     fn desired(&self, namespace: &str, name: &str) -> u32 {
         let map = self.replicas.read().unwrap_or_else(PoisonError::into_inner);
-        map.get(namespace).and_then(|m| m.get(name)).copied().unwrap_or(0)
+        map.get(namespace)
+            .and_then(|m| m.get(name))
+            .copied()
+            .unwrap_or(0)
     }
 }
 
@@ -60,8 +66,17 @@ impl Backend for FixedBackend {
         self.deploy(f)
     }
 
-    fn delete<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
-        if let Some(m) = self.replicas.write().unwrap_or_else(PoisonError::into_inner).get_mut(namespace) {
+    fn delete<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        if let Some(m) = self
+            .replicas
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(namespace)
+        {
             m.remove(name);
         }
         Box::pin(async { Ok(()) })
@@ -73,7 +88,12 @@ impl Backend for FixedBackend {
         ReplicaCounts { desired, available }
     }
 
-    fn endpoint<'a>(&'a self, namespace: &'a str, name: &'a str, _wait: Duration) -> BoxFuture<'a, Option<SocketAddr>> {
+    fn endpoint<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        _wait: Duration,
+    ) -> BoxFuture<'a, Option<SocketAddr>> {
         let ready = self.status(namespace, name).available > 0;
         let addr = self.upstream.filter(|_| ready);
         Box::pin(async move { addr })

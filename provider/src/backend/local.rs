@@ -32,7 +32,11 @@ impl LocalBackend {
     /// `secrets_root` holds `<namespace>/<name>` secret files (the catalog's layout); `exec_timeout` is
     /// the replicas' default request timeout.
     pub fn new(rt: Runtime, secrets_root: PathBuf, exec_timeout: Duration) -> Self {
-        LocalBackend { rt, secrets_root, exec_timeout }
+        LocalBackend {
+            rt,
+            secrets_root,
+            exec_timeout,
+        }
     }
 
     fn spec(&self, f: &FunctionRecord) -> Arc<ReplicaSpec> {
@@ -44,9 +48,14 @@ impl LocalBackend {
             for s in &d.secrets {
                 s.hash(&mut h);
                 // A missing file hashes as empty; the replica then reports the error itself.
-                std::fs::read(secrets_dir.join(s)).unwrap_or_default().hash(&mut h);
+                std::fs::read(secrets_dir.join(s))
+                    .unwrap_or_default()
+                    .hash(&mut h);
             }
-            env.insert(SECRETS_DIGEST_ENV.to_owned(), format!("{:016x}", h.finish()));
+            env.insert(
+                SECRETS_DIGEST_ENV.to_owned(),
+                format!("{:016x}", h.finish()),
+            );
         }
         Arc::new(ReplicaSpec {
             fprocess: d.env_process.clone(),
@@ -61,7 +70,10 @@ impl LocalBackend {
 
     async fn apply(&self, f: &FunctionRecord) -> Result<(), BackendError> {
         let key = FunctionKey::new(f.namespace(), f.name());
-        self.rt.apply(&key, self.spec(f), f.replicas).await.map_err(map_err)
+        self.rt
+            .apply(&key, self.spec(f), f.replicas)
+            .await
+            .map_err(map_err)
     }
 }
 
@@ -99,17 +111,38 @@ impl Backend for LocalBackend {
         Box::pin(self.apply(f))
     }
 
-    fn delete<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(async move { self.rt.remove(&FunctionKey::new(namespace, name)).await.map_err(map_err) })
+    fn delete<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.rt
+                .remove(&FunctionKey::new(namespace, name))
+                .await
+                .map_err(map_err)
+        })
     }
 
     fn status(&self, namespace: &str, name: &str) -> ReplicaCounts {
         let s = self.rt.status(&FunctionKey::new(namespace, name));
-        ReplicaCounts { desired: s.desired, available: s.available }
+        ReplicaCounts {
+            desired: s.desired,
+            available: s.available,
+        }
     }
 
-    fn endpoint<'a>(&'a self, namespace: &'a str, name: &'a str, wait: Duration) -> BoxFuture<'a, Option<SocketAddr>> {
-        Box::pin(async move { self.rt.ready_endpoint(&FunctionKey::new(namespace, name), wait).await })
+    fn endpoint<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        wait: Duration,
+    ) -> BoxFuture<'a, Option<SocketAddr>> {
+        Box::pin(async move {
+            self.rt
+                .ready_endpoint(&FunctionKey::new(namespace, name), wait)
+                .await
+        })
     }
 
     fn logs(&self, q: LogRequest) -> BoxStream<'static, LogMessage> {

@@ -69,13 +69,22 @@ pub trait Backend: Send + Sync + 'static {
     fn scale<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// Stops and forgets a function.
-    fn delete<'a>(&'a self, namespace: &'a str, name: &'a str) -> BoxFuture<'a, Result<(), BackendError>>;
+    fn delete<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
 
     /// Replica counts, from memory (called for every status read).
     fn status(&self, namespace: &str, name: &str) -> ReplicaCounts;
 
     /// A ready replica's address, waiting up to `wait` for one; `None` if none became ready.
-    fn endpoint<'a>(&'a self, namespace: &'a str, name: &'a str, wait: Duration) -> BoxFuture<'a, Option<SocketAddr>>;
+    fn endpoint<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+        wait: Duration,
+    ) -> BoxFuture<'a, Option<SocketAddr>>;
 
     /// Log lines: the history, then (with `follow`) new lines until the stream is dropped.
     fn logs(&self, q: LogRequest) -> BoxStream<'static, LogMessage>;

@@ -110,13 +110,18 @@ impl Catalog {
         let doc = store::load_document(&root.join("catalog.json"))?;
         let mut state = State::default();
         for ns in std::iter::once(default_namespace).chain(namespaces.iter().map(String::as_str)) {
-            state.namespaces.insert(ns.to_owned(), builtin_namespace(ns));
+            state
+                .namespaces
+                .insert(ns.to_owned(), builtin_namespace(ns));
         }
         for ns in doc.namespaces {
             state.namespaces.insert(ns.name.clone(), ns);
         }
         for f in doc.functions {
-            state.namespaces.entry(f.deployment.namespace.clone()).or_insert_with(|| builtin_namespace(&f.deployment.namespace));
+            state
+                .namespaces
+                .entry(f.deployment.namespace.clone())
+                .or_insert_with(|| builtin_namespace(&f.deployment.namespace));
             state
                 .functions
                 .entry(f.deployment.namespace.clone())
@@ -124,7 +129,10 @@ impl Catalog {
                 .insert(f.deployment.service.clone(), Arc::new(f));
         }
         for (ns, name) in store::scan_secrets(&root.join("secrets"))? {
-            state.namespaces.entry(ns.clone()).or_insert_with(|| builtin_namespace(&ns));
+            state
+                .namespaces
+                .entry(ns.clone())
+                .or_insert_with(|| builtin_namespace(&ns));
             state.secrets.entry(ns).or_default().insert(name);
         }
         Ok(Catalog {
@@ -151,7 +159,11 @@ impl Catalog {
 
     /// Empty means the default namespace (the gateway sends `namespace=` when it has none).
     pub fn resolve_namespace<'a>(&'a self, ns: &'a str) -> &'a str {
-        if ns.is_empty() { &self.default_namespace } else { ns }
+        if ns.is_empty() {
+            &self.default_namespace
+        } else {
+            ns
+        }
     }
 
     /// The directory holding `<namespace>/<name>` secret files.
@@ -167,12 +179,20 @@ impl Catalog {
     /// One function, from memory.
     pub fn function(&self, namespace: &str, name: &str) -> Option<Arc<FunctionRecord>> {
         let ns = self.resolve_namespace(namespace);
-        self.snapshot().functions.get(ns).and_then(|m| m.get(name)).cloned()
+        self.snapshot()
+            .functions
+            .get(ns)
+            .and_then(|m| m.get(name))
+            .cloned()
     }
 
     /// Every function of every namespace (used to restore the backend at start-up).
     pub fn all_functions(&self) -> Vec<Arc<FunctionRecord>> {
-        self.snapshot().functions.values().flat_map(|m| m.values().cloned()).collect()
+        self.snapshot()
+            .functions
+            .values()
+            .flat_map(|m| m.values().cloned())
+            .collect()
     }
 
     /// The functions of one namespace, by name.
@@ -182,27 +202,43 @@ impl Catalog {
         if !snap.namespaces.contains_key(ns) {
             return Err(CatalogError::NamespaceNotFound(ns.to_owned()));
         }
-        Ok(snap.functions.get(ns).map(|m| m.values().cloned().collect()).unwrap_or_default())
+        Ok(snap
+            .functions
+            .get(ns)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     /// Builds the next state with `f`, persists it, then publishes it.
-    fn mutate<R>(&self, f: impl FnOnce(&mut State) -> Result<R, CatalogError>) -> Result<R, CatalogError> {
+    fn mutate<R>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<R, CatalogError>,
+    ) -> Result<R, CatalogError> {
         let _w = lock(&self.writer);
         let mut next = (*self.snapshot()).clone();
         let r = f(&mut next)?;
         let doc = store::Document {
             version: store::FORMAT_VERSION,
-            functions: next.functions.values().flat_map(|m| m.values().map(|r| (**r).clone())).collect(),
+            functions: next
+                .functions
+                .values()
+                .flat_map(|m| m.values().map(|r| (**r).clone()))
+                .collect(),
             namespaces: next.namespaces.values().cloned().collect(),
         };
-        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| CatalogError::Corrupt(e.to_string()))?;
+        let bytes =
+            serde_json::to_vec_pretty(&doc).map_err(|e| CatalogError::Corrupt(e.to_string()))?;
         store::write_atomic(&self.root.join("catalog.json"), &bytes, 0o600)?;
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         Ok(r)
     }
 
     /// Checks a deployment and fills in its namespace.
-    fn prepare(&self, state: &State, mut d: FunctionDeployment) -> Result<FunctionDeployment, CatalogError> {
+    fn prepare(
+        &self,
+        state: &State,
+        mut d: FunctionDeployment,
+    ) -> Result<FunctionDeployment, CatalogError> {
         validate::deployment(&d, self.max_replicas)?;
         d.namespace = self.resolve_namespace(&d.namespace).to_owned();
         if !state.namespaces.contains_key(&d.namespace) {
@@ -212,7 +248,11 @@ impl Catalog {
             )));
         }
         let have = state.secrets.get(&d.namespace);
-        if let Some(missing) = d.secrets.iter().find(|s| !have.is_some_and(|h| h.contains(*s))) {
+        if let Some(missing) = d
+            .secrets
+            .iter()
+            .find(|s| !have.is_some_and(|h| h.contains(*s)))
+        {
             return Err(CatalogError::Invalid(format!(
                 "unable to fetch secrets: secret {missing} not found in namespace {}",
                 d.namespace
@@ -257,7 +297,10 @@ impl Catalog {
                 .get(&ns)
                 .and_then(|m| m.get(&d.service))
                 .cloned()
-                .ok_or_else(|| CatalogError::FunctionNotFound { namespace: ns, name: d.service.clone() })?;
+                .ok_or_else(|| CatalogError::FunctionNotFound {
+                    namespace: ns,
+                    name: d.service.clone(),
+                })?;
             let d = self.prepare(s, d)?;
             let replicas = validate::scale_min(&d, self.max_replicas)?.unwrap_or(old.replicas);
             let rec = Arc::new(FunctionRecord {
@@ -293,18 +336,29 @@ impl Catalog {
             if s.functions.get(&ns).is_some_and(BTreeMap::is_empty) {
                 s.functions.remove(&ns);
             }
-            removed.ok_or(CatalogError::FunctionNotFound { namespace: ns.clone(), name: name.to_owned() })
+            removed.ok_or(CatalogError::FunctionNotFound {
+                namespace: ns.clone(),
+                name: name.to_owned(),
+            })
         })
     }
 
     /// Sets the desired replicas; returns the new record. Out of range → `Invalid`.
-    pub fn scale(&self, namespace: &str, name: &str, replicas: u64) -> Result<Arc<FunctionRecord>, CatalogError> {
+    pub fn scale(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: u64,
+    ) -> Result<Arc<FunctionRecord>, CatalogError> {
         let ns = self.resolve_namespace(namespace).to_owned();
         let n = u32::try_from(replicas)
             .ok()
             .filter(|n| *n <= self.max_replicas)
             .ok_or_else(|| {
-                CatalogError::Invalid(format!("replicas must be between 0 and {}, got {replicas}", self.max_replicas))
+                CatalogError::Invalid(format!(
+                    "replicas must be between 0 and {}, got {replicas}",
+                    self.max_replicas
+                ))
             })?;
         // Fast path: the gateway and the proxy repeat scale calls; an unchanged count needs no write.
         if let Some(cur) = self.function(&ns, name).filter(|r| r.replicas == n) {
@@ -315,7 +369,10 @@ impl Catalog {
                 .functions
                 .get_mut(&ns)
                 .and_then(|m| m.get_mut(name))
-                .ok_or_else(|| CatalogError::FunctionNotFound { namespace: ns.clone(), name: name.to_owned() })?;
+                .ok_or_else(|| CatalogError::FunctionNotFound {
+                    namespace: ns.clone(),
+                    name: name.to_owned(),
+                })?;
             if slot.replicas != n {
                 let mut rec = (**slot).clone();
                 rec.replicas = n;
@@ -335,7 +392,9 @@ impl Catalog {
     }
 
     pub fn has_namespace(&self, name: &str) -> bool {
-        self.snapshot().namespaces.contains_key(self.resolve_namespace(name))
+        self.snapshot()
+            .namespaces
+            .contains_key(self.resolve_namespace(name))
     }
 
     /// Creates a namespace; 409 if it exists.
@@ -343,7 +402,10 @@ impl Catalog {
         check_namespace_name(&ns.name)?;
         self.mutate(|s| {
             if s.namespaces.contains_key(&ns.name) {
-                return Err(CatalogError::Conflict(format!("namespace {} already exists", ns.name)));
+                return Err(CatalogError::Conflict(format!(
+                    "namespace {} already exists",
+                    ns.name
+                )));
             }
             s.namespaces.insert(ns.name.clone(), ns);
             Ok(())
@@ -364,7 +426,9 @@ impl Catalog {
     /// Deletes an empty namespace. The default namespace cannot be deleted.
     pub fn delete_namespace(&self, name: &str) -> Result<(), CatalogError> {
         if name == self.default_namespace {
-            return Err(CatalogError::Conflict(format!("namespace {name} is the default and cannot be deleted")));
+            return Err(CatalogError::Conflict(format!(
+                "namespace {name} is the default and cannot be deleted"
+            )));
         }
         self.mutate(|s| {
             if !s.namespaces.contains_key(name) {
@@ -389,11 +453,21 @@ impl Catalog {
         if !snap.namespaces.contains_key(ns) {
             return Err(CatalogError::NamespaceNotFound(ns.to_owned()));
         }
-        Ok(snap.secrets.get(ns).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+        Ok(snap
+            .secrets
+            .get(ns)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default())
     }
 
     /// Creates (`create = true`, 409 if present) or replaces (404 if absent) a secret's value.
-    pub fn put_secret(&self, namespace: &str, name: &str, value: &[u8], create: bool) -> Result<(), CatalogError> {
+    pub fn put_secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        value: &[u8],
+        create: bool,
+    ) -> Result<(), CatalogError> {
         if !is_dns1123_subdomain(name) {
             return Err(CatalogError::Invalid(format!(
                 "invalid secret name {name:?}: must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')"
@@ -408,10 +482,15 @@ impl Catalog {
             let names = s.secrets.entry(ns.clone()).or_default();
             match (names.contains(name), create) {
                 (true, true) => {
-                    return Err(CatalogError::Conflict(format!("secret {name} already exists in namespace {ns}")));
+                    return Err(CatalogError::Conflict(format!(
+                        "secret {name} already exists in namespace {ns}"
+                    )));
                 }
                 (false, false) => {
-                    return Err(CatalogError::SecretNotFound { namespace: ns.clone(), name: name.to_owned() });
+                    return Err(CatalogError::SecretNotFound {
+                        namespace: ns.clone(),
+                        name: name.to_owned(),
+                    });
                 }
                 _ => {}
             }
@@ -427,9 +506,15 @@ impl Catalog {
         let ns = self.resolve_namespace(namespace).to_owned();
         let dir = self.secrets_dir(&ns);
         self.mutate(|s| {
-            let removed = s.secrets.get_mut(&ns).is_some_and(|names| names.remove(name));
+            let removed = s
+                .secrets
+                .get_mut(&ns)
+                .is_some_and(|names| names.remove(name));
             if !removed {
-                return Err(CatalogError::SecretNotFound { namespace: ns.clone(), name: name.to_owned() });
+                return Err(CatalogError::SecretNotFound {
+                    namespace: ns.clone(),
+                    name: name.to_owned(),
+                });
             }
             store::remove_durable(&dir.join(name))?;
             Ok(())
@@ -449,7 +534,9 @@ fn check_namespace_name(name: &str) -> Result<(), CatalogError> {
     if is_dns1123_label(name) {
         Ok(())
     } else {
-        Err(CatalogError::Invalid(format!("invalid namespace name {name:?}: must be a DNS-1123 label")))
+        Err(CatalogError::Invalid(format!(
+            "invalid namespace name {name:?}: must be a DNS-1123 label"
+        )))
     }
 }
 

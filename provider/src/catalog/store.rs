@@ -30,13 +30,18 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Creates `dir` (and parents) with mode 0700 if missing.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Atomically replaces `path` with `bytes`, created with `mode`.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = path.parent().ok_or_else(|| io::Error::other("path has no parent directory"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("path has no parent directory"))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp: PathBuf = dir.join(format!(
         "{TMP_PREFIX}{name}-{}-{}",
@@ -44,7 +49,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         SEQ.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -89,13 +98,17 @@ pub fn scan_secrets(secrets_root: &Path) -> io::Result<Vec<(String, String)>> {
     };
     for ns in namespaces {
         let ns = ns?;
-        let Some(ns_name) = ns.file_name().to_str().map(str::to_owned) else { continue };
+        let Some(ns_name) = ns.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
         if !ns.file_type()?.is_dir() || !super::is_dns1123_label(&ns_name) {
             continue;
         }
         for f in fs::read_dir(ns.path())? {
             let f = f?;
-            let Some(name) = f.file_name().to_str().map(str::to_owned) else { continue };
+            let Some(name) = f.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
             if name.starts_with(TMP_PREFIX) {
                 // Left by a crash between create and rename: never visible, safe to drop.
                 let _ = fs::remove_file(f.path());
@@ -121,8 +134,15 @@ mod tests {
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left behind");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left behind"
+        );
     }
 
     #[test]

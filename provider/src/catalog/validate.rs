@@ -24,7 +24,9 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
 /// "validation failed: …" wording so users see the same text.
 pub fn deployment(d: &FunctionDeployment, max_replicas: u32) -> Result<(), CatalogError> {
     if d.service.is_empty() {
-        return Err(CatalogError::Invalid("validation failed: service is required".into()));
+        return Err(CatalogError::Invalid(
+            "validation failed: service is required".into(),
+        ));
     }
     if !is_dns1123_label(&d.service) {
         return Err(CatalogError::Invalid(format!(
@@ -33,7 +35,9 @@ pub fn deployment(d: &FunctionDeployment, max_replicas: u32) -> Result<(), Catal
         )));
     }
     if d.image.trim().is_empty() {
-        return Err(CatalogError::Invalid("validation failed: image is required".into()));
+        return Err(CatalogError::Invalid(
+            "validation failed: image is required".into(),
+        ));
     }
     if !d.namespace.is_empty() && !is_dns1123_label(&d.namespace) {
         return Err(CatalogError::Invalid(format!(
@@ -43,7 +47,9 @@ pub fn deployment(d: &FunctionDeployment, max_replicas: u32) -> Result<(), Catal
     }
     for s in &d.secrets {
         if !is_dns1123_subdomain(s) {
-            return Err(CatalogError::Invalid(format!("validation failed: secret name {s:?} is invalid")));
+            return Err(CatalogError::Invalid(format!(
+                "validation failed: secret name {s:?} is invalid"
+            )));
         }
     }
     scale_min(d, max_replicas)?;
@@ -59,7 +65,10 @@ pub fn deployment(d: &FunctionDeployment, max_replicas: u32) -> Result<(), Catal
 }
 
 fn label<'a>(d: &'a FunctionDeployment, key: &str) -> Option<&'a str> {
-    d.labels.as_ref().and_then(|l| l.get(key)).map(String::as_str)
+    d.labels
+        .as_ref()
+        .and_then(|l| l.get(key))
+        .map(String::as_str)
 }
 
 /// The `com.openfaas.scale.min` label: `Some(n)` for an integer n > 0 (0 is ignored, as in faas-netes).
@@ -102,7 +111,11 @@ mod tests {
 
     #[test]
     fn deployment_rules() {
-        let mut d = FunctionDeployment { service: "f".into(), image: "img".into(), ..Default::default() };
+        let mut d = FunctionDeployment {
+            service: "f".into(),
+            image: "img".into(),
+            ..Default::default()
+        };
         assert!(deployment(&d, 10).is_ok());
         d.labels = Some([(LABEL_SCALE_MIN.to_owned(), "11".to_owned())].into());
         assert!(deployment(&d, 10).is_err());

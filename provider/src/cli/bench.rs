@@ -1,8 +1,394 @@
-//! `smiless bench`.
+//! `smiless bench`: side-by-side benchmarks that print a table and ratios.
+//!
+//! `bench proxy` starts a trivially cheap upstream (an in-process actix server answering 200 "ok") and the
+//! provider's full HTTP stack (metrics middleware, routing, catalog look-up, proxy) in front of it on the
+//! fixed backend, then drives the same load at both in one run: latency at one connection (added p50/p99
+//! = via provider − direct) and throughput at `--connections`. The load comes from `wrk` when it is
+//! installed, otherwise from a built-in single-threaded hyper client.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::api::{self, AppState};
+use crate::backend::Backend;
+use crate::backend::fixed::FixedBackend;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::types::FunctionDeployment;
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// The invocation proxy's throughput and added latency against the upstream direct.
+    #[command(after_help = "Examples:
+  smiless bench proxy                              # wrk if installed, 3 s per row
+  smiless bench proxy --duration 10s --connections 16 --driver builtin
+  smiless bench proxy --json")]
+    Proxy(ProxyArgs),
+}
+
+/// Who generates the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// `wrk` when it is on PATH, else the built-in client.
+    Auto,
+    /// `wrk -t1` (must be installed).
+    Wrk,
+    /// An in-process single-threaded hyper client with keep-alive connections.
+    Builtin,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// Measuring time per row.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Connections of the throughput rows.
+    #[arg(long, default_value_t = 16)]
+    pub connections: usize,
+    /// Load generator.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub driver: Driver,
+    /// HTTP workers of the provider.
+    #[arg(long, default_value_t = 1)]
+    pub proxy_workers: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(cmd: Command) -> anyhow::Result<()> {
-    match cmd {}
+    match cmd {
+        Command::Proxy(a) => proxy(&a),
+    }
+}
+
+/// One measured row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub target: &'static str,
+    pub connections: usize,
+    pub requests_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    driver: Driver,
+    rows: Vec<Row>,
+    added_p50_us: f64,
+    added_p99_us: f64,
+    throughput_ratio: f64,
+}
+
+fn proxy(a: &ProxyArgs) -> anyhow::Result<()> {
+    let driver = match a.driver {
+        Driver::Auto if which("wrk").is_some() => Driver::Wrk,
+        Driver::Auto => Driver::Builtin,
+        Driver::Wrk if which("wrk").is_none() => {
+            bail!("--driver wrk: wrk is not on PATH (apt-get install wrk)")
+        }
+        d => d,
+    };
+    if a.connections == 0 {
+        bail!("--connections must be at least 1");
+    }
+    let state_dir = std::env::temp_dir().join(format!("smiless-bench-{}", std::process::id()));
+    let result = (|| {
+        let (upstream, _up) = start_upstream()?;
+        let (provider, _pv) = start_provider(upstream, &state_dir, a.proxy_workers)?;
+        let direct = format!("http://{upstream}/");
+        let via = format!("http://{provider}/function/bench");
+        let mut rows = Vec::new();
+        for (conns, target, url) in [
+            (1, "direct", &direct),
+            (1, "via provider", &via),
+            (a.connections, "direct", &direct),
+            (a.connections, "via provider", &via),
+        ] {
+            let (rps, p50, p99) = match driver {
+                Driver::Wrk => wrk(url, conns, a.duration)?,
+                _ => builtin(url, conns, a.duration)?,
+            };
+            rows.push(Row {
+                target,
+                connections: conns,
+                requests_per_sec: rps,
+                p50_us: p50,
+                p99_us: p99,
+            });
+        }
+        let report = Report {
+            driver,
+            added_p50_us: rows[1].p50_us - rows[0].p50_us,
+            added_p99_us: rows[1].p99_us - rows[0].p99_us,
+            throughput_ratio: rows[3].requests_per_sec
+                / rows[2].requests_per_sec.max(f64::MIN_POSITIVE),
+            rows,
+        };
+        anyhow::Ok(report)
+    })();
+    let _ = std::fs::remove_dir_all(&state_dir);
+    let report = result?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!(
+        "proxy benchmark (driver: {:?}, {} per row, upstream: in-process actix 200 \"ok\")",
+        report.driver,
+        humantime::format_duration(a.duration)
+    );
+    println!(
+        "{:<14} {:>6} {:>12} {:>10} {:>10}",
+        "target", "conns", "req/s", "p50 µs", "p99 µs"
+    );
+    for r in &report.rows {
+        println!(
+            "{:<14} {:>6} {:>12.0} {:>10.1} {:>10.1}",
+            r.target, r.connections, r.requests_per_sec, r.p50_us, r.p99_us
+        );
+    }
+    println!(
+        "added latency at c=1: p50 {:+.1} µs, p99 {:+.1} µs",
+        report.added_p50_us, report.added_p99_us
+    );
+    println!(
+        "throughput at c={}: via provider / direct = {:.2}",
+        a.connections, report.throughput_ratio
+    );
+    Ok(())
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(bin))
+            .find(|f| f.is_file())
+    })
+}
+
+/// Runs an actix server on its own thread and system; returns its handle.
+fn spawn_server<F>(name: &str, build: F) -> anyhow::Result<ServerHandle>
+where
+    F: FnOnce() -> std::io::Result<actix_web::dev::Server> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match build() {
+                    Ok(server) => {
+                        let _ = tx.send(Ok(server.handle()));
+                        let _ = server.await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        })?;
+    Ok(rx.recv().context("server thread died")??)
+}
+
+fn start_upstream() -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = spawn_server("bench-upstream", move || {
+        let s = HttpServer::new(|| {
+            App::new().default_service(web::to(|| async { HttpResponse::Ok().body("ok") }))
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))?;
+        let _ = tx.send(s.addrs()[0]);
+        Ok(s.run())
+    })?;
+    Ok((rx.recv()?, handle))
+}
+
+fn start_provider(
+    upstream: SocketAddr,
+    dir: &std::path::Path,
+    workers: usize,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    let config = Config::for_tests(dir.to_owned());
+    let catalog = Arc::new(Catalog::open(
+        dir,
+        &config.default_namespace,
+        &[],
+        config.max_replicas,
+    )?);
+    let backend = Arc::new(FixedBackend::new(Some(upstream)));
+    let rec = catalog.deploy(FunctionDeployment {
+        service: "bench".into(),
+        image: "bench".into(),
+        env_process: "cat".into(),
+        ..Default::default()
+    })?;
+    futures::executor::block_on(backend.deploy(&rec))?;
+    let state = web::Data::new(AppState::new(catalog, backend, &config));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = spawn_server("bench-provider", move || {
+        let s = HttpServer::new(move || api::app(state.clone()))
+            .workers(workers.max(1))
+            .bind(("127.0.0.1", 0))?;
+        let _ = tx.send(s.addrs()[0]);
+        Ok(s.run())
+    })?;
+    Ok((rx.recv()?, handle))
+}
+
+/// `wrk -t1 -cN -dD --latency URL` → (req/s, p50 µs, p99 µs).
+fn wrk(url: &str, conns: usize, d: Duration) -> anyhow::Result<(f64, f64, f64)> {
+    let secs = d.as_secs().max(1);
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            url,
+        ])
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "wrk failed: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    parse_wrk(&text).with_context(|| format!("cannot parse wrk output:\n{text}"))
+}
+
+/// Parses wrk's `Requests/sec:` and the `50%`/`99%` latency lines.
+pub fn parse_wrk(text: &str) -> Option<(f64, f64, f64)> {
+    let mut rps = None;
+    let (mut p50, mut p99) = (None, None);
+    for line in text.lines().map(str::trim) {
+        let mut it = line.split_whitespace();
+        match (it.next(), it.next()) {
+            (Some("Requests/sec:"), Some(v)) => rps = v.parse().ok(),
+            (Some("50%"), Some(v)) => p50 = micros(v),
+            (Some("99%"), Some(v)) => p99 = micros(v),
+            _ => {}
+        }
+    }
+    if text.contains("Non-2xx or 3xx responses") {
+        return None;
+    }
+    Some((rps?, p50?, p99?))
+}
+
+fn micros(v: &str) -> Option<f64> {
+    let split = v.find(|c: char| c.is_ascii_alphabetic())?;
+    let n: f64 = v[..split].parse().ok()?;
+    match &v[split..] {
+        "us" => Some(n),
+        "ms" => Some(n * 1e3),
+        "s" => Some(n * 1e6),
+        "m" => Some(n * 60e6),
+        _ => None,
+    }
+}
+
+/// The built-in driver: `conns` keep-alive HTTP/1.1 connections on one thread → (req/s, p50 µs, p99 µs).
+fn builtin(url: &str, conns: usize, d: Duration) -> anyhow::Result<(f64, f64, f64)> {
+    let uri: hyper::Uri = url.parse()?;
+    let authority = uri.authority().context("url without host")?.to_string();
+    let addr: SocketAddr = authority.parse()?;
+    let path = uri.path().to_owned();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        // A short warm-up fills the pools, then the measured window.
+        drive(addr, &authority, &path, conns, Duration::from_millis(300)).await?;
+        let start = Instant::now();
+        let mut lat = drive(addr, &authority, &path, conns, d).await?;
+        let secs = start.elapsed().as_secs_f64();
+        if lat.is_empty() {
+            bail!("no request completed");
+        }
+        lat.sort_unstable();
+        let pct = |p: f64| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
+            let i = ((lat.len() - 1) as f64 * p).round() as usize;
+            #[allow(clippy::cast_precision_loss)]
+            let v = lat[i] as f64 / 1e3;
+            v
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let rps = lat.len() as f64 / secs;
+        Ok((rps, pct(0.5), pct(0.99)))
+    })
+}
+
+async fn drive(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    conns: usize,
+    d: Duration,
+) -> anyhow::Result<Vec<u64>> {
+    use http_body_util::{BodyExt, Empty};
+    let deadline = Instant::now() + d;
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (host, path) = (host.to_owned(), path.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut tx, conn) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let req = hyper::Request::get(path.as_str())
+                    .header(hyper::header::HOST, host.as_str())
+                    .body(Empty::<bytes::Bytes>::new())?;
+                let t = Instant::now();
+                let res = tx.send_request(req).await?;
+                if !res.status().is_success() {
+                    bail!("status {}", res.status());
+                }
+                res.into_body().collect().await?;
+                lat.push(u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            }
+            anyhow::Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(all)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_output() {
+        let text = "Running 3s test @ http://127.0.0.1:1/\n  1 threads and 16 connections\n  Latency Distribution\n     50%   95.00us\n     75%  120.00us\n     90%  200.00us\n     99%    1.20ms\n  123 requests in 3.00s, 1KB read\nRequests/sec:  41152.45\nTransfer/sec:      2.00MB\n";
+        let (rps, p50, p99) = parse_wrk(text).unwrap();
+        assert!((rps - 41152.45).abs() < 1e-6);
+        assert!((p50 - 95.0).abs() < 1e-9);
+        assert!((p99 - 1200.0).abs() < 1e-9);
+        assert!(parse_wrk("Requests/sec: 5\n").is_none());
+    }
 }

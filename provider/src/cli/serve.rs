@@ -55,8 +55,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .try_init();
     let config = Config::try_from(args.config)?;
     let catalog = Arc::new(
-        Catalog::open(&config.state_dir, &config.default_namespace, &config.namespaces, config.max_replicas)
-            .with_context(|| format!("opening the catalog in {}", config.state_dir.display()))?,
+        Catalog::open(
+            &config.state_dir,
+            &config.default_namespace,
+            &config.namespaces,
+            config.max_replicas,
+        )
+        .with_context(|| format!("opening the catalog in {}", config.state_dir.display()))?,
     );
     // Process supervision runs on its own small runtime, apart from the HTTP workers.
     let backend_rt = tokio::runtime::Builder::new_multi_thread()
@@ -71,11 +76,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 exe: std::env::current_exe().context("locating the smiless binary")?,
                 work_dir: config.state_dir.join("run"),
             })?;
-            Arc::new(LocalBackend::new(rt, catalog.secrets_root(), config.read_timeout))
+            Arc::new(LocalBackend::new(
+                rt,
+                catalog.secrets_root(),
+                config.read_timeout,
+            ))
         }
     };
     backend_rt.spawn(restore(Arc::clone(&catalog), Arc::clone(&backend)));
-    let state = web::Data::new(AppState::new(Arc::clone(&catalog), Arc::clone(&backend), &config));
+    let state = web::Data::new(AppState::new(
+        Arc::clone(&catalog),
+        Arc::clone(&backend),
+        &config,
+    ));
 
     let result = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || api::app(state.clone()))

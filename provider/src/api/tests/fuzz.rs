@@ -25,15 +25,27 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         Just(serde_json::Value::Null),
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(serde_json::Value::from),
         "[a-zA-Z0-9._/-]{0,12}".prop_map(serde_json::Value::from),
     ];
     let keys = prop_oneof![
-        Just("service".to_owned()), Just("image".to_owned()), Just("namespace".to_owned()),
-        Just("envProcess".to_owned()), Just("envVars".to_owned()), Just("labels".to_owned()),
-        Just("annotations".to_owned()), Just("secrets".to_owned()), Just("limits".to_owned()),
-        Just("serviceName".to_owned()), Just("replicas".to_owned()), Just("functionName".to_owned()),
-        Just("name".to_owned()), Just("value".to_owned()), Just("rawValue".to_owned()),
+        Just("service".to_owned()),
+        Just("image".to_owned()),
+        Just("namespace".to_owned()),
+        Just("envProcess".to_owned()),
+        Just("envVars".to_owned()),
+        Just("labels".to_owned()),
+        Just("annotations".to_owned()),
+        Just("secrets".to_owned()),
+        Just("limits".to_owned()),
+        Just("serviceName".to_owned()),
+        Just("replicas".to_owned()),
+        Just("functionName".to_owned()),
+        Just("name".to_owned()),
+        Just("value".to_owned()),
+        Just("rawValue".to_owned()),
         "[a-z]{1,6}",
     ];
     leaf.prop_recursive(3, 24, 6, move |inner| {
@@ -51,11 +63,21 @@ fn assert_no_5xx(method: &str, uri: &str, body: &[u8]) {
         let e = env();
         // A function to act on, so valid-looking bodies reach the deeper paths too.
         let svc = actix_test::init_service(app(e.state.clone())).await;
-        call(&svc, Method::POST, "/system/functions", br#"{"service":"f","image":"i","envProcess":"cat"}"#).await;
+        call(
+            &svc,
+            Method::POST,
+            "/system/functions",
+            br#"{"service":"f","image":"i","envProcess":"cat"}"#,
+        )
+        .await;
         let m = Method::from_bytes(method.as_bytes()).unwrap_or(Method::POST);
         call(&svc, m, uri, body).await.0
     });
-    assert!(!status.is_server_error(), "{method} {uri} {:?} → {status}", String::from_utf8_lossy(body));
+    assert!(
+        !status.is_server_error(),
+        "{method} {uri} {:?} → {status}",
+        String::from_utf8_lossy(body)
+    );
 }
 
 proptest! {

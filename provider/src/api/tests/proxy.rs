@@ -10,20 +10,33 @@ use super::{app, call, env, env_with};
 
 async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     match req.path() {
-        "/redirect" => HttpResponse::Found().insert_header(("Location", "http://example.invalid/")).finish(),
+        "/redirect" => HttpResponse::Found()
+            .insert_header(("Location", "http://example.invalid/"))
+            .finish(),
         "/stream" => {
-            let chunks = futures::stream::iter(["a", "b", "c"].map(|s| Ok::<_, std::io::Error>(web::Bytes::from(s))));
-            HttpResponse::Ok().insert_header(("Content-Type", "text/event-stream")).streaming(chunks)
+            let chunks = futures::stream::iter(
+                ["a", "b", "c"].map(|s| Ok::<_, std::io::Error>(web::Bytes::from(s))),
+            );
+            HttpResponse::Ok()
+                .insert_header(("Content-Type", "text/event-stream"))
+                .streaming(chunks)
         }
         _ => {
             let headers: serde_json::Map<String, Value> = req
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.as_str().to_owned(), Value::from(v.to_str().unwrap_or("?"))))
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        Value::from(v.to_str().unwrap_or("?")),
+                    )
+                })
                 .collect();
             let out = json!({"method": req.method().as_str(), "path": req.path(), "query": req.query_string(),
                 "headers": headers, "body": body.to_vec()});
-            HttpResponse::Ok().insert_header(("X-Upstream", "yes")).body(out.to_string())
+            HttpResponse::Ok()
+                .insert_header(("X-Upstream", "yes"))
+                .body(out.to_string())
         }
     }
 }
@@ -43,19 +56,52 @@ async fn verbs_paths_queries_headers_and_binary_bodies() {
     let addr = upstream().await;
     let e = env_with(Some(addr), None);
     let svc = test::init_service(app(e.state.clone())).await;
-    call(&svc, Method::POST, "/system/functions", br#"{"service":"echo","image":"i","envProcess":"cat"}"#).await;
-    for m in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS] {
-        let (s, h, b) = call(&svc, m.clone(), "/function/echo.openfaas-fn/a/b?x=1&y=%20z", b"").await;
+    call(
+        &svc,
+        Method::POST,
+        "/system/functions",
+        br#"{"service":"echo","image":"i","envProcess":"cat"}"#,
+    )
+    .await;
+    for m in [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ] {
+        let (s, h, b) = call(
+            &svc,
+            m.clone(),
+            "/function/echo.openfaas-fn/a/b?x=1&y=%20z",
+            b"",
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{m}");
         let v: Value = serde_json::from_slice(&b).unwrap();
         assert_eq!(v["method"], m.as_str());
         assert_eq!(v["path"], "/a/b");
         assert_eq!(v["query"], "x=1&y=%20z", "raw query preserved");
-        assert!(v["headers"]["x-call-id"].as_str().is_some_and(|s| s.len() == 36));
-        assert!(v["headers"]["x-start-time"].as_str().unwrap().parse::<u64>().is_ok());
+        assert!(
+            v["headers"]["x-call-id"]
+                .as_str()
+                .is_some_and(|s| s.len() == 36)
+        );
+        assert!(
+            v["headers"]["x-start-time"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .is_ok()
+        );
         assert_eq!(h.get("x-upstream").unwrap(), "yes");
         assert!(h.contains_key("x-call-id") && h.contains_key("x-start-time"));
-        assert_eq!(h.get("content-type").unwrap(), "text/plain", "fallback content type");
+        assert_eq!(
+            h.get("content-type").unwrap(),
+            "text/plain",
+            "fallback content type"
+        );
     }
     let (s, h, b) = call(&svc, Method::HEAD, "/function/echo", b"").await;
     assert_eq!((s, b.len()), (StatusCode::OK, 0));
@@ -72,7 +118,10 @@ async fn verbs_paths_queries_headers_and_binary_bodies() {
         .to_request();
     let res = test::call_service(&svc, req).await;
     assert_eq!(res.headers().get("x-call-id").unwrap(), "my-id");
-    assert_eq!(res.headers().get("content-type").unwrap(), "application/octet-stream");
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/octet-stream"
+    );
     let v: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
     assert_eq!(v["headers"]["x-call-id"], "my-id");
     assert_eq!(v["headers"]["x-custom"], "v");
@@ -92,11 +141,25 @@ async fn scale_from_zero_then_invoke() {
     let addr = upstream().await;
     let e = env_with(Some(addr), None);
     let svc = test::init_service(app(e.state.clone())).await;
-    call(&svc, Method::POST, "/system/functions", br#"{"service":"z","image":"i","envProcess":"cat"}"#).await;
-    call(&svc, Method::POST, "/system/scale-function/z", br#"{"serviceName":"z","replicas":0}"#).await;
+    call(
+        &svc,
+        Method::POST,
+        "/system/functions",
+        br#"{"service":"z","image":"i","envProcess":"cat"}"#,
+    )
+    .await;
+    call(
+        &svc,
+        Method::POST,
+        "/system/scale-function/z",
+        br#"{"serviceName":"z","replicas":0}"#,
+    )
+    .await;
     let (s, _, _) = call(&svc, Method::POST, "/function/z", b"hi").await;
     assert_eq!(s, StatusCode::OK);
-    let st: Value = serde_json::from_slice(&call(&svc, Method::GET, "/system/function/z", b"").await.2).unwrap();
+    let st: Value =
+        serde_json::from_slice(&call(&svc, Method::GET, "/system/function/z", b"").await.2)
+            .unwrap();
     assert_eq!(st["replicas"], 1, "the proxy scaled it from zero");
 }
 
@@ -108,15 +171,42 @@ async fn proxy_errors_are_marked_internal() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(h.get("x-openfaas-internal").unwrap(), "proxy");
     assert_eq!(b, b"No endpoints available for: ghost.");
-    assert_eq!(call(&svc, Method::POST, "/function/.openfaas-fn", b"").await.0, StatusCode::BAD_REQUEST);
-    assert_eq!(call(&svc, Method::from_bytes(b"PROPFIND").unwrap(), "/function/x", b"").await.0, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(call(&svc, Method::GET, "/function/", b"").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&svc, Method::POST, "/function/.openfaas-fn", b"")
+            .await
+            .0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        call(
+            &svc,
+            Method::from_bytes(b"PROPFIND").unwrap(),
+            "/function/x",
+            b""
+        )
+        .await
+        .0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        call(&svc, Method::GET, "/function/", b"").await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // A ready endpoint that refuses connections → 500 "Can't reach service".
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let e = env_with(Some(closed), None);
     let svc = test::init_service(app(e.state.clone())).await;
-    call(&svc, Method::POST, "/system/functions", br#"{"service":"f","image":"i","envProcess":"cat"}"#).await;
+    call(
+        &svc,
+        Method::POST,
+        "/system/functions",
+        br#"{"service":"f","image":"i","envProcess":"cat"}"#,
+    )
+    .await;
     let (s, h, b) = call(&svc, Method::GET, "/function/f", b"").await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(h.get("x-openfaas-internal").unwrap(), "proxy");

@@ -1,0 +1,7 @@
+//! Integration tests of `smiless serve` as a real process with real replica processes (one test binary).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod client;
+mod provider;
+mod serve;
+mod watchdog;

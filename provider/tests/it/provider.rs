@@ -1,0 +1,128 @@
+//! Starting and killing the built `smiless serve` binary, and process bookkeeping via /proc.
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::client::get;
+
+/// A running provider process.
+pub struct Provider {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Provider {
+    /// Starts `smiless serve` on an ephemeral port with its state in `state_dir`; returns once it prints
+    /// its address, plus the time until `/healthz` answered 200.
+    pub async fn start(state_dir: &Path) -> (Provider, Duration) {
+        let t0 = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smiless"))
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--read-timeout",
+                "20s",
+            ])
+            .arg("--state-dir")
+            .arg(state_dir)
+            .env("basic_auth", "false")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn smiless serve");
+        let stdout = child.stdout.take().unwrap();
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line
+        })
+        .await
+        .unwrap();
+        let addr: SocketAddr = line
+            .trim()
+            .strip_prefix("smiless: listening on ")
+            .expect(&line)
+            .parse()
+            .unwrap();
+        loop {
+            if get(addr, "/healthz").await.status == 200 {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "healthz never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (Provider { child, addr }, t0.elapsed())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (pid, ppid, state) of every process.
+fn processes() -> Vec<(u32, u32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state, ppid, ...
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = f.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push((pid, ppid, state));
+    }
+    out
+}
+
+/// Every live descendant of `root`.
+pub fn descendants(root: u32) -> Vec<u32> {
+    let procs = processes();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            procs
+                .iter()
+                .filter(|(_, pp, s)| *pp == parent && *s != 'Z')
+                .map(|(p, _, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Whether `pid` is alive (a zombie counts as dead: it runs nothing).
+pub fn alive(pid: u32) -> bool {
+    processes().iter().any(|(p, _, s)| *p == pid && *s != 'Z')
+}
