@@ -39,42 +39,51 @@ impl LocalBackend {
         }
     }
 
-    fn spec(&self, f: &FunctionRecord) -> Arc<ReplicaSpec> {
-        let d = &f.deployment;
-        let secrets_dir = self.secrets_root.join(&d.namespace);
-        let mut env = d.env_vars.clone();
-        if !d.secrets.is_empty() {
-            let mut h = std::hash::DefaultHasher::new();
-            for s in &d.secrets {
-                s.hash(&mut h);
-                // A missing file hashes as empty; the replica then reports the error itself.
-                std::fs::read(secrets_dir.join(s))
-                    .unwrap_or_default()
-                    .hash(&mut h);
-            }
-            env.insert(
-                SECRETS_DIGEST_ENV.to_owned(),
-                format!("{:016x}", h.finish()),
-            );
-        }
-        Arc::new(ReplicaSpec {
-            fprocess: d.env_process.clone(),
-            env,
-            secrets: d.secrets.clone(),
-            secrets_dir,
-            exec_timeout: self.exec_timeout,
-            cpu_set: None,
-            gpu: None,
-        })
-    }
-
     async fn apply(&self, f: &FunctionRecord) -> Result<(), BackendError> {
         let key = FunctionKey::new(f.namespace(), f.name());
         self.rt
-            .apply(&key, self.spec(f), f.replicas)
+            .apply(
+                &key,
+                replica_spec(f, &self.secrets_root, self.exec_timeout),
+                f.replicas,
+            )
             .await
             .map_err(map_err)
     }
+}
+
+/// The replica spec of a record: its process, environment (plus the secrets digest) and secrets.
+pub fn replica_spec(
+    f: &FunctionRecord,
+    secrets_root: &std::path::Path,
+    exec_timeout: Duration,
+) -> Arc<ReplicaSpec> {
+    let d = &f.deployment;
+    let secrets_dir = secrets_root.join(&d.namespace);
+    let mut env = d.env_vars.clone();
+    if !d.secrets.is_empty() {
+        let mut h = std::hash::DefaultHasher::new();
+        for s in &d.secrets {
+            s.hash(&mut h);
+            // A missing file hashes as empty; the replica then reports the error itself.
+            std::fs::read(secrets_dir.join(s))
+                .unwrap_or_default()
+                .hash(&mut h);
+        }
+        env.insert(
+            SECRETS_DIGEST_ENV.to_owned(),
+            format!("{:016x}", h.finish()),
+        );
+    }
+    Arc::new(ReplicaSpec {
+        fprocess: d.env_process.clone(),
+        env,
+        secrets: d.secrets.clone(),
+        secrets_dir,
+        exec_timeout,
+        cpu_set: None,
+        gpu: None,
+    })
 }
 
 fn map_err(e: RuntimeError) -> BackendError {
@@ -167,5 +176,46 @@ impl Backend for LocalBackend {
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.rt.shutdown())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_changes_exactly_when_a_secret_value_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("ns")).unwrap();
+        std::fs::write(dir.path().join("ns/s"), "v1").unwrap();
+        let rec = FunctionRecord {
+            deployment: FunctionDeployment {
+                service: "f".into(),
+                namespace: "ns".into(),
+                env_process: "cat".into(),
+                env_vars: [("k".to_owned(), "v".to_owned())].into(),
+                secrets: vec!["s".into()],
+                ..Default::default()
+            },
+            replicas: 1,
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+            generation: 0,
+        };
+        let t = Duration::from_secs(1);
+        let a = replica_spec(&rec, dir.path(), t);
+        assert_eq!(a.secrets_dir, dir.path().join("ns"));
+        assert_eq!(a.env.get("k").map(String::as_str), Some("v"));
+        assert_eq!(
+            replica_spec(&rec, dir.path(), t),
+            a,
+            "same values, same spec (no needless rollout)"
+        );
+        std::fs::write(dir.path().join("ns/s"), "v2").unwrap();
+        assert_ne!(
+            replica_spec(&rec, dir.path(), t).env,
+            a.env,
+            "a new value rolls the replicas"
+        );
     }
 }
