@@ -22,33 +22,31 @@ struct Series {
     buckets: [AtomicU64; BUCKETS.len()],
 }
 
-type Key = (u16, String, String);
+/// path → (code, method) → series; nested so a hit borrows the path and allocates nothing.
+type Table = HashMap<String, HashMap<(u16, String), Arc<Series>>>;
 
 /// The registry.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    series: RwLock<HashMap<Key, Arc<Series>>>,
+    series: RwLock<Table>,
 }
 
 impl Metrics {
     /// Records one served request.
     pub fn observe(&self, code: u16, method: &str, path: &str, took: Duration) {
-        let key: Key = (code, method.to_owned(), path.to_owned());
-        let existing = self
-            .series
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .cloned();
-        let s = match existing {
+        let hit = {
+            let t = self.series.read().unwrap_or_else(PoisonError::into_inner);
+            t.get(path)
+                .and_then(|m| m.iter().find(|((c, me), _)| *c == code && me == method))
+                .map(|(_, s)| Arc::clone(s))
+        };
+        let s = match hit {
             Some(s) => s,
-            None => Arc::clone(
-                self.series
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .entry(key)
-                    .or_default(),
-            ),
+            None => {
+                let mut t = self.series.write().unwrap_or_else(PoisonError::into_inner);
+                let by_path = t.entry(path.to_owned()).or_default();
+                Arc::clone(by_path.entry((code, method.to_owned())).or_default())
+            }
         };
         s.count.fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
@@ -62,8 +60,14 @@ impl Metrics {
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let map = self.series.read().unwrap_or_else(PoisonError::into_inner);
-        let mut rows: Vec<_> = map.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let mut rows: Vec<((u16, &str, &str), &Arc<Series>)> = map
+            .iter()
+            .flat_map(|(path, m)| {
+                m.iter()
+                    .map(move |((code, method), s)| ((*code, method.as_str(), path.as_str()), s))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         let mut out = String::new();
         out.push_str("# HELP provider_http_requests_total Total number of HTTP requests served by the provider.\n");
         out.push_str("# TYPE provider_http_requests_total counter\n");
