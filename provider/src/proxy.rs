@@ -365,6 +365,13 @@ fn respond(
             Some(n) => out.no_chunking(n).finish(),
             None => out.finish(),
         },
+        // These statuses never carry a body (RFC 9110 §6.4.1).
+        _ if status.is_informational()
+            || status == actix_web::http::StatusCode::NO_CONTENT
+            || status == actix_web::http::StatusCode::NOT_MODIFIED =>
+        {
+            out.finish()
+        }
         Some(n) => out.body(SizedStream::new(n, stream)),
         None => out.streaming(stream),
     }

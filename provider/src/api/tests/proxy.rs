@@ -10,6 +10,7 @@ use super::{app, call, env, env_with};
 
 async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     match req.path() {
+        "/empty" => HttpResponse::NoContent().finish(),
         "/redirect" => HttpResponse::Found()
             .insert_header(("Location", "http://example.invalid/"))
             .finish(),
@@ -128,6 +129,8 @@ async fn verbs_paths_queries_headers_and_binary_bodies() {
     let echoed: Vec<u8> = serde_json::from_value(v["body"].clone()).unwrap();
     assert_eq!(echoed, payload);
 
+    let (s, _, b) = call(&svc, Method::DELETE, "/function/echo/empty", b"").await;
+    assert_eq!((s, b.len()), (StatusCode::NO_CONTENT, 0));
     let (s, h, _) = call(&svc, Method::GET, "/function/echo/redirect", b"").await;
     assert_eq!(s, StatusCode::FOUND, "redirects are not followed");
     assert_eq!(h.get("location").unwrap(), "http://example.invalid/");
