@@ -162,7 +162,7 @@ async fn proxy(
             tracing::warn!("scale from zero of {name}.{ns} failed: {e}");
         }
     }
-    let Some(addr) = state.backend.endpoint(&ns, name, state.read_timeout).await else {
+    let Some(addr) = endpoint(&state, &ns, name).await else {
         return no_endpoints();
     };
     let Some(client) = req.app_data::<ProxyClient>() else {
@@ -276,6 +276,27 @@ async fn proxy(
         }
     };
     respond(&req, resp, req_ct, call_id, start_time)
+}
+
+/// A ready replica, waiting up to `read_timeout`. The backend may not know a function yet (right after a
+/// restart, while the catalog is being restored), in which case it answers at once; keep asking until the
+/// deadline as long as the catalog still wants replicas.
+async fn endpoint(state: &AppState, ns: &str, name: &str) -> Option<std::net::SocketAddr> {
+    let deadline = tokio::time::Instant::now() + state.read_timeout;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Some(addr) = state.backend.endpoint(ns, name, left).await {
+            return Some(addr);
+        }
+        let wanted = state
+            .catalog
+            .function(ns, name)
+            .is_some_and(|r| r.replicas > 0);
+        if !wanted || tokio::time::Instant::now() + Duration::from_millis(20) >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The request body for hyper: empty, read whole (small, known length), or pumped from the payload.
