@@ -347,6 +347,8 @@ impl Drop for Inner {
             .unwrap_or_else(|p| p.into_inner())
             .values()
         {
+            // Stop first so that the supervisors, which may outlive this handle, do not restart them.
+            f.stop_all();
             f.kill_all();
         }
     }

@@ -5,3 +5,4 @@ mod client;
 mod provider;
 mod serve;
 mod watchdog;
+mod runtime;
