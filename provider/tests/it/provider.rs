@@ -17,21 +17,32 @@ impl Provider {
     /// Starts `smiless serve` on an ephemeral port with its state in `state_dir`; returns once it prints
     /// its address, plus the time until `/healthz` answered 200.
     pub async fn start(state_dir: &Path) -> (Provider, Duration) {
+        Self::start_with(state_dir, &[("basic_auth", "false")]).await
+    }
+
+    /// The `smiless serve` command (ephemeral port, state in `state_dir`) with extra environment.
+    pub fn command(state_dir: &Path, env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smiless"));
+        cmd.args([
+            "serve",
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--read-timeout",
+            "20s",
+        ])
+        .arg("--state-dir")
+        .arg(state_dir)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied());
+        cmd
+    }
+
+    /// Like [`Provider::start`] with extra environment.
+    pub async fn start_with(state_dir: &Path, env: &[(&str, &str)]) -> (Provider, Duration) {
         let t0 = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smiless"))
-            .args([
-                "serve",
-                "--port",
-                "0",
-                "--bind",
-                "127.0.0.1",
-                "--read-timeout",
-                "20s",
-            ])
-            .arg("--state-dir")
-            .arg(state_dir)
-            .env("basic_auth", "false")
-            .env("RUST_LOG", "warn")
+        let mut child = Self::command(state_dir, env)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

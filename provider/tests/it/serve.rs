@@ -332,3 +332,46 @@ async fn kill9_restart_restores_everything_without_orphans() {
     let ns = get(a, "/system/namespaces").await.json();
     assert_eq!(ns, json!(["openfaas-fn", "team"]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_from_secret_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    let sp = secrets.path().to_str().unwrap();
+    // A missing credentials file is fatal at start-up, with a readable reason.
+    let out = Provider::command(
+        dir.path(),
+        &[("basic_auth", "true"), ("secret_mount_path", sp)],
+    )
+    .output()
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("basic-auth-user"), "{err}");
+
+    std::fs::write(secrets.path().join("basic-auth-user"), "admin\n").unwrap();
+    std::fs::write(secrets.path().join("basic-auth-password"), "pw\n").unwrap();
+    let (p, _) = Provider::start_with(
+        dir.path(),
+        &[("basic_auth", "true"), ("secret_mount_path", sp)],
+    )
+    .await;
+    let r = get(p.addr, "/system/info").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.headers.get("www-authenticate").unwrap(),
+        "Basic realm=\"Restricted\""
+    );
+    let ok = request(
+        p.addr,
+        "GET",
+        "/system/info",
+        &[("authorization", "Basic YWRtaW46cHc=")],
+        b"",
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.json()["provider"], "smiless");
+    assert_eq!(ok.json()["orchestration"], "local");
+    assert_eq!(get(p.addr, "/healthz").await.status, 200);
+}
