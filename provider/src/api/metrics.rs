@@ -25,6 +25,9 @@ struct Series {
 /// path → (code, method) → series; nested so a hit borrows the path and allocates nothing.
 type Table = HashMap<String, HashMap<(u16, String), Arc<Series>>>;
 
+/// (code, method, path) of one series, borrowed for rendering.
+type Labels<'a> = (u16, &'a str, &'a str);
+
 /// The registry.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -60,7 +63,7 @@ impl Metrics {
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let map = self.series.read().unwrap_or_else(PoisonError::into_inner);
-        let mut rows: Vec<((u16, &str, &str), &Arc<Series>)> = map
+        let mut rows: Vec<(Labels<'_>, &Arc<Series>)> = map
             .iter()
             .flat_map(|(path, m)| {
                 m.iter()
