@@ -2,7 +2,8 @@
 //! the space allows, reduced to its Pareto set (an option worse or equal in cost, in added latency and in
 //! readiness than another is dropped; the drop is exact because a function's finish time and cost are
 //! monotone in those numbers).
-use crate::model::{self, Behaviour, Pol, min_replicas, prewarm_lower_offset, service};
+use crate::hardware::Hardware;
+use crate::model::{self, Behaviour, Pieces, Pol, min_replicas, prewarm_lower_offset, service};
 use crate::plan::{Choice, ColdStart, PlanInput, PrewarmMode, SearchSpace};
 
 /// One option of one function, as the search sees it: `finish(s) = max(s + alpha, beta)`,
@@ -66,6 +67,10 @@ fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
 }
 
 /// Builds the tables for `space` (which may be narrower than `input.space`, e.g. for the CPU-only variant).
+///
+/// Cheap exact reductions before the Pareto pass: a larger size of the same device kind whose call time
+/// is no shorter is skipped (same latency, same init, higher price); and every option no better than the
+/// function's fastest option in all of cost, α and β is dropped before sorting.
 pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
     let n = input.dag.len();
     let m = input.load.burst_size();
@@ -79,33 +84,67 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
     };
     let mut batches = space.batches.clone();
     batches.sort_unstable();
+    batches.dedup();
+    let mut hardware: Vec<Hardware> = space.hardware.all().collect();
+    hardware.sort_unstable();
     let load = &input.load;
     let warm = load.warm_window(input.params.sla_quantile);
     let warm_pol = Pol::KeepAlive { p_cold: load.p_gap_exceeds(warm), idle: load.expected_idle(warm) };
+    let lower = prewarm_lower_offset(load);
     let mut all: Vec<Opt> = Vec::with_capacity(512);
+    let mut keys: Vec<(f64, f64, f64, u32)> = Vec::with_capacity(512);
+    // Call time of the previous (smaller) size of the same kind, per batch index.
+    let mut prev_t: Vec<f64> = vec![f64::INFINITY; batches.len()];
     for node in 0..n {
         all.clear();
         let p = &input.profiles[node];
-        for hw in space.hardware.all() {
+        let current = input.current.get(&input.dag.nodes[node].name).copied();
+        let mut prev_kind = None;
+        for &hw in &hardware {
+            if prev_kind != Some(hw.kind()) {
+                prev_t.iter_mut().for_each(|t| *t = f64::INFINITY);
+                prev_kind = Some(hw.kind());
+            }
             let init = p.init(hw);
             let init_est = init.estimate(input.params.init_std_factor);
+            let price = input.prices.per_second(hw);
             let break_even = (init.mean_s < warm || !space.policies.keep_alive_warm).then(|| {
                 (init.mean_s, Pol::KeepAlive { p_cold: load.p_gap_exceeds(init.mean_s), idle: load.expected_idle(init.mean_s) })
             });
-            let prewarm_offset = prewarm_lower_offset(load).max(-init_est);
+            let prewarm_offset = lower.max(-init_est);
             let mut last_b = 0;
-            for &batch in &batches {
+            for (bi, &batch) in batches.iter().enumerate() {
                 let svc = service(p, hw, batch, m);
                 if svc.b == last_b {
                     continue; // same effective batch as a smaller cap
                 }
                 last_b = svc.b;
+                if svc.t_b >= prev_t[bi] {
+                    continue; // a smaller size of this kind is as fast and cheaper
+                }
+                prev_t[bi] = svc.t_b;
                 let n_min = min_replicas(svc.busy, load, input.params.util_cap);
                 let n_spread = n_min.max(svc.calls);
                 let replica_opts: &[u32] =
                     if space.spread_replicas && n_spread != n_min { &[n_min, n_spread] } else { &[n_min] };
                 for &replicas in replica_opts {
-                    let pieces = model::pieces(input, node, hw, svc.b, replicas);
+                    let reinit_h = match current {
+                        Some(now) if now != hw => {
+                            price * f64::from(replicas) * init.mean_s * 3600.0 / input.params.horizon_s
+                        }
+                        _ => 0.0,
+                    };
+                    let pieces = Pieces {
+                        price,
+                        per_hour: load.bursts_per_hour() * price,
+                        svc,
+                        n: replicas,
+                        init_mean: init.mean_s,
+                        init_est,
+                        reinit_h,
+                        lower_offset: lower,
+                        quantile: input.params.sla_quantile,
+                    };
                     let mut push = |policy: ColdStart, pol: Pol, dag_aware_prewarm: bool| {
                         let choice = Choice { hardware: hw, batch: svc.b, replicas, policy };
                         let mut b = model::core(&pieces, pol);
@@ -136,17 +175,38 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
             }
         }
         tables.enumerated += all.len();
-        all.sort_by(|a, b| a.cost.total_cmp(&b.cost).then(a.alpha.total_cmp(&b.alpha)).then(a.beta.total_cmp(&b.beta)));
+        let fast = (0..all.len())
+            .min_by(|&a, &b| all[a].beta.total_cmp(&all[b].beta).then(all[a].alpha.total_cmp(&all[b].alpha)).then(all[a].cost.total_cmp(&all[b].cost)))
+            .unwrap_or(0);
+        let fastest_opt = all.get(fast).copied();
+        keys.clear();
+        keys.extend(all.iter().enumerate().filter_map(|(i, o)| {
+            let dominated = i != fast && fastest_opt.is_some_and(|f| f.dominates(o));
+            (!dominated).then_some((o.cost, o.alpha, o.beta, i as u32))
+        }));
+        keys.sort_unstable_by(|a, b| {
+            a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)).then(a.3.cmp(&b.3))
+        });
+        // Pareto pass in cost order. Options with β = α and no idle cost ("line" options: every policy but
+        // a pre-warm) dominate exactly the later options with α at least theirs, so one running minimum
+        // replaces a scan over them; the few others are checked one by one.
         let mut kept: Vec<Opt> = Vec::with_capacity(32);
-        for o in &all {
-            if !kept.iter().any(|k| k.dominates(o)) {
-                kept.push(*o);
+        let mut others: Vec<Opt> = Vec::with_capacity(16);
+        let mut best_line = f64::INFINITY;
+        for &(_, _, _, i) in &keys {
+            let o = &all[i as usize];
+            if best_line <= o.alpha + 1e-12 || others.iter().any(|k| k.dominates(o)) {
+                continue;
+            }
+            kept.push(*o);
+            if o.beta == o.alpha && o.idle_rate == 0.0 {
+                best_line = o.alpha;
+            } else {
+                others.push(*o);
             }
         }
         let fastest = (0..kept.len())
-            .min_by(|&a, &b| {
-                kept[a].beta.total_cmp(&kept[b].beta).then(kept[a].alpha.total_cmp(&kept[b].alpha))
-            })
+            .min_by(|&a, &b| kept[a].beta.total_cmp(&kept[b].beta).then(kept[a].alpha.total_cmp(&kept[b].alpha)))
             .unwrap_or(0);
         tables.min_cost.push(kept.iter().map(|o| o.cost).fold(f64::INFINITY, f64::min));
         tables.min_alpha.push(kept.iter().map(|o| o.alpha).fold(f64::INFINITY, f64::min));
@@ -155,4 +215,37 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
         tables.opts.push(kept);
     }
     tables
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{Load, ProfileSet, testkit};
+
+    #[test]
+    fn table_rows_match_the_reference_model_and_are_a_pareto_set() {
+        let input = PlanInput::new(
+            testkit::paper_dag("voice-assistant").unwrap(),
+            &ProfileSet::paper(),
+            3.0,
+            Load::new(Some(8.0), Some(2.0)).unwrap(),
+        )
+        .unwrap();
+        let t = build(&input, &input.space);
+        for (node, opts) in t.opts.iter().enumerate() {
+            assert!(!opts.is_empty());
+            for (i, o) in opts.iter().enumerate() {
+                if !matches!(o.choice.policy, ColdStart::PreWarm { .. }) {
+                    let b = model::behaviour(&input, node, &o.choice);
+                    assert!((b.cost_h - o.cost).abs() < 1e-12 && (b.delay + b.service - o.alpha).abs() < 1e-12);
+                }
+                for (j, other) in opts.iter().enumerate() {
+                    assert!(i == j || !other.dominates(o), "{node}: option {i} dominated by {j}");
+                }
+            }
+            let f = &opts[t.fastest[node]];
+            assert_eq!((f.alpha, f.beta), (t.min_alpha[node], t.min_beta[node]));
+        }
+    }
 }

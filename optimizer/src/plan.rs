@@ -144,10 +144,16 @@ pub struct PlanInput {
     pub alternatives: usize,
     /// Node budget of the exhaustive search (it reports whether it proved optimality).
     pub exact_node_limit: u64,
+    /// Node budget of the co-optimiser's final branch-and-bound polish (0: beam and local search only).
+    pub polish_nodes: u64,
+    /// Subgradient iterations of the co-optimiser's Lagrangian candidate (0: off).
+    pub lagrange_iters: usize,
 }
 
 /// The default K (see docs/planning.md for how it was chosen).
-pub const DEFAULT_BEAM_WIDTH: usize = 32;
+pub const DEFAULT_BEAM_WIDTH: usize = 16;
+/// The default polish budget (partial plans).
+pub const DEFAULT_POLISH_NODES: u64 = 20_000;
 
 impl PlanInput {
     /// Resolves each node's profile (its `com.smiless.profile`, else its own name) in `profiles`.
@@ -172,6 +178,8 @@ impl PlanInput {
             beam_width: DEFAULT_BEAM_WIDTH,
             alternatives: 3,
             exact_node_limit: 50_000_000,
+            polish_nodes: DEFAULT_POLISH_NODES,
+            lagrange_iters: 24,
         })
     }
 }

@@ -1,9 +1,9 @@
 //! The planners built on the search: the co-optimiser (`smiless`), the exhaustive optimum (`opt`) and the
 //! two SMIless ablations of the paper, SMIless-Homo (CPU only) and SMIless-No-DAG (every function
 //! pre-warmed as if it were the entry, ignoring its DAG position).
-use crate::options;
+use crate::options::{self, Tables};
 use crate::plan::{Plan, PlanError, PlanInput, Policy, PrewarmMode, SearchSpace, SearchStats};
-use crate::search::{self, Bounds, beam, exact};
+use crate::search::{self, Bounds, beam, exact, lagrange};
 
 /// The co-optimiser and its ablations.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +48,24 @@ fn validate(input: &PlanInput) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// The co-optimiser's candidate search: the top-K beam, one-swap local search, and the Lagrangian
+/// candidate; the cheapest plan found, with the number of partial plans the beam evaluated.
+fn candidates(input: &PlanInput, t: &Tables, b: &Bounds) -> Result<(Vec<usize>, f64, u64), PlanError> {
+    let r = beam::search(input, t, b, input.beam_width)
+        .ok_or(PlanError::Infeasible { fastest_s: f64::NAN, sla_s: input.sla_s })?;
+    let mut picks = r.picks;
+    let mut cost = search::improve(input, t, &mut picks);
+    if input.lagrange_iters > 0 {
+        if let Some((p, c)) = lagrange::search(input, t, input.lagrange_iters) {
+            if c < cost {
+                picks = p;
+                cost = c;
+            }
+        }
+    }
+    Ok((picks, cost, r.expanded))
+}
+
 impl Policy for CoOptimiser {
     fn name(&self) -> &'static str {
         self.name
@@ -62,20 +80,33 @@ impl Policy for CoOptimiser {
         let t = options::build(input, &space);
         search::check_feasible(input, &t)?;
         let b = Bounds::new(input, &t);
-        let r = beam::search(input, &t, &b, input.beam_width).ok_or(PlanError::Infeasible {
-            fastest_s: f64::NAN,
-            sla_s: input.sla_s,
-        })?;
-        let stats = SearchStats { expanded: r.expanded, proven_optimal: false };
-        Ok(search::materialise(input, &t, &r.picks, space.prewarm, self.name, stats))
+        let (mut picks, cost, expanded) = candidates(input, &t, &b)?;
+        let mut stats = SearchStats { expanded, proven_optimal: false };
+        if input.polish_nodes > 0 {
+            // A budgeted branch and bound seeded with the best candidate: it can only find cheaper plans,
+            // and when it closes the tree within budget the plan is proven optimal.
+            if let Some(e) = exact::search(input, &t, &b, Some((picks.clone(), cost)), input.polish_nodes) {
+                picks = e.picks;
+                stats.expanded += e.expanded;
+                stats.proven_optimal = e.proven;
+            }
+        }
+        Ok(search::materialise(input, &t, &picks, space.prewarm, self.name, stats))
     }
+}
+
+/// The latency of the fastest plan in the input's space (the SLA below which nothing is feasible).
+pub fn fastest_latency(input: &PlanInput) -> f64 {
+    let t = options::build(input, &input.space);
+    let mut finish = vec![0.0; input.dag.len()];
+    search::quick_eval(input, &t, &t.fastest, &mut finish).1
 }
 
 /// The exhaustive optimum over the co-optimiser's space (branch and bound, exact).
 #[derive(Clone, Copy, Debug)]
 pub struct Exhaustive {
-    /// Seed the cost cut with the co-optimiser's plan (faster; still exact). Tests turn it off to keep
-    /// the optimum independent of the co-optimiser.
+    /// Seed the cost cut with the co-optimiser's candidate plan (faster; still exact: only strictly
+    /// cheaper plans replace it). Tests turn it off to keep the optimum independent of the co-optimiser.
     pub seed_with_beam: bool,
 }
 
@@ -92,11 +123,7 @@ impl Exhaustive {
         let t = options::build(input, space);
         search::check_feasible(input, &t)?;
         let b = Bounds::new(input, &t);
-        let seed = if self.seed_with_beam {
-            beam::search(input, &t, &b, input.beam_width).map(|r| (r.picks, r.cost))
-        } else {
-            None
-        };
+        let seed = if self.seed_with_beam { candidates(input, &t, &b).ok().map(|(p, c, _)| (p, c)) } else { None };
         let (picks, stats) = match exact::search(input, &t, &b, seed, input.exact_node_limit) {
             Some(r) => (r.picks, SearchStats { expanded: r.expanded, proven_optimal: r.proven }),
             // Only when the budget ran out before any plan was complete: the fastest plan is feasible.

@@ -11,9 +11,10 @@
 //!   in place of its distribution fit).
 //! - **Bundling**: a burst's parallel invocations share an instance: batch = the largest cap the space
 //!   allows, up to the burst size.
-//! - **Pre-warming**: every downstream function is released after use and pre-warmed so that it is ready
-//!   when its predecessors finish; the entry keeps the platform's keep-alive (AWS Lambda's ten minutes,
-//!   reference: anchors §4), which Orion inherits rather than plans.
+//! - **Pre-warming**: Orion runs under the platform's keep-alive (AWS Lambda's ten minutes, reference:
+//!   anchors §4). When that keeps functions warm for the SLA quantile of bursts, every function simply
+//!   stays alive; otherwise the entry keeps the platform keep-alive and every downstream function is
+//!   released and pre-warmed with the look-ahead, ready when its predecessors finish.
 use super::{place_prewarms, replicas_for};
 use crate::model;
 use crate::plan::{Choice, ColdStart, Plan, PlanError, PlanInput, Policy};
@@ -26,11 +27,12 @@ pub const LAMBDA_KEEP_ALIVE_S: f64 = 600.0;
 pub struct Orion;
 
 fn choices_for(input: &PlanInput, size_idx: &[usize], cores: &[u32], batch: u32) -> Vec<Choice> {
+    let platform_warm = model::keep_alive_is_warm(&input.load, LAMBDA_KEEP_ALIVE_S, input.params.sla_quantile);
     let mut choices: Vec<Choice> = (0..input.dag.len())
         .map(|f| {
             let hw = crate::hardware::Hardware::Cpu { cores: cores[size_idx[f]] };
             let (replicas, b) = replicas_for(input, f, hw, batch);
-            let policy = if f == input.dag.entry {
+            let policy = if f == input.dag.entry || platform_warm {
                 ColdStart::KeepAlive { seconds: LAMBDA_KEEP_ALIVE_S }
             } else {
                 ColdStart::PreWarm { offset_s: 0.0 }

@@ -23,6 +23,8 @@ struct Child {
     amax: f64,
     finish: f64,
     lat_lb: f64,
+    /// Cost bound of the open functions.
+    h: f64,
 }
 
 /// The result of a beam search: picks per node, cost, latency, partial plans evaluated.
@@ -109,46 +111,57 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
     let n = dag.len();
     let sla = input.sla_s * (1.0 + SLA_EPS);
     let ub = ub * (1.0 + 1e-9) + 1e-12;
-    // Current level's states: cost, amax, finishes (stride n).
+    // Current level's states: cost, amax, open-cost bound, finishes (stride n).
     let mut cost = vec![0.0_f64];
     let mut amax = vec![0.0_f64];
+    let mut hsum = vec![b.h_root(input)];
     let mut fin = vec![0.0_f64; n];
     let mut history: Vec<Vec<(u32, u32)>> = Vec::with_capacity(n);
     let mut children: Vec<Child> = Vec::with_capacity(k * 32);
     let mut keys: Vec<(f64, u32)> = Vec::new();
     let mut kept: Vec<u32> = Vec::with_capacity(k);
     let mut is_kept: Vec<bool> = Vec::new();
+    let mut succ_info: Vec<(usize, f64, f64)> = Vec::new();
     let mut expanded = 0u64;
     let mut next_cost = Vec::with_capacity(k);
     let mut next_amax = Vec::with_capacity(k);
+    let mut next_h = Vec::with_capacity(k);
     let mut next_fin = Vec::with_capacity(k * n);
 
     for level in 0..n {
         let f = b.order[level];
         let opts = &t.opts[f];
-        let ctg = b.cost_to_go[level + 1];
         let open = b.open_lb[level + 1];
         let tail = b.tail[f];
         children.clear();
         for i in 0..cost.len() {
             let row = &fin[i * n..(i + 1) * n];
             let s = dag.pred[f].iter().map(|&p| row[p]).fold(0.0, f64::max);
+            let base = hsum[i] - b.h(f, s);
+            if !base.is_finite() {
+                continue;
+            }
+            b.successor_info(input, f, level, row, &mut succ_info);
             for (j, o) in opts.iter().enumerate() {
-                if cost[i] + o.cost + ctg > ub {
-                    break; // options are sorted by cost
+                if cost[i] + o.cost + base > ub {
+                    break; // options are sorted by cost, and the successors' terms only grow
                 }
                 expanded += 1;
-                let c = cost[i] + o.cost_at(s);
-                if c + ctg > ub {
-                    continue;
-                }
                 let fi = o.finish(s);
                 let a = amax[i].max(fi + tail);
                 let lat_lb = a.max(open);
                 if lat_lb > sla {
                     continue;
                 }
-                children.push(Child { parent: i as u32, opt: j as u32, cost: c, amax: a, finish: fi, lat_lb });
+                let mut h = base;
+                for &(w, est_wo, before) in &succ_info {
+                    h += b.h(w, est_wo.max(fi)) - before;
+                }
+                let c = cost[i] + o.cost_at(s);
+                if !(c + h <= ub) {
+                    continue; // also drops an infinite bound: a successor could no longer meet the SLA
+                }
+                children.push(Child { parent: i as u32, opt: j as u32, cost: c, amax: a, finish: fi, lat_lb, h });
             }
         }
         if children.is_empty() {
@@ -162,9 +175,9 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
             let frontier = &b.frontier[level + 1];
             is_kept.clear();
             is_kept.resize(children.len(), false);
-            // Cheapest first, examining a growing sorted prefix until enough survive dominance.
+            // Best cost bound first, examining a growing sorted prefix until enough survive dominance.
             keys.clear();
-            keys.extend(children.iter().enumerate().map(|(i, c)| (c.cost, i as u32)));
+            keys.extend(children.iter().enumerate().map(|(i, c)| (c.cost + c.h, i as u32)));
             let mut want = (4 * k).min(keys.len());
             loop {
                 let sorted = partial_sort(&mut keys, want);
@@ -190,12 +203,14 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
         }
         next_cost.clear();
         next_amax.clear();
+        next_h.clear();
         next_fin.clear();
         let mut level_back = Vec::with_capacity(kept.len());
         for &ci in &kept {
             let c = &children[ci as usize];
             next_cost.push(c.cost);
             next_amax.push(c.amax);
+            next_h.push(c.h);
             let p = c.parent as usize;
             next_fin.extend_from_slice(&fin[p * n..(p + 1) * n]);
             let last = next_fin.len() - n + f;
@@ -205,6 +220,7 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
         history.push(level_back);
         std::mem::swap(&mut cost, &mut next_cost);
         std::mem::swap(&mut amax, &mut next_amax);
+        std::mem::swap(&mut hsum, &mut next_h);
         std::mem::swap(&mut fin, &mut next_fin);
     }
     // Complete plans: the latency bound equals the latency, so all kept are feasible; take the cheapest.

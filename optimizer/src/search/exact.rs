@@ -32,7 +32,7 @@ struct Dfs<'a> {
 }
 
 impl Dfs<'_> {
-    fn go(&mut self, level: usize, cost: f64, amax: f64) {
+    fn go(&mut self, level: usize, cost: f64, amax: f64, hsum: f64) {
         let n = self.input.dag.len();
         if level == n {
             if cost < self.best_cost {
@@ -43,31 +43,40 @@ impl Dfs<'_> {
         }
         let f = self.b.order[level];
         let s = self.input.dag.pred[f].iter().map(|&p| self.finish[p]).fold(0.0, f64::max);
-        let ctg = self.b.cost_to_go[level + 1];
+        let base = hsum - self.b.h(f, s);
+        if !base.is_finite() {
+            return;
+        }
+        let mut succ_info = Vec::new();
+        self.b.successor_info(self.input, f, level, &self.finish, &mut succ_info);
         let open = self.b.open_lb[level + 1];
         let tail = self.b.tail[f];
         for j in 0..self.t.opts[f].len() {
             let o = self.t.opts[f][j];
-            if cost + o.cost + ctg >= self.best_cost {
-                break; // sorted by cost: no later option can do better
+            if cost + o.cost + base >= self.best_cost {
+                break; // sorted by cost, and the successors' terms only grow: no later option can do better
             }
             self.expanded += 1;
             if self.expanded > self.limit {
                 self.aborted = true;
                 return;
             }
-            let c = cost + o.cost_at(s);
-            if c + ctg >= self.best_cost {
-                continue;
-            }
             let fi = o.finish(s);
             let a = amax.max(fi + tail);
             if a.max(open) > self.sla {
                 continue;
             }
+            let mut h = base;
+            for &(w, est_wo, before) in &succ_info {
+                h += self.b.h(w, est_wo.max(fi)) - before;
+            }
+            let c = cost + o.cost_at(s);
+            if !(c + h < self.best_cost) {
+                continue;
+            }
             self.finish[f] = fi;
             self.picks[f] = j;
-            self.go(level + 1, c, a);
+            self.go(level + 1, c, a, h);
             if self.aborted {
                 return;
             }
@@ -102,7 +111,8 @@ pub fn search(
         limit,
         aborted: false,
     };
-    dfs.go(0, 0.0, 0.0);
+    let h0 = b.h_root(input);
+    dfs.go(0, 0.0, 0.0, h0);
     let proven = !dfs.aborted;
     let expanded = dfs.expanded;
     let cost = dfs.best_cost;

@@ -4,7 +4,10 @@
 //!
 //! Both walk the DAG's functions in topological order. A partial plan fixes the options of the first `k`
 //! functions, hence their finish times. Its bounds:
-//! - **cost** ≥ cost so far + Σ over the remaining functions of their cheapest option;
+//! - **cost** ≥ cost so far + Σ over the remaining functions u of the cheapest option of u that can still
+//!   meet the SLA given the earliest u can start (its fixed predecessors' finish, or the fastest finish of
+//!   the open ones): `est_u + α + tail_u ≤ SLA` and `β + tail_u ≤ SLA`. Maintained incrementally: fixing
+//!   f changes only f's own term and its successors' (their earliest start can only grow);
 //! - **latency** ≥ max( max over fixed f of finish_f + tail_f, max over open u of β_min(u) + tail_u ),
 //!   where `tail_f` is the longest path after `f` counting every later function at its smallest added
 //!   latency α_min. Both are admissible (never above the best completion), and the latency bound is
@@ -13,6 +16,7 @@
 //!   completed within it.
 pub mod beam;
 pub mod exact;
+pub mod lagrange;
 
 use crate::model::{self, prewarm_lower_offset};
 use crate::options::{Opt, Tables};
@@ -25,20 +29,27 @@ pub(crate) const SLA_EPS: f64 = 1e-9;
 #[derive(Clone, Debug)]
 pub struct Bounds {
     pub order: Vec<usize>,
+    /// pos[f]: f's position in `order`.
+    pub pos: Vec<usize>,
     /// tail[f]: lower bound on the time from f's finish to the end of the DAG.
     pub tail: Vec<f64>,
+    /// ef[f]: lower bound on f's finish (every function at its fastest).
+    pub ef: Vec<f64>,
     /// open_lb[k]: max over functions at positions ≥ k of β_min + tail (0 at k = n).
     pub open_lb: Vec<f64>,
-    /// cost_to_go[k]: Σ over positions ≥ k of the cheapest option.
-    pub cost_to_go: Vec<f64>,
     /// frontier[k]: fixed functions (positions < k) with a successor at a position ≥ k.
     pub frontier: Vec<Vec<usize>>,
+    /// Per node, over its options whose β meets the SLA, in cost order: cost and prefix-minimum α.
+    h_cost: Vec<Vec<f64>>,
+    h_alpha: Vec<Vec<f64>>,
+    sla: f64,
 }
 
 impl Bounds {
     pub fn new(input: &PlanInput, t: &Tables) -> Bounds {
         let dag = &input.dag;
         let n = dag.len();
+        let sla = input.sla_s * (1.0 + SLA_EPS);
         let order = dag.topo.clone();
         let mut pos = vec![0; n];
         for (k, &f) in order.iter().enumerate() {
@@ -48,17 +59,66 @@ impl Bounds {
         for &f in order.iter().rev() {
             tail[f] = dag.succ[f].iter().map(|&w| t.min_alpha[w] + tail[w]).fold(0.0, f64::max);
         }
+        let mut ef = vec![0.0_f64; n];
+        for &f in &order {
+            let s = dag.pred[f].iter().map(|&p| ef[p]).fold(0.0, f64::max);
+            ef[f] = (s + t.min_alpha[f]).max(t.min_beta[f]);
+        }
         let mut open_lb = vec![0.0_f64; n + 1];
-        let mut cost_to_go = vec![0.0_f64; n + 1];
         for k in (0..n).rev() {
             let f = order[k];
             open_lb[k] = open_lb[k + 1].max(t.min_beta[f] + tail[f]);
-            cost_to_go[k] = cost_to_go[k + 1] + t.min_cost[f];
         }
         let frontier = (0..=n)
             .map(|k| order[..k].iter().copied().filter(|&f| dag.succ[f].iter().any(|&w| pos[w] >= k)).collect())
             .collect();
-        Bounds { order, tail, open_lb, cost_to_go, frontier }
+        let mut h_cost = Vec::with_capacity(n);
+        let mut h_alpha = Vec::with_capacity(n);
+        for f in 0..n {
+            let mut costs = Vec::new();
+            let mut alphas = Vec::new();
+            let mut run = f64::INFINITY;
+            for o in &t.opts[f] {
+                if o.beta + tail[f] <= sla {
+                    run = run.min(o.alpha);
+                    costs.push(o.cost);
+                    alphas.push(run);
+                }
+            }
+            h_cost.push(costs);
+            h_alpha.push(alphas);
+        }
+        Bounds { order, pos, tail, ef, open_lb, frontier, h_cost, h_alpha, sla }
+    }
+
+    /// Lower bound on the cost of function `w` given that it cannot start before `est`: its cheapest
+    /// option that can still meet the SLA from there (∞ if none).
+    #[inline]
+    pub fn h(&self, w: usize, est: f64) -> f64 {
+        let budget = self.sla - self.tail[w] - est;
+        let alphas = &self.h_alpha[w];
+        // Prefix minima are non-increasing: the first index at or under the budget.
+        let i = alphas.partition_point(|&a| a > budget);
+        self.h_cost[w].get(i).copied().unwrap_or(f64::INFINITY)
+    }
+
+    /// The bound on the cost of every function, before anything is fixed.
+    pub fn h_root(&self, input: &PlanInput) -> f64 {
+        let dag = &input.dag;
+        (0..dag.len()).map(|u| self.h(u, dag.pred[u].iter().map(|&q| self.ef[q]).fold(0.0, f64::max))).sum()
+    }
+
+    /// For the successors of `f` (fixed at `level`): the earliest start without `f` and the current bound.
+    pub fn successor_info(&self, input: &PlanInput, f: usize, level: usize, row: &[f64], out: &mut Vec<(usize, f64, f64)>) {
+        out.clear();
+        for &w in &input.dag.succ[f] {
+            let est_wo = input.dag.pred[w]
+                .iter()
+                .filter(|&&q| q != f)
+                .map(|&q| if self.pos[q] < level { row[q] } else { self.ef[q] })
+                .fold(0.0, f64::max);
+            out.push((w, est_wo, self.h(w, est_wo.max(self.ef[f]))));
+        }
     }
 }
 
@@ -74,6 +134,35 @@ pub fn quick_eval(input: &PlanInput, t: &Tables, picks: &[usize], finish: &mut [
     }
     let lat = dag.sinks().map(|f| finish[f]).fold(0.0, f64::max);
     (cost, lat)
+}
+
+/// One-swap local improvement: for each function, the cheapest other option that keeps the plan within
+/// the SLA, repeated until nothing improves. Returns the cost.
+pub fn improve(input: &PlanInput, t: &Tables, picks: &mut [usize]) -> f64 {
+    let n = input.dag.len();
+    let sla = input.sla_s * (1.0 + SLA_EPS);
+    let mut finish = vec![0.0; n];
+    let (mut cost, _) = quick_eval(input, t, picks, &mut finish);
+    loop {
+        let mut improved = false;
+        for f in 0..n {
+            let cur = picks[f];
+            // Options are in cost order, so only earlier ones can be cheaper (up to idle time).
+            for j in 0..cur {
+                picks[f] = j;
+                let (c, l) = quick_eval(input, t, picks, &mut finish);
+                if l <= sla && c < cost - 1e-12 {
+                    cost = c;
+                    improved = true;
+                    break;
+                }
+                picks[f] = cur;
+            }
+        }
+        if !improved {
+            return cost;
+        }
+    }
 }
 
 /// The fastest plan's latency; an error when even it misses the SLA.

@@ -1,0 +1,124 @@
+//! A second source of candidate plans for the co-optimiser on deep DAGs, where a top-K beam can spend the
+//! SLA's slack too early: Lagrangian relaxation of the path constraints. Pricing each function's added
+//! latency at `λ_f` makes the problem separable (each function takes the option minimising
+//! `cost + λ_f·α`); for the time-cost trade-off on a DAG the prices of the path constraints add up to a
+//! flow, so the subgradient step raises `λ` on the critical path of a plan that misses the SLA and lowers
+//! it otherwise. Every relaxed plan is repaired greedily (speed up the critical function with the best
+//! latency gained per dollar until the SLA holds) and improved by one-swap local search; the cheapest
+//! repaired plan, after local search, is a candidate. A heuristic: the branch-and-bound polish, not this, decides optimality.
+use super::{SLA_EPS, improve, quick_eval};
+use crate::options::Tables;
+use crate::plan::PlanInput;
+
+/// Marks the functions on the critical path of the plan whose finish times are `finish`.
+fn critical(input: &PlanInput, t: &Tables, picks: &[usize], finish: &[f64], out: &mut Vec<usize>) {
+    let dag = &input.dag;
+    out.clear();
+    let Some(mut v) = dag.sinks().max_by(|&a, &b| finish[a].total_cmp(&finish[b])) else { return };
+    loop {
+        out.push(v);
+        let o = &t.opts[v][picks[v]];
+        // The predecessor that determines v's start, if its start is not set by its own readiness.
+        let s = dag.pred[v].iter().map(|&p| finish[p]).fold(0.0, f64::max);
+        if s + o.alpha < o.beta - 1e-12 {
+            return;
+        }
+        match dag.pred[v].iter().copied().find(|&p| (finish[p] - s).abs() <= 1e-12) {
+            Some(p) => v = p,
+            None => return,
+        }
+    }
+}
+
+/// Speeds up critical functions, best latency per dollar first, until the plan meets the SLA.
+fn repair(input: &PlanInput, t: &Tables, picks: &mut [usize], finish: &mut [f64], crit: &mut Vec<usize>) -> Option<f64> {
+    let sla = input.sla_s * (1.0 + SLA_EPS);
+    let n = input.dag.len();
+    for _ in 0..n * 32 {
+        let (cost, lat) = quick_eval(input, t, picks, finish);
+        if lat <= sla {
+            return Some(cost);
+        }
+        critical(input, t, picks, finish, crit);
+        let mut best: Option<(f64, usize, usize)> = None;
+        for &v in crit.iter() {
+            let cur = t.opts[v][picks[v]];
+            let s = input.dag.pred[v].iter().map(|&p| finish[p]).fold(0.0, f64::max);
+            let now = cur.finish(s);
+            for (j, o) in t.opts[v].iter().enumerate() {
+                let gain = now - o.finish(s);
+                if gain > 1e-12 {
+                    let ratio = (o.cost - cur.cost).max(0.0) / gain;
+                    if best.is_none_or(|b| ratio < b.0) {
+                        best = Some((ratio, v, j));
+                    }
+                }
+            }
+        }
+        let (_, v, j) = best?;
+        picks[v] = j;
+    }
+    None
+}
+
+/// Runs `iters` subgradient steps; the cheapest repaired plan, if any.
+pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>, f64)> {
+    let n = input.dag.len();
+    let sla = input.sla_s * (1.0 + SLA_EPS);
+    let mut lam = vec![0.0_f64; n];
+    let mut picks = vec![0usize; n];
+    let mut trial = vec![0usize; n];
+    let mut finish = vec![0.0_f64; n];
+    let mut crit = Vec::with_capacity(n);
+    let mut best: Option<(Vec<usize>, f64)> = None;
+    // Step: the steepest cost-per-second trade-off any function offers, so one step can move a choice.
+    let mut step = t
+        .opts
+        .iter()
+        .map(|o| {
+            let (lo, hi) = (o.first(), o.last());
+            match (lo, hi) {
+                (Some(a), Some(b)) if (a.alpha - b.alpha).abs() > 1e-9 => (b.cost - a.cost).abs() / (a.alpha - b.alpha).abs(),
+                _ => 0.0,
+            }
+        })
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    for _ in 0..iters {
+        for f in 0..n {
+            let l = lam[f];
+            picks[f] = (0..t.opts[f].len())
+                .min_by(|&a, &b| {
+                    let (x, y) = (&t.opts[f][a], &t.opts[f][b]);
+                    (x.cost + l * x.alpha).total_cmp(&(y.cost + l * y.alpha))
+                })
+                .unwrap_or(0);
+        }
+        let (_, lat) = quick_eval(input, t, &picks, &mut finish);
+        critical(input, t, &picks, &finish, &mut crit);
+        let violated = lat > sla;
+        trial.copy_from_slice(&picks);
+        if let Some(cost) = repair(input, t, &mut trial, &mut finish, &mut crit) {
+            if best.as_ref().is_none_or(|b| cost < b.1) {
+                best = Some((trial.clone(), cost));
+            }
+        }
+        // Subgradient: the critical path's price goes up when the SLA is missed, every price decays
+        // otherwise.
+        quick_eval(input, t, &picks, &mut finish);
+        critical(input, t, &picks, &finish, &mut crit);
+        if violated {
+            for &v in &crit {
+                lam[v] += step;
+            }
+        } else {
+            lam.iter_mut().for_each(|l| *l = (*l - 0.5 * step).max(0.0));
+        }
+        step *= 0.85;
+    }
+    // Local search once, on the best repaired plan (it is the expensive part).
+    best.map(|(mut p, _)| {
+        let cost = improve(input, t, &mut p);
+        (p, cost)
+    })
+}

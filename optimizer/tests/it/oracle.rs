@@ -1,0 +1,72 @@
+//! An independent re-computation of a plan's critical-path latency and cost, written from the model's
+//! definition (docs/planning.md) without the crate's evaluator, and checks that the crate agrees.
+use optimizer::{ColdStart, GapModel, Load, Plan, PlanInput, Policy, ProfileSet, testkit};
+
+/// Latency of `plan` recomputed from first principles.
+pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
+    let dag = &input.dag;
+    let m = input.load.burst_size();
+    let g = input.load.interarrival_s;
+    let mut finish = vec![0.0_f64; dag.len()];
+    for &f in &dag.topo {
+        let c = &plan.functions[f].choice;
+        let p = &input.profiles[f];
+        let s = dag.pred[f].iter().map(|&q| finish[q]).fold(0.0, f64::max);
+        let b = c.batch.min(m).max(1);
+        let calls = m.div_ceil(b);
+        let waves = calls.div_ceil(c.replicas.max(1));
+        let d = f64::from(waves) * p.infer_time(c.hardware, b);
+        let init = p.init(c.hardware);
+        let init_est = init.mean_s + input.params.init_std_factor * init.std_s;
+        let start = match c.policy {
+            ColdStart::AlwaysOn => s,
+            ColdStart::KeepAlive { seconds } => {
+                let p_cold = match input.load.gaps {
+                    GapModel::Exponential => (-seconds / g).exp(),
+                    GapModel::Deterministic => f64::from(u8::from(g > seconds)),
+                };
+                if p_cold > 1.0 - input.params.sla_quantile + 1e-9 { s + init_est } else { s }
+            }
+            ColdStart::PreWarm { offset_s } => {
+                let lower = if input.load.gaps == GapModel::Exponential { 0.0 } else { f64::NEG_INFINITY };
+                s.max(offset_s.max(lower) + init_est)
+            }
+        };
+        finish[f] = start + d;
+    }
+    dag.sinks().map(|f| finish[f]).fold(0.0, f64::max)
+}
+
+#[test]
+fn crate_latency_equals_the_independent_critical_path() {
+    let set = ProfileSet::paper();
+    for name in testkit::PAPER_DAGS {
+        for (rate, gap) in [(0.1, 10.0), (8.0, 2.0), (1.0 / 60.0, 60.0)] {
+            let input = PlanInput::new(testkit::paper_dag(name).unwrap(), &set, 4.0, Load::new(Some(rate), Some(gap)).unwrap()).unwrap();
+            for pol in optimizer::POLICY_NAMES {
+                let plan = optimizer::policy_by_name(pol).unwrap().plan(&input).unwrap();
+                let cp = critical_path(&input, &plan);
+                assert!((plan.predicted_latency_s - cp).abs() < 1e-9, "{name} {pol}: {} vs {cp}", plan.predicted_latency_s);
+                let sum: f64 = plan.functions.iter().map(|f| f.cost_per_hour).sum();
+                assert!((sum - plan.cost_per_hour).abs() < 1e-9);
+            }
+        }
+    }
+}
+
+#[test]
+fn prewarm_is_staggered_along_the_dag() {
+    // Long gaps make pre-warming the cheap policy; downstream offsets must grow along the chain so each
+    // replica is ready when its predecessor finishes (the SMIless stagger), never idle before.
+    let set = ProfileSet::paper();
+    let input = PlanInput::new(testkit::paper_dag("image-query").unwrap(), &set, 6.0, Load::new(None, Some(120.0)).unwrap()).unwrap();
+    let plan = optimizer::CoOptimiser::SMILESS.plan(&input).unwrap();
+    for (i, f) in plan.functions.iter().enumerate() {
+        if let ColdStart::PreWarm { offset_s } = f.choice.policy {
+            let init = input.profiles[i].init(f.choice.hardware);
+            let ready = offset_s.max(0.0) + init.mean_s + 3.0 * init.std_s;
+            assert!((ready - f.start_s).abs() < 1e-9, "{}: ready at {ready}, needed at {}", f.name, f.start_s);
+        }
+    }
+    assert!(plan.functions.iter().any(|f| matches!(f.choice.policy, ColdStart::PreWarm { offset_s } if offset_s > 0.0)), "{plan:#?}");
+}
