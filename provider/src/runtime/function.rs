@@ -239,3 +239,96 @@ impl Function {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn spec(v: &str) -> Arc<ReplicaSpec> {
+        Arc::new(ReplicaSpec {
+            fprocess: "cat".into(),
+            env: [("V".to_string(), v.to_string())].into(),
+            secrets: vec![],
+            secrets_dir: "/s".into(),
+            exec_timeout: Duration::from_secs(1),
+            cpu_set: None,
+            gpu: None,
+        })
+    }
+
+    fn ids() -> impl FnMut() -> String {
+        let mut n = 0;
+        move || {
+            n += 1;
+            format!("f-{n}")
+        }
+    }
+
+    #[test]
+    fn scaling_with_the_same_spec_starts_and_retires_the_difference() {
+        let f = Function::new(FunctionKey::new("ns", "f"));
+        let mut id = ids();
+        let p = f.plan(spec("a"), 3, &mut id);
+        assert_eq!(p.start.len(), 3);
+        assert!(p.retire.is_empty() && p.rollout.is_none());
+        // An equal spec in a new Arc is not a change.
+        let p = f.plan(spec("a"), 3, &mut id);
+        assert!(p.start.is_empty() && p.retire.is_empty());
+        let p = f.plan(spec("a"), 1, &mut id);
+        assert_eq!(
+            p.retire.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["f-2", "f-3"]
+        );
+        assert!(p.retire.iter().all(|r| r.is_retiring()));
+        assert_eq!(
+            f.status(),
+            ReplicaStatus {
+                desired: 1,
+                available: 0
+            }
+        );
+        let p = f.plan(spec("a"), 2, &mut id);
+        assert_eq!(
+            p.start.len(),
+            1,
+            "retiring replicas do not count towards the desired number"
+        );
+    }
+
+    #[test]
+    fn a_changed_spec_starts_a_new_generation_and_rolls_over_when_it_is_ready() {
+        let f = Function::new(FunctionKey::new("ns", "f"));
+        let mut id = ids();
+        let first = f.plan(spec("a"), 2, &mut id).start;
+        let p = f.plan(spec("b"), 2, &mut id);
+        assert_eq!(p.start.len(), 2);
+        assert!(
+            p.retire.is_empty(),
+            "old replicas keep serving until the new ones are ready"
+        );
+        let generation = p.rollout.unwrap();
+        assert!(f.rollout_step(generation).is_none());
+        for r in &p.start {
+            r.ready.store(true, Ordering::Release);
+        }
+        let old = f.rollout_step(generation).unwrap();
+        let mut old_ids: Vec<_> = old.iter().map(|r| r.id.clone()).collect();
+        old_ids.sort();
+        let mut first_ids: Vec<_> = first.iter().map(|r| r.id.clone()).collect();
+        first_ids.sort();
+        assert_eq!(old_ids, first_ids);
+        assert!(old.iter().all(|r| r.is_retiring()));
+    }
+
+    #[test]
+    fn scaling_to_zero_during_a_rollout_retires_every_generation() {
+        let f = Function::new(FunctionKey::new("ns", "f"));
+        let mut id = ids();
+        f.plan(spec("a"), 1, &mut id);
+        let p = f.plan(spec("b"), 1, &mut id);
+        assert!(p.rollout.is_some());
+        let p = f.plan(spec("b"), 0, &mut id);
+        assert_eq!(p.retire.len(), 2);
+    }
+}

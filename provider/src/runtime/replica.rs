@@ -40,7 +40,7 @@ pub struct Replica {
     pub spec: Arc<ReplicaSpec>,
     pub generation: u64,
     addr: Mutex<Option<SocketAddr>>,
-    ready: AtomicBool,
+    pub(super) ready: AtomicBool,
     /// Out of rotation: scaling down or replaced; about to stop.
     retiring: AtomicBool,
     pid: AtomicU32,
