@@ -381,7 +381,12 @@ async fn secrets_are_readable_at_the_container_path() {
     std::fs::write(secrets.join("not-bound"), "hidden").unwrap();
     let rt = runtime(&dir);
     let key = FunctionKey::new("openfaas-fn", "test-secret-crud");
-    let root = rustix::process::geteuid().is_root();
+    // Mount namespaces need root and a kernel/container that allows them (CAP_SYS_ADMIN).
+    let root = rustix::process::geteuid().is_root()
+        && std::process::Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
     assert_eq!(
         rt.secrets_mounted(),
         root,
