@@ -508,3 +508,34 @@ async fn invalid_specs_are_refused_and_shutdown_stops_everything() {
         "no new replicas after shutdown"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_mode_functions_run_under_the_runtime() {
+    let dir = scratch("http");
+    let rt = runtime(&dir);
+    let key = FunctionKey::new("openfaas-fn", "server");
+    let up = crate::watchdog::free_port();
+    // The upstream is a classic `cat` watchdog started as the long-running fprocess.
+    let fprocess = format!("env -u mode -u upstream_url port={up} fprocess=cat {SMILESS} watchdog");
+    let upstream_url = format!("http://127.0.0.1:{up}");
+    let s = spec(
+        &fprocess,
+        &[("mode", "http"), ("upstream_url", &upstream_url)],
+        &dir,
+    );
+    rt.apply(&key, s, 1).await.unwrap();
+    assert_eq!(
+        invoke(&rt, &key, b"through the upstream").await.unwrap(),
+        "through the upstream"
+    );
+    let addr = rt.ready_endpoint(&key, Duration::ZERO).await.unwrap();
+    let wd = watchdog_pid_on(addr.port()).unwrap();
+    let fp = children(wd);
+    assert_eq!(fp.len(), 1, "one long-running fprocess under the watchdog");
+    rt.remove(&key).await.unwrap();
+    assert!(
+        wait_dead(wd, Duration::from_secs(5)).await
+            && wait_dead(fp[0], Duration::from_secs(5)).await
+    );
+    assert_eq!(rt.status(&key).desired, 0);
+}

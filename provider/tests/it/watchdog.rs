@@ -476,3 +476,41 @@ async fn watchdog_and_fprocess_die_with_their_parent() {
         "fprocess {fprocess} outlived the watchdog"
     );
 }
+
+#[tokio::test]
+async fn sigterm_drains_in_flight_requests_then_exits() {
+    let wd = Watchdog::start(&[("fprocess", "sleep 1; echo finished")]).await;
+    let addr = wd.addr;
+    let slow = tokio::spawn(async move { call(addr, "POST", "/", &[], b"").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = wd.child.id();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        call(addr, "GET", "/_/health", &[], b"").await.is_err(),
+        "no new connections while draining"
+    );
+    let r = slow.await.unwrap().unwrap();
+    assert_eq!(
+        (r.status, r.text().trim()),
+        (200, "finished"),
+        "the in-flight request completes"
+    );
+    let mut wd = wd;
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = wd.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the watchdog must exit after draining"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
