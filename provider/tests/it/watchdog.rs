@@ -514,3 +514,71 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// An upstream in this test process that sends one chunk, waits a second, then sends another.
+async fn slow_streaming_upstream() -> u16 {
+    use hyper::body::Frame;
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let svc = hyper::service::service_fn(|_req| async {
+                let chunks = futures::stream::unfold(0u8, |i| async move {
+                    if i == 2 {
+                        return None;
+                    }
+                    if i == 1 {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    let frame = Frame::data(Bytes::from(format!("chunk{i}\n")));
+                    Some((Ok::<_, std::convert::Infallible>(frame), i + 1))
+                });
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                    http_body_util::StreamBody::new(chunks),
+                ))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn http_mode_streams_the_response_as_it_comes() {
+    let up = slow_streaming_upstream().await;
+    // fprocess is a stand-in process; the upstream is the server above.
+    let url = format!("http://127.0.0.1:{up}");
+    let wd = Watchdog::start(&[
+        ("mode", "http"),
+        ("upstream_url", &url),
+        ("fprocess", "sleep 300"),
+    ])
+    .await;
+    let stream = tokio::net::TcpStream::connect(wd.addr).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get("/stream")
+        .header("host", "x")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut body = tx.send_request(req).await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let t_first = Instant::now();
+    assert_eq!(&first[..], b"chunk0\n");
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(&rest[..], b"chunk1\n");
+    assert!(
+        t_first.elapsed() >= Duration::from_millis(700),
+        "the first chunk must arrive before the upstream finished (streamed, not buffered)"
+    );
+}
