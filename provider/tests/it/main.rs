@@ -5,4 +5,6 @@ mod client;
 mod provider;
 mod serve;
 mod watchdog;
+mod watchdog_http;
 mod runtime;
+mod runtime_env;
