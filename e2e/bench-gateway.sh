@@ -31,7 +31,7 @@ mkdir -p "$RESULTS/logs"
 export RESULTS
 ensure_apt curl jq wrk nginx-light iproute2 util-linux procps
 build_gateway
-build_provider
+build_provider release
 if netns_usable; then
   exec unshare --net --pid --fork --mount-proc -- bash "${BASH_SOURCE[0]}" --inside
 fi

@@ -23,7 +23,9 @@ FAASCLI_MODULE="github.com/openfaas/faas-cli"
 FAASCLI_VERSION="v0.0.0-20211012083206-08e3e965c831"
 # The certifier: its last commit 2e39d058 (2022-04-06). It has no tags and no main package: it is obtained as a
 # test dependency of a scratch module under .cache, never copied into the project.
+# shellcheck disable=SC2034 # used by e2e/openfaas/certifier.sh; every pin lives here
 CERTIFIER_MODULE="github.com/openfaas/certifier"
+# shellcheck disable=SC2034
 CERTIFIER_VERSION="${SMILESS_CERTIFIER_VERSION:-v0.0.0-20220406090209-2e39d0587dc2}"
 
 PEERS_DIR="${SMILESS_PEERS_DIR:-$REPO_ROOT/.cache/peers}"
@@ -74,6 +76,18 @@ assert_eq() {
 # assert_contains NAME HAYSTACK NEEDLE
 assert_contains() {
   if [[ "$2" == *"$3"* ]]; then pass "$1"; else fail "$1" "[$3] not found in [$(printf '%s' "$2" | head -c 600)]"; fi
+}
+
+# assert_one_of NAME "A B C" ACTUAL: ACTUAL is one of the space-separated words.
+assert_one_of() {
+  local w
+  for w in $2; do
+    [[ "$3" == "$w" ]] && {
+      pass "$1"
+      return 0
+    }
+  done
+  fail "$1" "expected one of [$2], got [$(printf '%s' "$3" | head -c 400)]"
 }
 
 # assert_not_contains NAME HAYSTACK NEEDLE
@@ -267,7 +281,7 @@ build_faas_cli() {
 }
 
 # ---- the provider -------------------------------------------------------------------------------------------
-# build_provider: cargo build of the smiless binary; sets SMILESS_BIN.
+# build_provider [debug|release]: cargo build of the smiless binary; sets SMILESS_BIN.
 #
 # SMILESS_BIN=<path> skips the build and uses that binary (development: e.g. while the tree does not compile).
 # The binary is copied into $RESULTS/bin so that a later cargo build cannot replace it under the running
@@ -280,9 +294,12 @@ build_provider() {
     snapshot_provider
     return 0
   fi
+  local profile="${1:-debug}" flags=()
+  [[ "$profile" == release ]] && flags=(--release)
   command -v cargo >/dev/null || die "cargo is needed to build the provider"
-  log "cargo build -p provider --bin smiless (debug)"
-  (cd "$REPO_ROOT" && cargo build -q -p provider --bin smiless) || die "cargo build -p provider --bin smiless failed"
+  log "cargo build ${flags[*]} -p provider --bin smiless ($profile; waits while another build holds the lock)"
+  (cd "$REPO_ROOT" && cargo build -q "${flags[@]}" -p provider --bin smiless) ||
+    die "cargo build ${flags[*]} -p provider --bin smiless failed"
   target="${CARGO_TARGET_DIR:-}"
   if [[ -z "$target" ]]; then
     target="$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
@@ -290,7 +307,7 @@ build_provider() {
   fi
   [[ -n "$target" ]] || target="$REPO_ROOT/target"
   [[ "$target" == /* ]] || target="$REPO_ROOT/$target"
-  SMILESS_BIN="$target/debug/smiless"
+  SMILESS_BIN="$target/$profile/smiless"
   [[ -x "$SMILESS_BIN" ]] || die "built, but $SMILESS_BIN is not there"
   snapshot_provider
 }

@@ -3,8 +3,10 @@
 # versions), a real Prometheus + AlertManager (Debian packages) configured like the OpenFaaS chart, and
 # `smiless serve` on the local backend with basic auth. Then:
 #   1. faas-cli and curl flows through the gateway, one PASS/FAIL line per assertion (e2e/openfaas/flows.sh);
-#   2. the OpenFaaS certifier, obtained as a Go module at test time (e2e/openfaas/certifier.sh);
-#   3. with --bench, the gateway -> provider proxy benchmark (e2e/bench-gateway.sh).
+#   2. certifier-equivalent checks: each certifier test's assertions restated in our own words, including the
+#      Prometheus -> AlertManager -> gateway /system/alert scaling loop (e2e/openfaas/conformance.sh);
+#   3. the OpenFaaS certifier itself, obtained as a Go module at test time (e2e/openfaas/certifier.sh);
+#   4. with --bench, the gateway -> provider proxy benchmark (e2e/bench-gateway.sh).
 # Exits non-zero on any FAIL. Logs, rendered configs and summaries go to .cache/e2e/<UTC time>/.
 # See e2e/README.md.
 set -euo pipefail
@@ -15,6 +17,8 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 source "$E2E_DIR/openfaas/stack.sh"
 # shellcheck source=e2e/openfaas/flows.sh
 source "$E2E_DIR/openfaas/flows.sh"
+# shellcheck source=e2e/openfaas/conformance.sh
+source "$E2E_DIR/openfaas/conformance.sh"
 # shellcheck source=e2e/openfaas/certifier.sh
 source "$E2E_DIR/openfaas/certifier.sh"
 # shellcheck source=e2e/openfaas/bench.sh
@@ -22,10 +26,12 @@ source "$E2E_DIR/openfaas/bench.sh"
 
 usage() {
   cat <<'EOF'
-usage: e2e/openfaas.sh [--bench] [--no-flows] [--no-certifier] [--keep-running SECONDS]
+usage: e2e/openfaas.sh [--bench] [--no-flows] [--no-conformance] [--no-certifier] [--keep-running SECONDS]
 
-  --bench            also run the gateway -> provider proxy benchmark with wrk (e2e/bench-gateway.sh)
+  --bench            also run the gateway -> provider proxy benchmark with wrk (e2e/openfaas/bench.sh);
+                     the whole rig then uses the release build of smiless
   --no-flows         skip the faas-cli flows (development; the run is reported as PARTIAL)
+  --no-conformance   skip the certifier-equivalent checks (development; the run is reported as PARTIAL)
   --no-certifier     skip the certifier (development; the run is reported as PARTIAL)
   --keep-running S   keep the stack up S seconds after the tests (debugging; the gateway is on 127.0.0.1:8080
                      inside the rig's network namespace: enter it with nsenter, see e2e/README.md)
@@ -46,6 +52,7 @@ EOF
 OPT_BENCH=0
 OPT_FLOWS=1
 OPT_CERTIFIER=1
+OPT_CONFORMANCE=1
 OPT_KEEP=0
 OPT_INSIDE=0
 ARGS=("$@")
@@ -54,6 +61,7 @@ while (($#)); do
   --bench) OPT_BENCH=1 ;;
   --no-flows) OPT_FLOWS=0 ;;
   --no-certifier) OPT_CERTIFIER=0 ;;
+  --no-conformance) OPT_CONFORMANCE=0 ;;
   --keep-running)
     OPT_KEEP="${2:?--keep-running needs seconds}"
     shift
@@ -94,7 +102,9 @@ prepare() {
 
   section "provider"
   t=$SECONDS
-  build_provider
+  # The benchmark measures the proxy, so it needs an optimised build; the functional tiers use the debug
+  # build that `cargo test` already made.
+  if ((OPT_BENCH)); then build_provider release; else build_provider debug; fi
   echo "cargo-build $((SECONDS - t))s" >>"$RESULTS/timings.txt"
   echo "prepare $((SECONDS - t0))s" >>"$RESULTS/timings.txt"
   export SMILESS_BIN CERT_STATUS="${CERT_STATUS:-skipped}" CERT_PREPARE_ERROR="${CERT_PREPARE_ERROR:-}"
@@ -103,7 +113,7 @@ prepare() {
 # summary: the PASS/FAIL list and the closing count line; exit status of the run.
 summary() {
   local partial=""
-  ((OPT_FLOWS && OPT_CERTIFIER)) || partial=" (PARTIAL run: some tiers were skipped by flags)"
+  ((OPT_FLOWS && OPT_CONFORMANCE && OPT_CERTIFIER)) || partial=" (PARTIAL run: some tiers were skipped by flags)"
   {
     printf '\n==== OpenFaaS e2e summary%s ====\n' "$partial"
     printf 'results: %s\n' "$RESULTS"
@@ -128,12 +138,18 @@ run_rig() {
   trap 'exit 130' INT TERM
 
   section "stack"
+  # shellcheck disable=SC2119 # stack_up's only option is --no-prometheus
   stack_up
   if ((OPT_FLOWS)); then
     t=$SECONDS
     # `||`: an assertion that fails must not stop the flows (set -e); infrastructure errors still exit via die.
     run_flows || fail "flows" "aborted"
     echo "flows $((SECONDS - t))s" >>"$RESULTS/timings.txt"
+  fi
+  if ((OPT_CONFORMANCE)); then
+    t=$SECONDS
+    run_conformance || fail "certifier-equivalent checks" "aborted"
+    echo "conformance $((SECONDS - t))s" >>"$RESULTS/timings.txt"
   fi
   if ((OPT_CERTIFIER)); then
     t=$SECONDS

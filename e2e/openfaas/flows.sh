@@ -152,7 +152,10 @@ flow_logs() {
   assert_contains "faas-cli logs e2e-cat: Wrote 6 Bytes" "$out" "Wrote 6 Bytes"
   out="$(fc logs e2e-cat --tail=false --lines=1 -g "$GATEWAY" 2>&1)"
   assert_eq "faas-cli logs --lines=1 prints one line" 1 "$(grep -c . <<<"$out")"
-  assert_eq "logs of an unknown function: 404 from the provider" 404 \
+  assert_eq "provider: logs of an unknown function are 404" 404 \
+    "$(code GET "$PROVIDER/system/logs?name=e2e-nope&namespace=$NS&follow=false" -u "$AUTH")"
+  # The gateway turns a provider's 404 on logs into 501 (gateway handlers/logs.go).
+  assert_eq "gateway: logs of an unknown function are 501" 501 \
     "$(code GET "$GATEWAY/system/logs?name=e2e-nope&namespace=$NS&follow=false" -u "$AUTH")"
 }
 
@@ -204,7 +207,7 @@ flow_scale() {
   assert_eq "invoke after scale to 0: 200 with the body (scale from zero)" $'from zero\n200' "$out"
   log "scale-from-zero invocation took $((($(date +%s%N) - t0) / 1000000)) ms"
   assert_eq "after scale from zero: desired replicas 1" 1 "$(status e2e-cat | jq -r .replicas)"
-  assert_contains "gateway logged the scale-from-zero wait" "$(cat "$RESULTS/logs/gateway.log")" "[Ready] e2e-cat"
+  assert_contains "gateway logged the scale-from-zero wait" "$(cat "$RESULTS/logs/gateway.log")" "[Ready] function=e2e-cat waited for"
 }
 
 flow_remove() {

@@ -35,7 +35,7 @@ stack_secrets() {
   SECRETS_DIR="$RESULTS/secrets"
   mkdir -p "$SECRETS_DIR"
   chmod 700 "$SECRETS_DIR"
-  AUTH_USER=admin
+  AUTH_USER="admin"
   AUTH_PASSWORD="$(head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
   printf '%s' "$AUTH_USER" >"$SECRETS_DIR/basic-auth-user"
   printf '%s' "$AUTH_PASSWORD" >"$SECRETS_DIR/basic-auth-password"
