@@ -157,14 +157,14 @@ start_bg() {
   log "started $name (pid $!, log $logfile)"
 }
 
-# pid_of NAME: the pid start_bg recorded for NAME.
+# pid_of NAME: the pid start_bg recorded last for NAME (a restarted process is recorded again).
 pid_of() {
   local i
-  for i in "${!E2E_PID_NAMES[@]}"; do
-    [[ "${E2E_PID_NAMES[$i]}" == "$1" ]] && {
+  for ((i = ${#E2E_PIDS[@]} - 1; i >= 0; i--)); do
+    if [[ "${E2E_PID_NAMES[$i]}" == "$1" ]]; then
       echo "${E2E_PIDS[$i]}"
       return 0
-    }
+    fi
   done
   return 1
 }

@@ -233,6 +233,74 @@ flow_remove() {
   fi
 }
 
+flow_errors() {
+  section "error paths (contract status codes, through the gateway)"
+  local fd='{"service":"e2e-cat","image":"docker.io/functions/alpine:latest","namespace":"openfaas-fn","envProcess":"cat"}'
+  assert_eq "deploy: bad JSON is 400" 400 "$(code POST "$GATEWAY/system/functions" -u "$AUTH" -d '{bad')"
+  assert_eq "deploy: invalid name is 400" 400 "$(code POST "$GATEWAY/system/functions" -u "$AUTH" \
+    -d '{"service":"Bad_Name","image":"x","envProcess":"cat"}')"
+  assert_eq "deploy: no image is 400" 400 "$(code POST "$GATEWAY/system/functions" -u "$AUTH" -d '{"service":"no-image","envProcess":"cat"}')"
+  assert_eq "deploy: unknown secret is 400" 400 "$(code POST "$GATEWAY/system/functions" -u "$AUTH" \
+    -d '{"service":"no-secret","image":"x","envProcess":"cat","secrets":["e2e-nope"]}')"
+  assert_eq "deploy: foreign namespace is 400" 400 "$(code POST "$GATEWAY/system/functions" -u "$AUTH" \
+    -d '{"service":"foreign","image":"x","namespace":"elsewhere","envProcess":"cat"}')"
+  local dup
+  dup="$(code POST "$GATEWAY/system/functions" -u "$AUTH" -d "$fd")"
+  assert_one_of "deploy: an existing function is refused (409 or 400/500 as faas-netes)" "409 400 500" "$dup"
+  assert_eq "update (PUT) of an unknown function is 404 (faas-cli's deploy relies on it)" 404 \
+    "$(code PUT "$GATEWAY/system/functions" -u "$AUTH" -d '{"service":"e2e-nope","image":"x","envProcess":"cat"}')"
+  assert_eq "delete of an unknown function is 404" 404 "$(code DELETE "$GATEWAY/system/functions" -u "$AUTH" -d '{"functionName":"e2e-nope"}')"
+  assert_eq "delete with an empty functionName is 400" 400 "$(code DELETE "$GATEWAY/system/functions" -u "$AUTH" -d '{"functionName":""}')"
+  assert_eq "status of an unknown function is 404" 404 "$(code GET "$GATEWAY/system/function/e2e-nope?namespace=$NS" -u "$AUTH")"
+  assert_eq "scale of an unknown function is 404" 404 "$(code POST "$GATEWAY/system/scale-function/e2e-nope?namespace=$NS" -u "$AUTH" \
+    -d '{"serviceName":"e2e-nope","replicas":1}')"
+  assert_eq "scale with bad JSON is 400 (provider)" 400 "$(code POST "$PROVIDER/system/scale-function/e2e-cat?namespace=$NS" -u "$AUTH" -d '{bad')"
+  assert_eq "secret create of an existing secret is 409 (faas-cli secret apply relies on it)" 409 \
+    "$(code POST "$GATEWAY/system/secrets" -u "$AUTH" -d '{"name":"e2e-secret","value":"x"}')"
+  assert_eq "secret update of a missing secret is 404" 404 "$(code PUT "$GATEWAY/system/secrets" -u "$AUTH" -d '{"name":"e2e-nope","value":"x"}')"
+  assert_eq "secret delete of a missing secret is 404" 404 "$(code DELETE "$GATEWAY/system/secrets" -u "$AUTH" -d '{"name":"e2e-nope"}')"
+  assert_eq "secret with a path in its name is 400" 400 "$(code POST "$GATEWAY/system/secrets" -u "$AUTH" -d '{"name":"../etc","value":"x"}')"
+  assert_eq "wrong method on a known path is 405 (provider)" 405 "$(code PATCH "$PROVIDER/system/functions" -u "$AUTH")"
+  # A body larger than the proxy's 4 MiB default buffer must stream through, as with faas-netes.
+  local big="$RESULTS/tmp/big.bin"
+  head -c $((9 * 1048576)) /dev/urandom >"$big"
+  curl -sS --max-time 60 --data-binary "@$big" -o "$RESULTS/tmp/big.out" "$GATEWAY/function/e2e-cat" || true
+  assert_eq "9 MiB body round-trips through the gateway (sha256)" "$(sha256sum <"$big" | cut -d' ' -f1)" \
+    "$(sha256sum <"$RESULTS/tmp/big.out" | cut -d' ' -f1)"
+}
+
+# flow_metrics: the gateway reads invocation counts from Prometheus, which scrapes the gateway; a working
+# chain shows the count in the gateway's function list (and faas-cli list).
+flow_metrics() {
+  section "Prometheus wiring"
+  local n
+  if try_until 30 bash -c "[[ \$(curl -fsS -u '$AUTH' '$GATEWAY/system/functions' | jq '[.[] | select(.name == \"e2e-env\") | .invocationCount] | .[0] // 0') -gt 0 ]]"; then
+    pass "gateway list shows e2e-env's invocationCount from Prometheus"
+  else
+    fail "gateway list shows e2e-env's invocationCount from Prometheus" "$(gw GET /system/functions | jq -c '.[] | {name, invocationCount}' 2>&1 | head -c 300)"
+  fi
+  n="$(curl -fsS "http://$PROMETHEUS_ADDR/api/v1/query" --data-urlencode 'query=sum(gateway_function_invocation_total{function_name="e2e-env.openfaas-fn"})' |
+    jq -r '.data.result[0].value[1] // 0' 2>&1)"
+  assert_eq "Prometheus has gateway_function_invocation_total for e2e-env" yes "$(awk -v n="$n" 'BEGIN {print (n > 0 ? "yes" : "no")}')"
+  assert_eq "Prometheus scrapes the gateway (up == 1)" 1 "$(curl -fsS "http://$PROMETHEUS_ADDR/api/v1/query" \
+    --data-urlencode 'query=up{job="openfaas-gateway"}' | jq -r '.data.result[0].value[1]' 2>&1)"
+}
+
+# flow_restart: the provider persists its catalog; after a restart the functions are back, invocable, with
+# their secrets.
+flow_restart() {
+  section "provider restart"
+  if stop_one provider 15; then pass "restart: provider stops on SIGTERM"; else fail "restart: provider stops on SIGTERM" "killed"; fi
+  start_provider
+  wait_available e2e-cat 60
+  local list
+  list="$(fc list -g "$GATEWAY" 2>&1)"
+  for fn in e2e-env e2e-cat e2e-sha512 e2e-secret; do assert_contains "restart: faas-cli list still shows $fn" "$list" "$fn"; done
+  assert_eq "restart: e2e-cat answers" "after restart" "$(curl -sS --max-time 60 -d 'after restart' "$GATEWAY/function/e2e-cat" 2>&1)"
+  assert_eq "restart: e2e-secret still reads its updated secret" value-two "$(curl -sS --max-time 60 "$GATEWAY/function/e2e-secret" 2>&1)"
+  assert_eq "restart: labels survive" true "$(status e2e-env | jq -r '.labels["com.smiless.e2e"]' 2>&1)"
+}
+
 run_flows() {
   mkdir -p "$RESULTS/tmp"
   flow_auth
@@ -240,7 +308,10 @@ run_flows() {
   flow_invoke
   flow_logs
   flow_secrets
+  flow_errors
+  flow_metrics
   flow_scale
+  flow_restart
   flow_remove
   return 0
 }
