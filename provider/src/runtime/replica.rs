@@ -12,11 +12,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use rustix::process::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::function::Function;
 use super::launch::{self, Launcher};
 use super::{LogLine, ReplicaSpec};
+use crate::watchdog::config::READY_MARKER;
 use crate::watchdog::process::kill_group;
 
 /// Health polls while a replica starts: frequent, so a cold start is noticed within tens of ms.
@@ -45,6 +46,8 @@ pub struct Replica {
     retiring: AtomicBool,
     pid: AtomicU32,
     stop: watch::Sender<bool>,
+    /// Woken when the watchdog logs that it is ready: probe now rather than at the next poll.
+    hint: Notify,
 }
 
 impl Replica {
@@ -58,6 +61,7 @@ impl Replica {
             retiring: AtomicBool::new(false),
             pid: AtomicU32::new(0),
             stop: watch::Sender::new(false),
+            hint: Notify::new(),
         }
     }
 
@@ -152,10 +156,10 @@ async fn run_once(
     r.pid.store(pid, Ordering::Release);
     *r.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(addr);
     if let Some(out) = child.stdout.take() {
-        tokio::spawn(capture(f.clone(), r.id.clone(), out));
+        tokio::spawn(capture(f.clone(), r.clone(), out));
     }
     if let Some(err) = child.stderr.take() {
-        tokio::spawn(capture(f.clone(), r.id.clone(), err));
+        tokio::spawn(capture(f.clone(), r.clone(), err));
     }
     let health: hyper::Uri = format!("http://{addr}/_/health")
         .parse()
@@ -173,12 +177,20 @@ async fn run_once(
                 terminate(&mut child, pid, &r.spec).await;
                 return Ok(true);
             }
-            _ = tokio::time::sleep(poll) => {
+            () = wake(poll, &r.hint) => {
                 let healthy = probe(prober, &health).await;
                 set_ready(f, r, healthy);
                 poll = if healthy { READY_POLL } else { STARTING_POLL };
             }
         }
+    }
+}
+
+/// The next poll time, or earlier when the watchdog says it is ready.
+async fn wake(poll: Duration, hint: &Notify) {
+    tokio::select! {
+        _ = tokio::time::sleep(poll) => {}
+        _ = hint.notified() => {}
     }
 }
 
@@ -214,7 +226,7 @@ async fn terminate(child: &mut tokio::process::Child, pid: u32, spec: &ReplicaSp
 }
 
 /// Copies a replica's output into the function's log, line by line.
-async fn capture(f: Arc<Function>, instance: String, out: impl AsyncRead + Unpin) {
+async fn capture(f: Arc<Function>, r: Arc<Replica>, out: impl AsyncRead + Unpin) {
     let mut reader = BufReader::new(out);
     let mut buf = Vec::with_capacity(256);
     loop {
@@ -230,12 +242,17 @@ async fn capture(f: Arc<Function>, instance: String, out: impl AsyncRead + Unpin
         while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
             buf.pop();
         }
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if text.ends_with(READY_MARKER) {
+            // Only a hint: readiness is still decided by the health check.
+            r.hint.notify_one();
+        }
         f.logs.push(LogLine {
             name: f.key.name.clone(),
             namespace: f.key.namespace.clone(),
-            instance: instance.clone(),
+            instance: r.id.clone(),
             timestamp: jiff::Timestamp::now(),
-            text: String::from_utf8_lossy(&buf).into_owned(),
+            text,
         });
     }
 }

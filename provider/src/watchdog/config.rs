@@ -25,6 +25,10 @@ pub const ENV_HOST_MNT_NS: &str = "SMILESS_HOST_MNT_NS";
 /// The address to listen on (the local runtime uses loopback); default all interfaces, like a container.
 pub const ENV_BIND: &str = "SMILESS_BIND";
 
+/// Logged (at the end of a line on stderr) when the watchdog becomes ready, so a supervisor reading the
+/// output can health-check at once instead of waiting for its next poll.
+pub const READY_MARKER: &str = "smiless watchdog: ready";
+
 /// Where a replica's secrets are visible, as in an OpenFaaS container.
 pub const SECRETS_MOUNT: &str = "/var/openfaas/secrets";
 

@@ -93,7 +93,10 @@ impl State {
                 let _ = std::fs::remove_file(&self.lock_path);
             }
         }
-        self.ready.store(ready, Ordering::Release);
+        let was = self.ready.swap(ready, Ordering::AcqRel);
+        if ready && !was {
+            log_line(config::READY_MARKER);
+        }
     }
 }
 

@@ -163,19 +163,21 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Polls the upstream until it answers, then marks the replica ready. Fast at first so a cold start is
-/// noticed within tens of milliseconds.
+/// Polls the upstream until it answers, then marks the replica ready. A refused connection on loopback
+/// costs microseconds, so polling every 5 ms notices a cold start almost at once.
 pub async fn wait_ready(state: std::sync::Arc<State>) {
     let Some(up) = &state.upstream else { return };
-    let mut delay = Duration::from_millis(10);
+    let every = match state.cfg.ready_path {
+        None => Duration::from_millis(5),
+        Some(_) => Duration::from_millis(20),
+    };
     loop {
         if up.answers(state.cfg.ready_path.as_deref()).await {
             log_line(&format!("Upstream {} is ready", up.base));
             state.set_ready(true);
             return;
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(100));
+        tokio::time::sleep(every).await;
     }
 }
 

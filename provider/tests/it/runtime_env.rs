@@ -160,7 +160,14 @@ async fn http_mode_functions_run_under_the_runtime() {
         &[("mode", "http"), ("upstream_url", &upstream_url)],
         &dir,
     );
+    let t0 = std::time::Instant::now();
     rt.apply(&key, s, 1).await.unwrap();
+    let first = rt.ready_endpoint(&key, Duration::from_secs(10)).await;
+    println!(
+        "http mode 0→1: first ready endpoint after {:?}",
+        t0.elapsed()
+    );
+    assert!(first.is_some());
     assert_eq!(
         invoke(&rt, &key, b"through the upstream").await.unwrap(),
         "through the upstream"
