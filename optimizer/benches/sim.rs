@@ -52,12 +52,12 @@ fn main() {
     let requests: usize = arrivals.iter().map(Vec::len).sum();
     println!("sim bench: {hours} h × {} DAGs × {} policies = {} runs, {requests} DAG requests per policy set", PAPER_DAGS.len(), POLICY_NAMES.len(), outs.len());
     println!("wall time {wall:.2} s on 2 threads (target ≤ 60 s for 24 h): {:.2}× of the budget", wall / 60.0 * 24.0 / hours);
-    println!("| dag | policy | requests | cost $ | × OPT | violations | p99 s | re-init | GPU share | plans |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("| dag | policy | requests | cost $ | × OPT | violations | p99 s | re-init | GPU share | plans | cold CP |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for o in &outs {
         let r = &o.row;
         println!(
-            "| {} | {} | {} | {:.4} | {} | {:.3} % | {:.2} | {:.3} | {:.0} % | {} |",
+            "| {} | {} | {} | {:.4} | {} | {:.3} % | {:.2} | {:.3} | {:.0} % | {} | {} |",
             r.dag,
             r.policy,
             r.requests,
@@ -67,7 +67,8 @@ fn main() {
             r.p99_latency_s,
             r.reinit_fraction,
             r.gpu_cost_share * 100.0,
-            r.plans_computed
+            r.plans_computed,
+            r.cold_on_critical_path
         );
     }
 }

@@ -19,21 +19,31 @@ pub mod prices;
 pub mod profile;
 pub mod refit;
 pub mod search;
+pub mod sim;
 pub mod testkit;
 
 pub use dag::{Dag, DagError, FunctionSpec, dags_from_functions, parse_duration_s};
 pub use hardware::{DeviceKind, Hardware, HardwareSpace};
 pub use load::{GapModel, Load, LoadError};
 pub use plan::{
-    Alternative, Choice, ColdStart, FunctionPlan, ModelParams, Plan, PlanError, PlanInput, Policy, PolicySet,
-    PrewarmMode, SearchSpace,
+    Alternative, Choice, ColdStart, FunctionPlan, ModelParams, Plan, PlanError, PlanInput, Policy,
+    PolicySet, PrewarmMode, SearchSpace,
 };
 pub use planners::{CoOptimiser, Exhaustive};
 pub use prices::{PriceError, Prices};
 pub use profile::{Profile, ProfileError, ProfileSet};
 
 /// Every planner's name, as `smiless plan --policy` takes it.
-pub const POLICY_NAMES: [&str; 8] = ["smiless", "opt", "orion", "icebreaker", "aquatope", "grandslam", "homo", "no-dag"];
+pub const POLICY_NAMES: [&str; 8] = [
+    "smiless",
+    "opt",
+    "orion",
+    "icebreaker",
+    "aquatope",
+    "grandslam",
+    "homo",
+    "no-dag",
+];
 
 /// The planner called `name`.
 pub fn policy_by_name(name: &str) -> Option<Box<dyn Policy + Send + Sync>> {

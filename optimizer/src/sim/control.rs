@@ -1,0 +1,191 @@
+//! The decision step shared by the simulator and the live control loop: observations in, a [`Plan`] out.
+//!
+//! [`Controller::decide`] is called every tick (1 s) with the DAG arrivals seen since the previous call
+//! and the hardware each function runs on now. It feeds the arrivals to its [`LoadEstimator`], quantises
+//! the estimate (about 12 % steps in rate and gap: the hysteresis that keeps a noisy estimate from
+//! re-planning, and re-initialising, every second) and asks its policy for a plan only when the quantised
+//! load or the deployed hardware changed. Plans are memoised by that key, so a policy's plan is a pure
+//! function of (quantised load, current hardware): replaying a trace is deterministic and cheap.
+use std::collections::{BTreeMap, HashMap};
+
+use crate::hardware::Hardware;
+use crate::load::{GapModel, Load};
+use crate::plan::{Plan, PlanError, PlanInput, Policy};
+
+use super::estimate::LoadEstimator;
+
+/// Ratio between neighbouring quantisation levels of rate and gap.
+const STEP: f64 = 1.12;
+/// Finer levels for an exactly known gap (an oracle), rounded up: a keep-alive window planned for a
+/// rounded-down gap would expire just before the burst it was meant for.
+const FINE: f64 = 1.01;
+
+/// What the control loop observed since its previous call.
+#[derive(Clone, Copy, Debug)]
+pub struct Observations<'a> {
+    /// DAG request arrival times (seconds, ascending) since the previous call.
+    pub arrivals: &'a [f64],
+    /// The hardware each function's replicas run on now (absent: none deployed yet).
+    pub current: &'a BTreeMap<String, Hardware>,
+}
+
+/// The outcome of one [`Controller::decide`].
+#[derive(Clone, Copy, Debug)]
+pub struct Decision<'a> {
+    pub plan: &'a Plan,
+    /// True when the plan differs from the previous call's.
+    pub changed: bool,
+}
+
+/// Counters of the controller's work.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ControlStats {
+    pub decisions: u64,
+    /// Policy calls (cache misses).
+    pub plans_computed: u64,
+    /// Plans whose SLA had to be relaxed to the fastest feasible latency.
+    pub infeasible: u64,
+}
+
+type Key = (i32, i32, bool, u64);
+
+/// A policy, a load estimator and the plan cache.
+pub struct Controller {
+    policy: Box<dyn Policy + Send + Sync>,
+    estimator: Box<dyn LoadEstimator>,
+    /// Everything but the load and the current hardware.
+    template: PlanInput,
+    /// Planning SLA = SLA × (1 − headroom), to absorb inference-time noise the models do not see.
+    headroom: f64,
+    cache: HashMap<Key, Plan>,
+    key: Option<Key>,
+    pub stats: ControlStats,
+}
+
+impl std::fmt::Debug for Controller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Controller")
+            .field("policy", &self.policy.name())
+            .field("estimator", &self.estimator.name())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+fn level(x: f64, step: f64, up: bool) -> i32 {
+    let l = x.max(1e-9).ln() / step.ln();
+    (if up { l.ceil() } else { l.round() }) as i32
+}
+
+fn hash_current(current: &BTreeMap<String, Hardware>) -> u64 {
+    // FNV-1a over the textual form: stable across runs (std's hasher is randomly seeded).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in current {
+        for b in k.bytes().chain(v.to_string().bytes()).chain([0u8]) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+impl Controller {
+    /// `template` carries the DAG, profiles, prices, SLA, space and parameters; its load and current
+    /// hardware are replaced on every decision.
+    pub fn new(
+        policy: Box<dyn Policy + Send + Sync>,
+        estimator: Box<dyn LoadEstimator>,
+        template: PlanInput,
+        headroom: f64,
+    ) -> Controller {
+        Controller { policy, estimator, template, headroom: headroom.clamp(0.0, 0.5), cache: HashMap::new(), key: None, stats: ControlStats::default() }
+    }
+
+    pub fn policy_name(&self) -> &'static str {
+        self.policy.name()
+    }
+
+    /// The estimator (the simulator asks it for the next burst when it is an oracle).
+    pub fn estimator(&self) -> &dyn LoadEstimator {
+        self.estimator.as_ref()
+    }
+
+    /// One control step at time `now`.
+    pub fn decide(&mut self, now: f64, obs: &Observations<'_>) -> Result<Decision<'_>, PlanError> {
+        self.stats.decisions += 1;
+        for &t in obs.arrivals {
+            self.estimator.observe(t);
+        }
+        let load = self.estimator.estimate(now);
+        let deterministic = load.gaps == GapModel::Deterministic;
+        // Quantise rate via the burst size so that the quantised pair stays consistent (m ≥ 1).
+        let step = if deterministic { FINE } else { STEP };
+        let per_burst = (load.rate_per_s * load.interarrival_s).max(1.0);
+        let key: Key = (level(load.interarrival_s, step, deterministic), level(per_burst, STEP, deterministic), deterministic, hash_current(obs.current));
+        let changed = self.key != Some(key);
+        self.key = Some(key);
+        if !self.cache.contains_key(&key) {
+            let gap = step.powi(key.0);
+            let per_burst = STEP.powi(key.1).max(1.0);
+            let q = Load { rate_per_s: per_burst / gap, interarrival_s: gap, gaps: load.gaps };
+            let plan = self.plan_for(q, obs.current)?;
+            self.cache.insert(key, plan);
+        }
+        let plan = self.cache.get(&key).expect("inserted above when missing");
+        Ok(Decision { plan, changed })
+    }
+
+    fn plan_for(&mut self, load: Load, current: &BTreeMap<String, Hardware>) -> Result<Plan, PlanError> {
+        self.stats.plans_computed += 1;
+        let mut input = self.template.clone();
+        input.load = load;
+        input.current = current.clone();
+        let sla = input.sla_s;
+        input.sla_s = sla * (1.0 - self.headroom);
+        let mut plan = match self.policy.plan(&input) {
+            Ok(p) => p,
+            Err(PlanError::Infeasible { fastest_s, .. }) if fastest_s.is_finite() => {
+                // The SLA cannot be met: run the cheapest plan that is as fast as possible, and count it.
+                self.stats.infeasible += 1;
+                input.sla_s = fastest_s * (1.0 + 1e-6);
+                self.policy.plan(&input)?
+            }
+            Err(e) => return Err(e),
+        };
+        plan.sla_s = sla;
+        Ok(plan)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::profile::ProfileSet;
+    use crate::sim::estimate::RecentWindow;
+    use crate::testkit::paper_dag;
+
+    fn controller() -> Controller {
+        let dag = paper_dag("image-query").unwrap();
+        let input = PlanInput::new(dag, &ProfileSet::paper(), 3.0, Load::new(Some(1.0), None).unwrap()).unwrap();
+        let policy = crate::policy_by_name("smiless").unwrap();
+        Controller::new(policy, Box::new(RecentWindow::new(60.0, None)), input, 0.0)
+    }
+
+    #[test]
+    fn replans_only_when_the_quantised_load_changes() {
+        let mut c = controller();
+        let current = BTreeMap::new();
+        let arrivals: Vec<f64> = (0..60).map(f64::from).collect();
+        let d = c.decide(60.0, &Observations { arrivals: &arrivals, current: &current }).unwrap();
+        assert!(d.changed);
+        let first = d.plan.clone();
+        let d = c.decide(61.0, &Observations { arrivals: &[60.5], current: &current }).unwrap();
+        assert!(!d.changed, "a steady load keeps the plan");
+        assert_eq!(d.plan, &first);
+        assert_eq!(c.stats.plans_computed, 1);
+        // Ten minutes of silence: a very different load, a new plan.
+        let d = c.decide(700.0, &Observations { arrivals: &[], current: &current }).unwrap();
+        assert!(d.changed);
+        assert_eq!(c.stats.plans_computed, 2);
+    }
+}

@@ -1,0 +1,186 @@
+//! The evaluation matrix: DAGs × SLAs × policies on one workload per DAG, run in parallel, with each
+//! row's cost normalised to OPT's on the same (DAG, SLA) (the paper's "Norm. total cost",
+//! reference: smiless-artifact §10).
+//!
+//! OPT is the exhaustive planner fed by the [`Oracle`] (the next burst's true gap and size, and pre-warms
+//! placed before it), as in the paper where OPT is the optimiser plus an oracle predictor. Every other
+//! policy gets the estimator the caller's factory builds (the same one for all, so the comparison is of
+//! the planners, not of their forecasts).
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::dag::Dag;
+use crate::plan::{PlanError, PlanInput};
+use crate::profile::ProfileSet;
+
+use super::estimate::{LoadEstimator, Oracle};
+use super::{Controller, SimOptions, Summary, simulate};
+
+/// One row of the results (the `--json` output of `smiless sim`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Row {
+    pub dag: String,
+    pub sla_s: f64,
+    pub policy: String,
+    pub requests: u64,
+    /// $ over the run.
+    pub cost: f64,
+    /// cost / OPT's cost on the same DAG and SLA (absent without an OPT row).
+    pub cost_vs_opt: Option<f64>,
+    pub sla_violations: u64,
+    pub violation_ratio: f64,
+    pub p50_latency_s: f64,
+    pub p99_latency_s: f64,
+    pub max_latency_s: f64,
+    pub reinit_fraction: f64,
+    pub gpu_cost_share: f64,
+    pub cold_on_critical_path: u64,
+    pub hw_switches: u64,
+    pub cpu_core_s: f64,
+    pub gpu_s: f64,
+    pub cost_init: f64,
+    pub cost_busy: f64,
+    pub cost_idle: f64,
+    pub plans_computed: u64,
+    pub infeasible_plans: u64,
+}
+
+impl Row {
+    fn from_summary(s: &Summary) -> Row {
+        Row {
+            dag: s.dag.clone(),
+            sla_s: s.sla_s,
+            policy: s.policy.clone(),
+            requests: s.requests,
+            cost: s.cost,
+            cost_vs_opt: None,
+            sla_violations: s.sla_violations,
+            violation_ratio: s.violation_ratio,
+            p50_latency_s: s.p50_latency_s,
+            p99_latency_s: s.p99_latency_s,
+            max_latency_s: s.max_latency_s,
+            reinit_fraction: s.reinit_fraction,
+            gpu_cost_share: s.gpu_cost_share,
+            cold_on_critical_path: s.cold_on_critical_path,
+            hw_switches: s.hw_switches,
+            cpu_core_s: s.ledger.cpu_core_s,
+            gpu_s: s.ledger.gpu_s,
+            cost_init: s.ledger.cost_init,
+            cost_busy: s.ledger.cost_busy,
+            cost_idle: s.ledger.cost_idle,
+            plans_computed: s.plans_computed,
+            infeasible_plans: s.infeasible_plans,
+        }
+    }
+}
+
+/// A row and the end-to-end latencies behind it.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub row: Row,
+    pub latencies: Vec<f64>,
+}
+
+/// Builds the estimator of a non-oracle policy from the DAG's arrivals (which it must only read as they
+/// arrive; the factory gets them so it can fit on a training prefix if it wants).
+pub type EstimatorFactory<'a> = dyn Fn(&str, &[f64]) -> Box<dyn LoadEstimator> + Sync + 'a;
+
+/// The matrix to run.
+#[derive(Clone, Debug)]
+pub struct Matrix<'a> {
+    /// DAGs with the arrivals of their workload.
+    pub dags: Vec<(Dag, &'a [f64])>,
+    pub profiles: &'a ProfileSet,
+    pub slas: Vec<f64>,
+    pub policies: Vec<String>,
+    pub duration_s: f64,
+    pub opts: SimOptions,
+    /// Planning SLA headroom (fraction) for inference noise.
+    pub headroom: f64,
+    pub threads: usize,
+}
+
+/// Why a matrix could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error("unknown policy {0:?}; known: {known}", known = crate::POLICY_NAMES.join(", "))]
+    UnknownPolicy(String),
+    #[error("DAG {dag}, SLA {sla_s} s, policy {policy}: {source}")]
+    Plan { dag: String, sla_s: f64, policy: String, source: PlanError },
+}
+
+/// Runs every (DAG, SLA, policy) and fills `cost_vs_opt`. `progress` is called after each run.
+pub fn run(
+    m: &Matrix<'_>,
+    estimator: &EstimatorFactory<'_>,
+    progress: &(dyn Fn(usize, usize, &Row) + Sync),
+) -> Result<Vec<Outcome>, ExperimentError> {
+    for p in &m.policies {
+        if crate::policy_by_name(p).is_none() {
+            return Err(ExperimentError::UnknownPolicy(p.clone()));
+        }
+    }
+    let mut cases = Vec::new();
+    for d in 0..m.dags.len() {
+        for &sla in &m.slas {
+            for p in &m.policies {
+                cases.push((d, sla, p.as_str()));
+            }
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Outcome, ExperimentError>>>> =
+        Mutex::new((0..cases.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..m.threads.clamp(1, 64) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(d, sla, policy)) = cases.get(i) else { break };
+                    let out = run_one(m, d, sla, policy, estimator);
+                    let k = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let Ok(o) = &out {
+                        progress(k, cases.len(), &o.row);
+                    }
+                    if let Ok(mut r) = results.lock() {
+                        r[i] = Some(out);
+                    }
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut outs = Vec::with_capacity(results.len());
+    for r in results.into_iter().flatten() {
+        outs.push(r?);
+    }
+    normalise(&mut outs);
+    Ok(outs)
+}
+
+fn run_one(m: &Matrix<'_>, d: usize, sla: f64, policy: &str, estimator: &EstimatorFactory<'_>) -> Result<Outcome, ExperimentError> {
+    let (dag, arrivals) = (&m.dags[d].0, m.dags[d].1);
+    let err = |source| ExperimentError::Plan { dag: dag.name.clone(), sla_s: sla, policy: policy.to_string(), source };
+    let load = crate::load::Load::new(Some(0.1), None).expect("a constant, valid load");
+    let input = PlanInput::new(dag.clone(), m.profiles, sla, load).map_err(err)?;
+    let pol = crate::policy_by_name(policy).ok_or_else(|| ExperimentError::UnknownPolicy(policy.to_string()))?;
+    let est: Box<dyn LoadEstimator> = if policy == "opt" { Box::new(Oracle::new(arrivals)) } else { estimator(policy, arrivals) };
+    let c = Controller::new(pol, est, input.clone(), m.headroom);
+    let r = simulate(&input, c, arrivals, m.duration_s, m.opts).map_err(err)?;
+    Ok(Outcome { row: Row::from_summary(&r.summary), latencies: r.latencies })
+}
+
+/// Fills `cost_vs_opt` from the OPT row of the same DAG and SLA.
+pub fn normalise(outs: &mut [Outcome]) {
+    let opt: Vec<(String, f64, f64)> =
+        outs.iter().filter(|o| o.row.policy == "opt").map(|o| (o.row.dag.clone(), o.row.sla_s, o.row.cost)).collect();
+    for o in outs.iter_mut() {
+        o.row.cost_vs_opt = opt
+            .iter()
+            .find(|(d, s, _)| *d == o.row.dag && (*s - o.row.sla_s).abs() < 1e-9)
+            .and_then(|&(_, _, c)| (c > 0.0).then_some(o.row.cost / c));
+    }
+}

@@ -1,0 +1,121 @@
+//! What one simulated run measures (DESIGN §6's cost metric and the paper's evaluation metrics,
+//! reference: smiless-artifact §10), and the accumulators the engine fills.
+use serde::Serialize;
+
+use crate::hardware::Hardware;
+use crate::prices::Prices;
+
+/// Provisioned time of replicas, split the way the cost metric is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Ledger {
+    /// $ while initialising, busy and idle (provisioned resource-seconds × price).
+    pub cost_init: f64,
+    pub cost_busy: f64,
+    pub cost_idle: f64,
+    pub gpu_cost: f64,
+    /// Core-seconds of CPU replicas and GPU-seconds (share-weighted) of GPU replicas.
+    pub cpu_core_s: f64,
+    pub gpu_s: f64,
+}
+
+/// The three states a provisioned replica is billed in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Billed {
+    Init,
+    Busy,
+    Idle,
+}
+
+impl Ledger {
+    /// Bills `dt` seconds of one replica on `hw` in state `what`.
+    pub fn bill(&mut self, prices: &Prices, hw: Hardware, what: Billed, dt: f64) {
+        if dt <= 0.0 {
+            return;
+        }
+        let c = prices.per_second(hw) * dt;
+        match what {
+            Billed::Init => self.cost_init += c,
+            Billed::Busy => self.cost_busy += c,
+            Billed::Idle => self.cost_idle += c,
+        }
+        match hw {
+            Hardware::Cpu { cores } => self.cpu_core_s += f64::from(cores) * dt,
+            Hardware::Gpu { share_pct } => {
+                self.gpu_s += f64::from(share_pct) / 100.0 * dt;
+                self.gpu_cost += c;
+            }
+        }
+    }
+
+    pub fn total(&self) -> f64 {
+        self.cost_init + self.cost_busy + self.cost_idle
+    }
+}
+
+/// One run's numbers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub dag: String,
+    pub policy: String,
+    pub sla_s: f64,
+    /// DAG requests that arrived, and that completed.
+    pub requests: u64,
+    pub completed: u64,
+    /// Total cost in $ (init + busy + idle).
+    pub cost: f64,
+    pub ledger: Ledger,
+    /// Share of the cost spent on GPU replicas.
+    pub gpu_cost_share: f64,
+    pub p50_latency_s: f64,
+    pub p99_latency_s: f64,
+    pub max_latency_s: f64,
+    pub mean_latency_s: f64,
+    pub sla_violations: u64,
+    pub violation_ratio: f64,
+    /// Requests whose critical path waited for a replica's initialisation.
+    pub cold_on_critical_path: u64,
+    /// Replica initialisations (on demand, pre-warm and after hardware switches).
+    pub inits: u64,
+    /// The paper's re-initialisation ratio: per function (replicas started − 1) / rounds, averaged.
+    pub reinit_fraction: f64,
+    /// Hardware changes applied (each re-initialises the function's replicas).
+    pub hw_switches: u64,
+    /// Rounds: bursts of arrivals (arrivals less than 1 s apart form one).
+    pub rounds: u64,
+    pub plans_computed: u64,
+    pub infeasible_plans: u64,
+}
+
+/// The `q`-quantile (0..=1) of sorted values, nearest rank; 0 for none.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(quantile(&v, 0.5), 50.0);
+        assert_eq!(quantile(&v, 0.99), 99.0);
+        assert_eq!(quantile(&v, 1.0), 100.0);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn bills_gpu_share_by_fraction() {
+        let p = Prices::default();
+        let mut l = Ledger::default();
+        l.bill(&p, Hardware::Gpu { share_pct: 10 }, Billed::Idle, 3600.0);
+        l.bill(&p, Hardware::Cpu { cores: 2 }, Billed::Busy, 3600.0);
+        assert!((l.cost_idle - 0.306).abs() < 1e-9 && (l.cost_busy - 0.068).abs() < 1e-9);
+        assert!((l.gpu_s - 360.0).abs() < 1e-9 && (l.cpu_core_s - 7200.0).abs() < 1e-9);
+        assert!((l.gpu_cost - 0.306).abs() < 1e-9);
+    }
+}

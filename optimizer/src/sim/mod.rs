@@ -1,0 +1,30 @@
+//! The trace-driven simulator (DESIGN §2, §6–§9): any [`crate::Policy`] run against a workload of DAG
+//! request arrivals, with replicas that initialise, idle and serve, billed per provisioned
+//! resource-second.
+//!
+//! - [`estimate`]: [`LoadEstimator`] (observed arrivals → [`crate::Load`]), a recent-window estimator
+//!   and the oracle that knows the future (for "OPT").
+//! - [`control`]: [`Controller::decide`], the one decision step the simulator and the live control loop
+//!   share.
+//! - [`engine`] (+ `pool`): the discrete-event engine, [`simulate`].
+//! - [`metrics`]: what a run measures ([`Summary`]).
+//! - [`workload`]: a small Poisson / bursty arrival generator for tests and benchmarks (the CLI takes
+//!   real workloads from the predictor crate).
+//! - [`experiment`], [`report`]: the paper's evaluation matrix, its tables and plots.
+pub mod control;
+pub mod engine;
+pub mod estimate;
+pub mod experiment;
+pub mod metrics;
+mod pool;
+pub mod report;
+pub mod workload;
+
+pub use control::{ControlStats, Controller, Decision, Observations};
+pub use engine::{SimOptions, SimResult, simulate};
+pub use estimate::{LoadEstimator, Oracle, RecentWindow};
+pub use metrics::{Ledger, Summary};
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
