@@ -105,6 +105,28 @@ pub async fn invoke(rt: &Runtime, key: &FunctionKey, body: &[u8]) -> Result<Stri
 
 /// The watchdog processes of the runtime (children of this test process running `smiless watchdog`
 /// with the given port in their environment).
+/// Waits until the function's log has a line containing `needle` (output is captured asynchronously).
+async fn wait_log_line(rt: &Runtime, key: &FunctionKey, needle: &str) {
+    let t0 = Instant::now();
+    loop {
+        let q = LogQuery {
+            key: key.clone(),
+            since: None,
+            tail: None,
+            follow: false,
+        };
+        let lines: Vec<_> = rt.logs(q).collect().await;
+        if lines.iter().any(|l| l.text.contains(needle)) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no log line with {needle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 pub fn watchdog_pid_on(port: u16) -> Option<u32> {
     children(std::process::id()).into_iter().find(|pid| {
         std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| {
@@ -311,13 +333,13 @@ async fn logs_answer_tail_since_and_follow() {
         invoke(&rt, &key, b"openfaas-fn").await.unwrap(),
         "openfaas-fn"
     );
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_log_line(&rt, &key, "Wrote 11 Bytes").await;
     let cut = jiff::Timestamp::now();
     assert_eq!(
-        invoke(&rt, &key, b"second call").await.unwrap(),
-        "second call"
+        invoke(&rt, &key, b"second call!").await.unwrap(),
+        "second call!"
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    wait_log_line(&rt, &key, "Wrote 12 Bytes").await;
 
     let all: Vec<_> = rt.logs(q(None, None, false)).collect().await;
     assert!(
@@ -346,13 +368,11 @@ async fn logs_answer_tail_since_and_follow() {
     assert_eq!(tail.len(), 2);
     assert_eq!(tail[..], all[all.len() - 2..]);
     let since: Vec<_> = rt.logs(q(Some(cut), None, false)).collect().await;
-    assert!(!since.is_empty() && since.len() < all.len());
     assert!(since.iter().all(|l| l.timestamp >= cut));
-    assert!(since.iter().any(|l| l.text.contains("Wrote 11 Bytes")));
+    assert!(since.iter().any(|l| l.text.contains("Wrote 12 Bytes")));
     assert!(
-        !since
-            .iter()
-            .any(|l| l.text.contains("Wrote 11 Bytes") && l.timestamp < cut)
+        !since.iter().any(|l| l.text.contains("Wrote 11 Bytes")),
+        "lines before `since` are left out"
     );
 
     let mut follow = rt.logs(q(Some(jiff::Timestamp::now()), None, true));

@@ -66,6 +66,21 @@ async fn secrets_are_readable_at_the_container_path() {
     rt.shutdown().await;
 }
 
+/// The first core this process may run on (a CI container may not own core 0).
+fn first_allowed_core() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    list.trim()
+        .split([',', '-'])
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardware_placement_reaches_the_process() {
     let dir = scratch("hw");
@@ -77,7 +92,8 @@ async fn hardware_placement_reaches_the_process() {
         &dir,
     ))
     .clone();
-    s.cpu_set = Some(vec![0]);
+    let core = first_allowed_core();
+    s.cpu_set = Some(vec![core]);
     s.gpu = Some(GpuShare {
         device: 0,
         percent: 30,
@@ -89,7 +105,7 @@ async fn hardware_placement_reaches_the_process() {
         .lines()
         .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
         .map(str::trim);
-    assert_eq!(allowed, Some("0"), "{body}");
+    assert_eq!(allowed, Some(core.to_string().as_str()), "{body}");
     assert_eq!(env.get("OMP_NUM_THREADS"), Some(&"1"));
     assert_eq!(env.get("MKL_NUM_THREADS"), Some(&"1"));
     assert_eq!(env.get("CUDA_VISIBLE_DEVICES"), Some(&"0"));

@@ -262,13 +262,24 @@ async fn classic_failures_timeouts_and_inflight_limit() {
     assert!(log.contains("Killing process"), "{log}");
 
     // max_inflight: the second concurrent request is refused with 429.
-    let busy = Watchdog::start(&[("fprocess", "sleep 1"), ("max_inflight", "1")]).await;
+    let busy = Watchdog::start(&[("fprocess", "sleep 3"), ("max_inflight", "1")]).await;
     let addr = busy.addr;
     let first =
         tokio::spawn(async move { call(addr, "POST", "/", &[], b"").await.unwrap().status });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let ready = call(addr, "GET", "/_/ready", &[], b"").await.unwrap();
-    assert_eq!(ready.status, 503, "at capacity, /_/ready says so");
+    // At capacity once the first request runs; /_/ready says so.
+    let t0 = Instant::now();
+    while call(addr, "GET", "/_/ready", &[], b"")
+        .await
+        .unwrap()
+        .status
+        != 503
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(3),
+            "/_/ready never reported the limit"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let second = call(addr, "POST", "/", &[], b"").await.unwrap();
     assert_eq!(second.status, 429, "{}", second.text());
     assert_eq!(first.await.unwrap(), 200);

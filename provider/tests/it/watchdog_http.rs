@@ -164,11 +164,19 @@ async fn watchdog_and_fprocess_die_with_their_parent() {
 
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_then_exits() {
-    let wd = Watchdog::start(&[("fprocess", "sleep 1; echo finished")]).await;
+    let wd = Watchdog::start(&[("fprocess", "sleep 2; echo finished")]).await;
     let addr = wd.addr;
     let slow = tokio::spawn(async move { call(addr, "POST", "/", &[], b"").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let pid = wd.child.id();
+    // In flight once the watchdog has forked the function.
+    let t0 = Instant::now();
+    while children(pid).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the request never reached the function"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     Command::new("kill")
         .arg("-TERM")
         .arg(pid.to_string())
