@@ -85,6 +85,11 @@ prepare() {
   RESULTS="${SMILESS_E2E_RESULTS:-$REPO_ROOT/.cache/e2e/$(date -u +%Y%m%dT%H%M%SZ)}"
   mkdir -p "$RESULTS/logs"
   ln -sfn "$RESULTS" "$(dirname "$RESULTS")/latest" 2>/dev/null || true
+  # Keep the 10 newest result directories of the default location.
+  if [[ -z "${SMILESS_E2E_RESULTS:-}" ]]; then
+    find "$(dirname "$RESULTS")" -mindepth 1 -maxdepth 1 -type d -name '20*Z' -printf '%f\n' | sort -r |
+      tail -n +11 | while read -r old; do rm -rf "${RESULTS%/*}/$old"; done
+  fi
   export RESULTS
   log "results: $RESULTS"
 
@@ -183,6 +188,7 @@ run_rig() {
     fi
   fi
   echo "rig $((SECONDS - t0))s" >>"$RESULTS/timings.txt"
+  rm -rf "$RESULTS/tmp" # the random request bodies (megabytes); logs and summaries stay
   summary
 }
 
