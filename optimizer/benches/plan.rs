@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use optimizer::planners::fastest_latency;
-use optimizer::{CoOptimiser, Exhaustive, Load, Plan, PlanInput, Policy, ProfileSet, options, testkit};
+use optimizer::{
+    CoOptimiser, Exhaustive, Load, Plan, PlanInput, Policy, ProfileSet, options, testkit,
+};
 
 struct Case {
     label: String,
@@ -24,16 +26,33 @@ fn cases() -> Vec<Case> {
     // are distinct, so each function has 4 CPU sizes × 10 GPU shares × 3 batches × 2 replica counts ×
     // 5 policies = 1 200 options before the Pareto reduction.
     for name in testkit::PAPER_DAGS {
-        let mut input = PlanInput::new(testkit::paper_dag(name).expect("paper DAG"), &set, 3.0, Load::new(Some(8.0), Some(2.0)).expect("load"))
-            .expect("input");
+        let mut input = PlanInput::new(
+            testkit::paper_dag(name).expect("paper DAG"),
+            &set,
+            3.0,
+            Load::new(Some(8.0), Some(2.0)).expect("load"),
+        )
+        .expect("input");
         input.sla_s = 3.0;
-        out.push(Case { label: format!("{name} (m=16)"), input });
+        out.push(Case {
+            label: format!("{name} (m=16)"),
+            input,
+        });
     }
     for n in [8usize, 16, 32, 64] {
         let dag = testkit::random_dag(42 + n as u64, n, testkit::Shape::Random);
-        let mut input = PlanInput::new(dag, &set, 1.0, Load::new(Some(8.0), Some(2.0)).expect("load")).expect("input");
+        let mut input = PlanInput::new(
+            dag,
+            &set,
+            1.0,
+            Load::new(Some(8.0), Some(2.0)).expect("load"),
+        )
+        .expect("input");
         input.sla_s = 1.5 * fastest_latency(&input);
-        out.push(Case { label: format!("random {n}"), input });
+        out.push(Case {
+            label: format!("random {n}"),
+            input,
+        });
     }
     out
 }
@@ -64,20 +83,38 @@ fn time_per_call(mut f: impl FnMut() -> Plan, budget: Duration) -> (Duration, Du
 fn table() {
     println!(
         "{:<24} {:>3} {:>9} {:>11} {:>11} {:>11} {:>13} {:>8} {:>8} {:>7}",
-        "case", "n", "opts/fn", "co-opt", "co-opt cpu", "beam only", "exhaustive", "co/opt", "beam/opt", "proven"
+        "case",
+        "n",
+        "opts/fn",
+        "co-opt",
+        "co-opt cpu",
+        "beam only",
+        "exhaustive",
+        "co/opt",
+        "beam/opt",
+        "proven"
     );
     for c in cases() {
         let t = options::build(&c.input, &c.input.space);
         let per_fn = t.opts.iter().map(Vec::len).sum::<usize>() as f64 / c.input.dag.len() as f64;
         let enumerated = t.enumerated / c.input.dag.len();
-        let (t_co, c_co, co) = time_per_call(|| CoOptimiser::SMILESS.plan(&c.input).expect("plan"), Duration::from_millis(300));
+        let (t_co, c_co, co) = time_per_call(
+            || CoOptimiser::SMILESS.plan(&c.input).expect("plan"),
+            Duration::from_millis(300),
+        );
         let mut beam_in = c.input.clone();
         beam_in.polish_nodes = 0;
-        let (t_beam, _, beam) = time_per_call(|| CoOptimiser::SMILESS.plan(&beam_in).expect("plan"), Duration::from_millis(300));
+        let (t_beam, _, beam) = time_per_call(
+            || CoOptimiser::SMILESS.plan(&beam_in).expect("plan"),
+            Duration::from_millis(300),
+        );
         let mut ex_in = c.input.clone();
         ex_in.exact_node_limit = 5_000_000;
         let ex_policy = Exhaustive::default();
-        let (t_ex, _, ex) = time_per_call(|| ex_policy.plan(&ex_in).expect("plan"), Duration::from_millis(300));
+        let (t_ex, _, ex) = time_per_call(
+            || ex_policy.plan(&ex_in).expect("plan"),
+            Duration::from_millis(300),
+        );
         println!(
             "{:<24} {:>3} {:>4}/{:<4} {:>9.1}µs {:>9.1}µs {:>9.1}µs {:>11.1}µs {:>8.4} {:>8.4} {:>7}",
             c.label,
@@ -90,22 +127,38 @@ fn table() {
             t_ex.as_secs_f64() * 1e6,
             co.cost_per_hour / ex.cost_per_hour,
             beam.cost_per_hour / ex.cost_per_hour,
-            if ex.stats.proven_optimal { "yes" } else { "LIMIT" },
+            if ex.stats.proven_optimal {
+                "yes"
+            } else {
+                "LIMIT"
+            },
         );
     }
-    println!("(opts/fn: Pareto options kept / enumerated per function. Times are wall per plan, and CPU per plan");
-    println!(" for the co-optimiser. Exhaustive: branch and bound seeded with the beam, limited to 5M partial");
-    println!(" plans; LIMIT: not proven optimal, its plan is then the best it found. Ratios: plan cost over the");
-    println!(" exhaustive plan's cost. beam only: the co-optimiser without its branch-and-bound polish.)");
+    println!(
+        "(opts/fn: Pareto options kept / enumerated per function. Times are wall per plan, and CPU per plan"
+    );
+    println!(
+        " for the co-optimiser. Exhaustive: branch and bound seeded with the beam, limited to 5M partial"
+    );
+    println!(
+        " plans; LIMIT: not proven optimal, its plan is then the best it found. Ratios: plan cost over the"
+    );
+    println!(
+        " exhaustive plan's cost. beam only: the co-optimiser without its branch-and-bound polish.)"
+    );
 }
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("plan");
     for case in cases() {
-        g.bench_function(format!("co-opt/{}", case.label), |b| b.iter(|| CoOptimiser::SMILESS.plan(black_box(&case.input))));
+        g.bench_function(format!("co-opt/{}", case.label), |b| {
+            b.iter(|| CoOptimiser::SMILESS.plan(black_box(&case.input)))
+        });
         if case.input.dag.len() <= 8 {
             let ex = Exhaustive::default();
-            g.bench_function(format!("exhaustive/{}", case.label), |b| b.iter(|| ex.plan(black_box(&case.input))));
+            g.bench_function(format!("exhaustive/{}", case.label), |b| {
+                b.iter(|| ex.plan(black_box(&case.input)))
+            });
         }
     }
     g.finish();

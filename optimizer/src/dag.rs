@@ -49,23 +49,42 @@ pub enum DagError {
     EmptyName { function: String },
     #[error("DAG {dag:?}: function {function:?} is declared twice")]
     Duplicate { dag: String, function: String },
-    #[error("DAG {dag:?}: function {function:?} names successor {successor:?}, which is not a member of the DAG")]
-    UnknownSuccessor { dag: String, function: String, successor: String },
+    #[error(
+        "DAG {dag:?}: function {function:?} names successor {successor:?}, which is not a member of the DAG"
+    )]
+    UnknownSuccessor {
+        dag: String,
+        function: String,
+        successor: String,
+    },
     #[error("DAG {dag:?} has a cycle: {}", cycle.join(" -> "))]
     Cycle { dag: String, cycle: Vec<String> },
     #[error("DAG {dag:?} has several entries (functions without predecessors): {}", entries.join(", "))]
     SeveralEntries { dag: String, entries: Vec<String> },
     #[error("DAG {dag:?} has members in different namespaces: {}", namespaces.join(", "))]
-    MixedNamespaces { dag: String, namespaces: Vec<String> },
+    MixedNamespaces {
+        dag: String,
+        namespaces: Vec<String>,
+    },
     #[error("DAG {dag:?}: {ANN_SLA} is on {function:?}, but the entry is {entry:?}")]
-    SlaNotOnEntry { dag: String, function: String, entry: String },
+    SlaNotOnEntry {
+        dag: String,
+        function: String,
+        entry: String,
+    },
     #[error("DAG {dag:?}: function {function:?}: {source}")]
-    BadSla { dag: String, function: String, source: DurationError },
+    BadSla {
+        dag: String,
+        function: String,
+        source: DurationError,
+    },
 }
 
 /// Why a duration such as an SLA did not parse.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid duration {0:?}: expected a positive number with an optional unit s or ms, e.g. 2s, 1.5s, 800ms")]
+#[error(
+    "invalid duration {0:?}: expected a positive number with an optional unit s or ms, e.g. 2s, 1.5s, 800ms"
+)]
 pub struct DurationError(pub String);
 
 /// Parses `2s`, `2.5s`, `800ms` or a bare number of seconds.
@@ -80,7 +99,11 @@ pub fn parse_duration_s(text: &str) -> Result<f64, DurationError> {
         (t, 1.0)
     };
     let v: f64 = num.trim().parse().map_err(|_| err())?;
-    if v.is_finite() && v > 0.0 { Ok(v * scale) } else { Err(err()) }
+    if v.is_finite() && v > 0.0 {
+        Ok(v * scale)
+    } else {
+        Err(err())
+    }
 }
 
 impl Dag {
@@ -98,7 +121,10 @@ impl Dag {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, (n, _, _)) in members.iter().enumerate() {
             if index.insert(n.as_str(), i).is_some() {
-                return Err(DagError::Duplicate { dag, function: n.clone() });
+                return Err(DagError::Duplicate {
+                    dag,
+                    function: n.clone(),
+                });
             }
         }
         let n = members.len();
@@ -106,21 +132,31 @@ impl Dag {
         let mut pred = vec![Vec::new(); n];
         for (i, (fname, _, next)) in members.iter().enumerate() {
             for s in next {
-                let &j = index.get(s.as_str()).ok_or_else(|| DagError::UnknownSuccessor {
-                    dag: dag.clone(),
-                    function: fname.clone(),
-                    successor: s.clone(),
-                })?;
+                let &j = index
+                    .get(s.as_str())
+                    .ok_or_else(|| DagError::UnknownSuccessor {
+                        dag: dag.clone(),
+                        function: fname.clone(),
+                        successor: s.clone(),
+                    })?;
                 if !succ[i].contains(&j) {
                     succ[i].push(j);
                     pred[j].push(i);
                 }
             }
         }
-        let nodes: Vec<DagNode> =
-            members.iter().map(|(n, p, _)| DagNode { name: n.clone(), profile: p.clone() }).collect();
+        let nodes: Vec<DagNode> = members
+            .iter()
+            .map(|(n, p, _)| DagNode {
+                name: n.clone(),
+                profile: p.clone(),
+            })
+            .collect();
         if let Some(cycle) = find_cycle(&succ) {
-            return Err(DagError::Cycle { dag, cycle: cycle.iter().map(|&i| nodes[i].name.clone()).collect() });
+            return Err(DagError::Cycle {
+                dag,
+                cycle: cycle.iter().map(|&i| nodes[i].name.clone()).collect(),
+            });
         }
         let entries: Vec<usize> = (0..n).filter(|&i| pred[i].is_empty()).collect();
         if entries.len() > 1 {
@@ -132,7 +168,16 @@ impl Dag {
         // Acyclic and non-empty, so an in-degree-0 node exists.
         let entry = entries[0];
         let topo = topo_order(&succ, &pred);
-        Ok(Dag { name: dag, namespace: namespace.to_string(), sla_s, nodes, succ, pred, topo, entry })
+        Ok(Dag {
+            name: dag,
+            namespace: namespace.to_string(),
+            sla_s,
+            nodes,
+            succ,
+            pred,
+            topo,
+            entry,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -155,7 +200,8 @@ impl Dag {
 /// Kahn's algorithm, smallest index first among ready nodes so the order is deterministic.
 fn topo_order(succ: &[Vec<usize>], pred: &[Vec<usize>]) -> Vec<usize> {
     let mut indeg: Vec<usize> = pred.iter().map(Vec::len).collect();
-    let mut ready: std::collections::BTreeSet<usize> = (0..succ.len()).filter(|&i| indeg[i] == 0).collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..succ.len()).filter(|&i| indeg[i] == 0).collect();
     let mut order = Vec::with_capacity(succ.len());
     while let Some(i) = ready.pop_first() {
         order.push(i);
@@ -211,7 +257,9 @@ pub fn dags_from_functions(functions: &[FunctionSpec]) -> Result<Vec<Dag>, DagEr
         if let Some(d) = f.annotations.get(ANN_DAG) {
             let d = d.trim();
             if d.is_empty() {
-                return Err(DagError::EmptyName { function: f.name.clone() });
+                return Err(DagError::EmptyName {
+                    function: f.name.clone(),
+                });
             }
             groups.entry(d).or_default().push(f);
         }
@@ -222,7 +270,10 @@ pub fn dags_from_functions(functions: &[FunctionSpec]) -> Result<Vec<Dag>, DagEr
         namespaces.sort();
         namespaces.dedup();
         if namespaces.len() > 1 {
-            return Err(DagError::MixedNamespaces { dag: name.to_string(), namespaces });
+            return Err(DagError::MixedNamespaces {
+                dag: name.to_string(),
+                namespaces,
+            });
         }
         let triples: Vec<(String, Option<String>, Vec<String>)> = members
             .iter()
@@ -230,7 +281,13 @@ pub fn dags_from_functions(functions: &[FunctionSpec]) -> Result<Vec<Dag>, DagEr
                 let next = f
                     .annotations
                     .get(ANN_NEXT)
-                    .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect())
+                    .map(|s| {
+                        s.split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let profile = f.annotations.get(ANN_PROFILE).map(|s| s.trim().to_string());
                 (f.name.clone(), profile, next)

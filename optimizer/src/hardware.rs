@@ -91,19 +91,29 @@ pub struct HardwareSpace {
 
 impl Default for HardwareSpace {
     fn default() -> Self {
-        HardwareSpace { cpu_cores: vec![1, 2, 4, 8], gpu_shares: (1..=10).map(|i| i * 10).collect() }
+        HardwareSpace {
+            cpu_cores: vec![1, 2, 4, 8],
+            gpu_shares: (1..=10).map(|i| i * 10).collect(),
+        }
     }
 }
 
 impl HardwareSpace {
     /// CPU only (SMIless-Homo and the CPU-only baselines).
     pub fn cpu_only(&self) -> HardwareSpace {
-        HardwareSpace { cpu_cores: self.cpu_cores.clone(), gpu_shares: Vec::new() }
+        HardwareSpace {
+            cpu_cores: self.cpu_cores.clone(),
+            gpu_shares: Vec::new(),
+        }
     }
 
     pub fn all(&self) -> impl Iterator<Item = Hardware> + '_ {
         let cpus = self.cpu_cores.iter().map(|&cores| Hardware::Cpu { cores });
-        cpus.chain(self.gpu_shares.iter().map(|&share_pct| Hardware::Gpu { share_pct }))
+        cpus.chain(
+            self.gpu_shares
+                .iter()
+                .map(|&share_pct| Hardware::Gpu { share_pct }),
+        )
     }
 }
 
@@ -117,7 +127,10 @@ mod tests {
         for hw in HardwareSpace::default().all() {
             assert_eq!(hw.to_string().parse::<Hardware>().unwrap(), hw);
         }
-        assert_eq!("gpu:30".parse::<Hardware>().unwrap(), Hardware::Gpu { share_pct: 30 });
+        assert_eq!(
+            "gpu:30".parse::<Hardware>().unwrap(),
+            Hardware::Gpu { share_pct: 30 }
+        );
         assert!("gpu:130".parse::<Hardware>().is_err());
         assert!("tpu:1".parse::<Hardware>().is_err());
         assert!("cpu".parse::<Hardware>().is_err());

@@ -32,7 +32,10 @@ pub enum LoadError {
     #[error("{what} = {value} must be a positive finite number")]
     NotPositive { what: &'static str, value: f64 },
     #[error("inter-arrival {interarrival_s} s is shorter than one request at rate {rate_per_s}/s (1/rate = {} s)", 1.0 / rate_per_s)]
-    Inconsistent { rate_per_s: f64, interarrival_s: f64 },
+    Inconsistent {
+        rate_per_s: f64,
+        interarrival_s: f64,
+    },
 }
 
 impl Load {
@@ -40,10 +43,16 @@ impl Load {
     /// with neither the load is one request per second.
     pub fn new(rate_per_s: Option<f64>, interarrival_s: Option<f64>) -> Result<Load, LoadError> {
         let check = |what, v: f64| {
-            if v.is_finite() && v > 0.0 { Ok(v) } else { Err(LoadError::NotPositive { what, value: v }) }
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(LoadError::NotPositive { what, value: v })
+            }
         };
         let rate = rate_per_s.map(|r| check("rate", r)).transpose()?;
-        let gap = interarrival_s.map(|g| check("inter-arrival", g)).transpose()?;
+        let gap = interarrival_s
+            .map(|g| check("inter-arrival", g))
+            .transpose()?;
         let (rate_per_s, interarrival_s) = match (rate, gap) {
             (Some(r), Some(g)) => (r, g),
             (Some(r), None) => (r, 1.0 / r),
@@ -51,9 +60,16 @@ impl Load {
             (None, None) => (1.0, 1.0),
         };
         if rate_per_s * interarrival_s < 1.0 - 1e-9 {
-            return Err(LoadError::Inconsistent { rate_per_s, interarrival_s });
+            return Err(LoadError::Inconsistent {
+                rate_per_s,
+                interarrival_s,
+            });
         }
-        Ok(Load { rate_per_s, interarrival_s, gaps: GapModel::Exponential })
+        Ok(Load {
+            rate_per_s,
+            interarrival_s,
+            gaps: GapModel::Exponential,
+        })
     }
 
     pub fn with_gaps(mut self, gaps: GapModel) -> Load {
@@ -64,7 +80,9 @@ impl Load {
     /// Requests per burst.
     pub fn burst_size(&self) -> u32 {
         // Bounded so that absurd inputs cannot overflow the batch arithmetic.
-        (self.rate_per_s * self.interarrival_s).round().clamp(1.0, 1e6) as u32
+        (self.rate_per_s * self.interarrival_s)
+            .round()
+            .clamp(1.0, 1e6) as u32
     }
 
     /// Bursts per hour.

@@ -17,10 +17,10 @@
 //! measured from the end of the burst with the gap's own distribution (memoryless; accurate while a
 //! burst's service time is small against the gap). A function whose hardware differs from the current
 //! deployment pays one re-initialisation of its replicas, amortised over the planning horizon.
+use crate::hardware::Hardware;
 use crate::load::{GapModel, Load};
 use crate::plan::{Choice, ColdStart, PlanInput};
 use crate::profile::Profile;
-use crate::hardware::Hardware;
 
 /// How one burst is served by one function.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,7 +40,12 @@ pub fn service(p: &Profile, hw: Hardware, batch: u32, m: u32) -> Service {
     let rem = m % b;
     let t_b = p.infer_time(hw, b);
     let busy = f64::from(full) * t_b + if rem > 0 { p.infer_time(hw, rem) } else { 0.0 };
-    Service { b, calls: full + u32::from(rem > 0), busy, t_b }
+    Service {
+        b,
+        calls: full + u32::from(rem > 0),
+        busy,
+        t_b,
+    }
 }
 
 /// The fewest replicas that keep each below the utilisation cap.
@@ -77,7 +82,11 @@ impl Behaviour {
         self.start(s) + self.service
     }
     pub fn cost(&self, s: f64) -> f64 {
-        if self.idle_rate_h > 0.0 { self.cost_h + self.idle_rate_h * (s - self.ready).max(0.0) } else { self.cost_h }
+        if self.idle_rate_h > 0.0 {
+            self.cost_h + self.idle_rate_h * (s - self.ready).max(0.0)
+        } else {
+            self.cost_h
+        }
     }
 }
 
@@ -106,11 +115,22 @@ pub(crate) struct Pieces {
 pub(crate) enum Pol {
     AlwaysOn,
     /// P(gap > T) and E[min(gap, T)].
-    KeepAlive { p_cold: f64, idle: f64 },
-    PreWarm { offset: f64 },
+    KeepAlive {
+        p_cold: f64,
+        idle: f64,
+    },
+    PreWarm {
+        offset: f64,
+    },
 }
 
-pub(crate) fn pieces(input: &PlanInput, node: usize, hw: Hardware, batch: u32, replicas: u32) -> Pieces {
+pub(crate) fn pieces(
+    input: &PlanInput,
+    node: usize,
+    hw: Hardware,
+    batch: u32,
+    replicas: u32,
+) -> Pieces {
     let p = &input.profiles[node];
     let load = &input.load;
     let price = input.prices.per_second(hw);
@@ -118,7 +138,9 @@ pub(crate) fn pieces(input: &PlanInput, node: usize, hw: Hardware, batch: u32, r
     let n = replicas.max(1);
     let init = p.init(hw);
     let reinit_h = match input.current.get(&input.dag.nodes[node].name) {
-        Some(&now) if now != hw => price * f64::from(n) * init.mean_s * 3600.0 / input.params.horizon_s,
+        Some(&now) if now != hw => {
+            price * f64::from(n) * init.mean_s * 3600.0 / input.params.horizon_s
+        }
         _ => 0.0,
     };
     Pieces {
@@ -139,7 +161,13 @@ pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
     let n = f64::from(p.n);
     let d = f64::from(p.svc.calls.div_ceil(p.n)) * p.svc.t_b;
     let mut b = match pol {
-        Pol::AlwaysOn => Behaviour { cost_h: p.price * n * 3600.0, delay: 0.0, ready: 0.0, service: d, idle_rate_h: 0.0 },
+        Pol::AlwaysOn => Behaviour {
+            cost_h: p.price * n * 3600.0,
+            delay: 0.0,
+            ready: 0.0,
+            service: d,
+            idle_rate_h: 0.0,
+        },
         Pol::KeepAlive { p_cold, idle } => {
             let warm = p_cold <= (1.0 - p.quantile) + 1e-9;
             Behaviour {
@@ -172,7 +200,10 @@ pub fn behaviour(input: &PlanInput, node: usize, choice: &Choice) -> Behaviour {
         ColdStart::AlwaysOn => Pol::AlwaysOn,
         ColdStart::KeepAlive { seconds } => {
             let t = seconds.max(0.0);
-            Pol::KeepAlive { p_cold: input.load.p_gap_exceeds(t), idle: input.load.expected_idle(t) }
+            Pol::KeepAlive {
+                p_cold: input.load.p_gap_exceeds(t),
+                idle: input.load.expected_idle(t),
+            }
         }
         ColdStart::PreWarm { offset_s } => Pol::PreWarm { offset: offset_s },
     };
@@ -202,7 +233,10 @@ pub fn evaluate(input: &PlanInput, choices: &[Choice]) -> Evaluation {
         cost: vec![0.0; n],
     };
     for &f in &dag.topo {
-        let s = dag.pred[f].iter().map(|&p| ev.finish[p]).fold(0.0, f64::max);
+        let s = dag.pred[f]
+            .iter()
+            .map(|&p| ev.finish[p])
+            .fold(0.0, f64::max);
         let b = behaviour(input, f, &choices[f]);
         ev.start[f] = b.start(s);
         ev.finish[f] = b.finish(s);

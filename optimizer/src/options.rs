@@ -27,7 +27,11 @@ impl Opt {
     }
     #[inline]
     pub fn cost_at(&self, s: f64) -> f64 {
-        if self.idle_rate > 0.0 { self.cost + self.idle_rate * (s - self.ready).max(0.0) } else { self.cost }
+        if self.idle_rate > 0.0 {
+            self.cost + self.idle_rate * (s - self.ready).max(0.0)
+        } else {
+            self.cost
+        }
     }
 
     fn dominates(&self, o: &Opt) -> bool {
@@ -89,7 +93,10 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
     hardware.sort_unstable();
     let load = &input.load;
     let warm = load.warm_window(input.params.sla_quantile);
-    let warm_pol = Pol::KeepAlive { p_cold: load.p_gap_exceeds(warm), idle: load.expected_idle(warm) };
+    let warm_pol = Pol::KeepAlive {
+        p_cold: load.p_gap_exceeds(warm),
+        idle: load.expected_idle(warm),
+    };
     let lower = prewarm_lower_offset(load);
     let mut all: Vec<Opt> = Vec::with_capacity(512);
     let mut keys: Vec<(f64, f64, f64, u32)> = Vec::with_capacity(512);
@@ -109,7 +116,13 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
             let init_est = init.estimate(input.params.init_std_factor);
             let price = input.prices.per_second(hw);
             let break_even = (init.mean_s < warm || !space.policies.keep_alive_warm).then(|| {
-                (init.mean_s, Pol::KeepAlive { p_cold: load.p_gap_exceeds(init.mean_s), idle: load.expected_idle(init.mean_s) })
+                (
+                    init.mean_s,
+                    Pol::KeepAlive {
+                        p_cold: load.p_gap_exceeds(init.mean_s),
+                        idle: load.expected_idle(init.mean_s),
+                    },
+                )
             });
             let prewarm_offset = lower.max(-init_est);
             let mut last_b = 0;
@@ -125,12 +138,16 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                 prev_t[bi] = svc.t_b;
                 let n_min = min_replicas(svc.busy, load, input.params.util_cap);
                 let n_spread = n_min.max(svc.calls);
-                let replica_opts: &[u32] =
-                    if space.spread_replicas && n_spread != n_min { &[n_min, n_spread] } else { &[n_min] };
+                let replica_opts: &[u32] = if space.spread_replicas && n_spread != n_min {
+                    &[n_min, n_spread]
+                } else {
+                    &[n_min]
+                };
                 for &replicas in replica_opts {
                     let reinit_h = match current {
                         Some(now) if now != hw => {
-                            price * f64::from(replicas) * init.mean_s * 3600.0 / input.params.horizon_s
+                            price * f64::from(replicas) * init.mean_s * 3600.0
+                                / input.params.horizon_s
                         }
                         _ => 0.0,
                     };
@@ -146,7 +163,12 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                         quantile: input.params.sla_quantile,
                     };
                     let mut push = |policy: ColdStart, pol: Pol, dag_aware_prewarm: bool| {
-                        let choice = Choice { hardware: hw, batch: svc.b, replicas, policy };
+                        let choice = Choice {
+                            hardware: hw,
+                            batch: svc.b,
+                            replicas,
+                            policy,
+                        };
                         let mut b = model::core(&pieces, pol);
                         if dag_aware_prewarm {
                             // Placed to be ready exactly when needed (search::materialise): no idle wait.
@@ -160,14 +182,20 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                     if space.policies.keep_alive_warm {
                         push(ColdStart::KeepAlive { seconds: warm }, warm_pol, false);
                     }
-                    if let (true, Some((t, pol))) = (space.policies.keep_alive_break_even, break_even) {
+                    if let (true, Some((t, pol))) =
+                        (space.policies.keep_alive_break_even, break_even)
+                    {
                         push(ColdStart::KeepAlive { seconds: t }, pol, false);
                     }
                     if space.policies.pre_warm {
                         // The placeholder offset gives the earliest readiness.
                         push(
-                            ColdStart::PreWarm { offset_s: prewarm_offset },
-                            Pol::PreWarm { offset: prewarm_offset },
+                            ColdStart::PreWarm {
+                                offset_s: prewarm_offset,
+                            },
+                            Pol::PreWarm {
+                                offset: prewarm_offset,
+                            },
                             space.prewarm == PrewarmMode::DagAware,
                         );
                     }
@@ -176,7 +204,13 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
         }
         tables.enumerated += all.len();
         let fast = (0..all.len())
-            .min_by(|&a, &b| all[a].beta.total_cmp(&all[b].beta).then(all[a].alpha.total_cmp(&all[b].alpha)).then(all[a].cost.total_cmp(&all[b].cost)))
+            .min_by(|&a, &b| {
+                all[a]
+                    .beta
+                    .total_cmp(&all[b].beta)
+                    .then(all[a].alpha.total_cmp(&all[b].alpha))
+                    .then(all[a].cost.total_cmp(&all[b].cost))
+            })
             .unwrap_or(0);
         let fastest_opt = all.get(fast).copied();
         keys.clear();
@@ -185,7 +219,10 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
             (!dominated).then_some((o.cost, o.alpha, o.beta, i as u32))
         }));
         keys.sort_unstable_by(|a, b| {
-            a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)).then(a.3.cmp(&b.3))
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.total_cmp(&b.2))
+                .then(a.3.cmp(&b.3))
         });
         // Pareto pass in cost order. Options with β = α and no idle cost ("line" options: every policy but
         // a pre-warm) dominate exactly the later options with α at least theirs, so one running minimum
@@ -206,11 +243,22 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
             }
         }
         let fastest = (0..kept.len())
-            .min_by(|&a, &b| kept[a].beta.total_cmp(&kept[b].beta).then(kept[a].alpha.total_cmp(&kept[b].alpha)))
+            .min_by(|&a, &b| {
+                kept[a]
+                    .beta
+                    .total_cmp(&kept[b].beta)
+                    .then(kept[a].alpha.total_cmp(&kept[b].alpha))
+            })
             .unwrap_or(0);
-        tables.min_cost.push(kept.iter().map(|o| o.cost).fold(f64::INFINITY, f64::min));
-        tables.min_alpha.push(kept.iter().map(|o| o.alpha).fold(f64::INFINITY, f64::min));
-        tables.min_beta.push(kept.iter().map(|o| o.beta).fold(f64::INFINITY, f64::min));
+        tables
+            .min_cost
+            .push(kept.iter().map(|o| o.cost).fold(f64::INFINITY, f64::min));
+        tables
+            .min_alpha
+            .push(kept.iter().map(|o| o.alpha).fold(f64::INFINITY, f64::min));
+        tables
+            .min_beta
+            .push(kept.iter().map(|o| o.beta).fold(f64::INFINITY, f64::min));
         tables.fastest.push(fastest);
         tables.opts.push(kept);
     }
@@ -238,10 +286,16 @@ mod tests {
             for (i, o) in opts.iter().enumerate() {
                 if !matches!(o.choice.policy, ColdStart::PreWarm { .. }) {
                     let b = model::behaviour(&input, node, &o.choice);
-                    assert!((b.cost_h - o.cost).abs() < 1e-12 && (b.delay + b.service - o.alpha).abs() < 1e-12);
+                    assert!(
+                        (b.cost_h - o.cost).abs() < 1e-12
+                            && (b.delay + b.service - o.alpha).abs() < 1e-12
+                    );
                 }
                 for (j, other) in opts.iter().enumerate() {
-                    assert!(i == j || !other.dominates(o), "{node}: option {i} dominated by {j}");
+                    assert!(
+                        i == j || !other.dominates(o),
+                        "{node}: option {i} dominated by {j}"
+                    );
                 }
             }
             let f = &opts[t.fastest[node]];

@@ -67,8 +67,12 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
-    pub const ALL: PolicySet =
-        PolicySet { always_on: true, keep_alive_warm: true, keep_alive_break_even: true, pre_warm: true };
+    pub const ALL: PolicySet = PolicySet {
+        always_on: true,
+        keep_alive_warm: true,
+        keep_alive_break_even: true,
+        pre_warm: true,
+    };
 }
 
 /// Where a pre-warmed replica's initialisation is placed.
@@ -121,7 +125,12 @@ pub struct ModelParams {
 
 impl Default for ModelParams {
     fn default() -> Self {
-        ModelParams { init_std_factor: 3.0, sla_quantile: 0.99, util_cap: 0.8, horizon_s: 3600.0 }
+        ModelParams {
+            init_std_factor: 3.0,
+            sla_quantile: 0.99,
+            util_cap: 0.8,
+            horizon_s: 3600.0,
+        }
     }
 }
 
@@ -157,14 +166,25 @@ pub const DEFAULT_POLISH_NODES: u64 = 20_000;
 
 impl PlanInput {
     /// Resolves each node's profile (its `com.smiless.profile`, else its own name) in `profiles`.
-    pub fn new(dag: Dag, profiles: &ProfileSet, sla_s: f64, load: Load) -> Result<PlanInput, PlanError> {
+    pub fn new(
+        dag: Dag,
+        profiles: &ProfileSet,
+        sla_s: f64,
+        load: Load,
+    ) -> Result<PlanInput, PlanError> {
         if !(sla_s.is_finite() && sla_s > 0.0) {
-            return Err(PlanError::InvalidInput(format!("SLA {sla_s} s must be positive")));
+            return Err(PlanError::InvalidInput(format!(
+                "SLA {sla_s} s must be positive"
+            )));
         }
         let resolved = dag
             .nodes
             .iter()
-            .map(|n| profiles.get(n.profile.as_deref().unwrap_or(&n.name)).cloned())
+            .map(|n| {
+                profiles
+                    .get(n.profile.as_deref().unwrap_or(&n.name))
+                    .cloned()
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(PlanInput {
             dag,

@@ -15,11 +15,23 @@ pub struct CoOptimiser {
 
 impl CoOptimiser {
     /// SMIless: the full space.
-    pub const SMILESS: CoOptimiser = CoOptimiser { name: "smiless", cpu_only: false, prewarm: PrewarmMode::DagAware };
+    pub const SMILESS: CoOptimiser = CoOptimiser {
+        name: "smiless",
+        cpu_only: false,
+        prewarm: PrewarmMode::DagAware,
+    };
     /// SMIless-Homo: CPU only.
-    pub const HOMO: CoOptimiser = CoOptimiser { name: "homo", cpu_only: true, prewarm: PrewarmMode::DagAware };
+    pub const HOMO: CoOptimiser = CoOptimiser {
+        name: "homo",
+        cpu_only: true,
+        prewarm: PrewarmMode::DagAware,
+    };
     /// SMIless-No-DAG: pre-warm ignores DAG position.
-    pub const NO_DAG: CoOptimiser = CoOptimiser { name: "no-dag", cpu_only: false, prewarm: PrewarmMode::AtArrival };
+    pub const NO_DAG: CoOptimiser = CoOptimiser {
+        name: "no-dag",
+        cpu_only: false,
+        prewarm: PrewarmMode::AtArrival,
+    };
 
     fn space(&self, input: &PlanInput) -> SearchSpace {
         let mut space = input.space.clone();
@@ -40,7 +52,9 @@ fn validate(input: &PlanInput) -> Result<(), PlanError> {
         )));
     }
     if input.space.batches.is_empty() || input.space.batches.contains(&0) {
-        return Err(PlanError::InvalidInput("batch sizes must be non-empty and positive".into()));
+        return Err(PlanError::InvalidInput(
+            "batch sizes must be non-empty and positive".into(),
+        ));
     }
     if input.space.hardware.all().next().is_none() {
         return Err(PlanError::InvalidInput("no hardware to choose from".into()));
@@ -50,18 +64,23 @@ fn validate(input: &PlanInput) -> Result<(), PlanError> {
 
 /// The co-optimiser's candidate search: the top-K beam, one-swap local search, and the Lagrangian
 /// candidate; the cheapest plan found, with the number of partial plans the beam evaluated.
-fn candidates(input: &PlanInput, t: &Tables, b: &Bounds) -> Result<(Vec<usize>, f64, u64), PlanError> {
-    let r = beam::search(input, t, b, input.beam_width)
-        .ok_or(PlanError::Infeasible { fastest_s: f64::NAN, sla_s: input.sla_s })?;
+fn candidates(
+    input: &PlanInput,
+    t: &Tables,
+    b: &Bounds,
+) -> Result<(Vec<usize>, f64, u64), PlanError> {
+    let r = beam::search(input, t, b, input.beam_width).ok_or(PlanError::Infeasible {
+        fastest_s: f64::NAN,
+        sla_s: input.sla_s,
+    })?;
     let mut picks = r.picks;
     let mut cost = search::improve(input, t, &mut picks);
-    if input.lagrange_iters > 0 {
-        if let Some((p, c)) = lagrange::search(input, t, input.lagrange_iters) {
-            if c < cost {
-                picks = p;
-                cost = c;
-            }
-        }
+    if input.lagrange_iters > 0
+        && let Some((p, c)) = lagrange::search(input, t, input.lagrange_iters)
+        && c < cost
+    {
+        picks = p;
+        cost = c;
     }
     Ok((picks, cost, r.expanded))
 }
@@ -75,23 +94,42 @@ impl Policy for CoOptimiser {
         validate(input)?;
         let space = self.space(input);
         if space.hardware.all().next().is_none() {
-            return Err(PlanError::InvalidInput(format!("{}: no hardware left in its space", self.name)));
+            return Err(PlanError::InvalidInput(format!(
+                "{}: no hardware left in its space",
+                self.name
+            )));
         }
         let t = options::build(input, &space);
         search::check_feasible(input, &t)?;
         let b = Bounds::new(input, &t);
         let (mut picks, cost, expanded) = candidates(input, &t, &b)?;
-        let mut stats = SearchStats { expanded, proven_optimal: false };
+        let mut stats = SearchStats {
+            expanded,
+            proven_optimal: false,
+        };
         if input.polish_nodes > 0 {
             // A budgeted branch and bound seeded with the best candidate: it can only find cheaper plans,
             // and when it closes the tree within budget the plan is proven optimal.
-            if let Some(e) = exact::search(input, &t, &b, Some((picks.clone(), cost)), input.polish_nodes) {
+            if let Some(e) = exact::search(
+                input,
+                &t,
+                &b,
+                Some((picks.clone(), cost)),
+                input.polish_nodes,
+            ) {
                 picks = e.picks;
                 stats.expanded += e.expanded;
                 stats.proven_optimal = e.proven;
             }
         }
-        Ok(search::materialise(input, &t, &picks, space.prewarm, self.name, stats))
+        Ok(search::materialise(
+            input,
+            &t,
+            &picks,
+            space.prewarm,
+            self.name,
+            stats,
+        ))
     }
 }
 
@@ -112,24 +150,54 @@ pub struct Exhaustive {
 
 impl Default for Exhaustive {
     fn default() -> Self {
-        Exhaustive { seed_with_beam: true }
+        Exhaustive {
+            seed_with_beam: true,
+        }
     }
 }
 
 impl Exhaustive {
     /// Runs the search over `space` and returns the plan.
-    pub fn plan_in(&self, input: &PlanInput, space: &SearchSpace, name: &str) -> Result<Plan, PlanError> {
+    pub fn plan_in(
+        &self,
+        input: &PlanInput,
+        space: &SearchSpace,
+        name: &str,
+    ) -> Result<Plan, PlanError> {
         validate(input)?;
         let t = options::build(input, space);
         search::check_feasible(input, &t)?;
         let b = Bounds::new(input, &t);
-        let seed = if self.seed_with_beam { candidates(input, &t, &b).ok().map(|(p, c, _)| (p, c)) } else { None };
-        let (picks, stats) = match exact::search(input, &t, &b, seed, input.exact_node_limit) {
-            Some(r) => (r.picks, SearchStats { expanded: r.expanded, proven_optimal: r.proven }),
-            // Only when the budget ran out before any plan was complete: the fastest plan is feasible.
-            None => (t.fastest.clone(), SearchStats { expanded: input.exact_node_limit, proven_optimal: false }),
+        let seed = if self.seed_with_beam {
+            candidates(input, &t, &b).ok().map(|(p, c, _)| (p, c))
+        } else {
+            None
         };
-        Ok(search::materialise(input, &t, &picks, space.prewarm, name, stats))
+        let (picks, stats) = match exact::search(input, &t, &b, seed, input.exact_node_limit) {
+            Some(r) => (
+                r.picks,
+                SearchStats {
+                    expanded: r.expanded,
+                    proven_optimal: r.proven,
+                },
+            ),
+            // Only when the budget ran out before any plan was complete: the fastest plan is feasible.
+            None => (
+                t.fastest.clone(),
+                SearchStats {
+                    expanded: input.exact_node_limit,
+                    proven_optimal: false,
+                },
+            ),
+        };
+        Ok(search::materialise(
+            input,
+            &t,
+            &picks,
+            space.prewarm,
+            name,
+            stats,
+        ))
     }
 }
 

@@ -17,14 +17,19 @@ pub struct Prices {
 
 impl Default for Prices {
     fn default() -> Self {
-        Prices { cpu_core_hour: 0.034, gpu_hour: 3.06 }
+        Prices {
+            cpu_core_hour: 0.034,
+            gpu_hour: 3.06,
+        }
     }
 }
 
 /// Why a price file was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum PriceError {
-    #[error("price file is not valid JSON of the form {{\"cpu_core_hour\": 0.034, \"gpu_hour\": 3.06}}: {0}")]
+    #[error(
+        "price file is not valid JSON of the form {{\"cpu_core_hour\": 0.034, \"gpu_hour\": 3.06}}: {0}"
+    )]
     Json(#[from] serde_json::Error),
     #[error("price {field} = {value} must be a positive finite number")]
     NotPositive { field: &'static str, value: f64 },
@@ -69,7 +74,10 @@ mod tests {
         assert_eq!(p.gpu_hour, 2.0);
         assert!(matches!(
             Prices::from_json(r#"{"cpu_core_hour": -1, "gpu_hour": 2.0}"#),
-            Err(PriceError::NotPositive { field: "cpu_core_hour", .. })
+            Err(PriceError::NotPositive {
+                field: "cpu_core_hour",
+                ..
+            })
         ));
         assert!(Prices::from_json(r#"{"cpu": 1}"#).is_err());
     }

@@ -93,11 +93,16 @@ impl Profile {
     }
 
     fn validate(&self, name: &str) -> Result<(), ProfileError> {
-        let bad = |what: String| ProfileError::Invalid { name: name.to_string(), what };
+        let bad = |what: String| ProfileError::Invalid {
+            name: name.to_string(),
+            what,
+        };
         for (kind, m) in [("cpu", &self.infer.cpu), ("gpu", &self.infer.gpu)] {
             for (coef, v) in [("a", m.a), ("b", m.b), ("c", m.c)] {
                 if !(v.is_finite() && v >= 0.0) {
-                    return Err(bad(format!("infer.{kind}.{coef} = {v} must be finite and >= 0")));
+                    return Err(bad(format!(
+                        "infer.{kind}.{coef} = {v} must be finite and >= 0"
+                    )));
                 }
             }
             if m.a + m.b + m.c <= 0.0 {
@@ -149,14 +154,17 @@ impl ProfileSet {
     /// The paper's 16 functions, re-fitted to be physical (`optimizer/profiles/paper.json`).
     pub fn paper() -> ProfileSet {
         // The shipped file is validated by a unit test, so failing here is a build defect.
-        ProfileSet::from_json(PAPER_JSON).expect("optimizer/profiles/paper.json is valid (unit-tested)")
+        ProfileSet::from_json(PAPER_JSON)
+            .expect("optimizer/profiles/paper.json is valid (unit-tested)")
     }
 
     pub fn get(&self, name: &str) -> Result<&Profile, ProfileError> {
-        self.profiles.get(name).ok_or_else(|| ProfileError::Unknown {
-            name: name.to_string(),
-            known: self.profiles.keys().cloned().collect(),
-        })
+        self.profiles
+            .get(name)
+            .ok_or_else(|| ProfileError::Unknown {
+                name: name.to_string(),
+                known: self.profiles.keys().cloned().collect(),
+            })
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -177,21 +185,33 @@ mod tests {
             for hw in crate::hardware::HardwareSpace::default().all() {
                 let t1 = p.infer_time(hw, 1);
                 assert!(t1 > 0.0, "{name} {hw}");
-                assert!(p.infer_time(hw, 4) >= t1, "{name} {hw}: latency falls with batch");
+                assert!(
+                    p.infer_time(hw, 4) >= t1,
+                    "{name} {hw}: latency falls with batch"
+                );
             }
-            assert!(p.infer_time(Hardware::Cpu { cores: 8 }, 1) <= p.infer_time(Hardware::Cpu { cores: 1 }, 1));
+            assert!(
+                p.infer_time(Hardware::Cpu { cores: 8 }, 1)
+                    <= p.infer_time(Hardware::Cpu { cores: 1 }, 1)
+            );
         }
     }
 
     #[test]
     fn unknown_profile_lists_known_ones() {
         let err = ProfileSet::paper().get("resnet").unwrap_err().to_string();
-        assert!(err.contains("resnet") && err.contains("speechrecognition"), "{err}");
+        assert!(
+            err.contains("resnet") && err.contains("speechrecognition"),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_negative_coefficients() {
         let text = PAPER_JSON.replacen("\"a\": ", "\"a\": -", 1);
-        assert!(matches!(ProfileSet::from_json(&text), Err(ProfileError::Invalid { .. })));
+        assert!(matches!(
+            ProfileSet::from_json(&text),
+            Err(ProfileError::Invalid { .. })
+        ));
     }
 }

@@ -87,7 +87,9 @@ pub fn nnls_fit(points: &[(f64, f64, f64)]) -> LatencyModel {
     let mut best: Option<([f64; 3], f64)> = None;
     for support in 1u8..8 {
         let idx: Vec<usize> = (0..3).filter(|i| support & (1 << i) != 0).collect();
-        let Some(sol) = least_squares(&rows, &idx) else { continue };
+        let Some(sol) = least_squares(&rows, &idx) else {
+            continue;
+        };
         let mut x = [0.0; 3];
         for (k, &i) in idx.iter().enumerate() {
             x[i] = sol[k];
@@ -95,13 +97,20 @@ pub fn nnls_fit(points: &[(f64, f64, f64)]) -> LatencyModel {
         if x.iter().any(|&v| v < 0.0) {
             continue;
         }
-        let err: f64 = rows.iter().map(|(f, y)| (f[0] * x[0] + f[1] * x[1] + f[2] * x[2] - y).powi(2)).sum();
+        let err: f64 = rows
+            .iter()
+            .map(|(f, y)| (f[0] * x[0] + f[1] * x[1] + f[2] * x[2] - y).powi(2))
+            .sum();
         if best.is_none_or(|(_, e)| err < e) {
             best = Some((x, err));
         }
     }
     let [a, b, c] = best.map_or([0.0, 0.0, 1e-3], |(x, _)| x);
-    LatencyModel { a: round6(a), b: round6(b), c: round6(c) }
+    LatencyModel {
+        a: round6(a),
+        b: round6(b),
+        c: round6(c),
+    }
 }
 
 fn round6(v: f64) -> f64 {
@@ -129,8 +138,9 @@ fn least_squares(rows: &[([f64; 3], f64)], idx: &[usize]) -> Option<Vec<f64>> {
         for row in 0..n {
             if row != col {
                 let k = m[row][col] / m[col][col];
-                for j in col..=n {
-                    m[row][j] -= k * m[col][j];
+                let pivot_row = m[col].clone();
+                for (dst, src) in m[row][col..].iter_mut().zip(&pivot_row[col..]) {
+                    *dst -= k * src;
                 }
             }
         }
@@ -140,17 +150,34 @@ fn least_squares(rows: &[([f64; 3], f64)], idx: &[usize]) -> Option<Vec<f64>> {
 
 /// The re-fitted profile of one artifact function.
 pub fn refit(p: &ArtifactProfile) -> Profile {
-    let cpu_points: Vec<(f64, f64, f64)> = [(1.0, 1.0), (1.0, 2.0), (1.0, 4.0), (1.0, 8.0), (2.0, 1.0)]
-        .iter()
-        .map(|&(b, r)| (b, r, artifact_time(p.cpu_fit, b, r)))
+    let cpu_points: Vec<(f64, f64, f64)> =
+        [(1.0, 1.0), (1.0, 2.0), (1.0, 4.0), (1.0, 8.0), (2.0, 1.0)]
+            .iter()
+            .map(|&(b, r)| (b, r, artifact_time(p.cpu_fit, b, r)))
+            .collect();
+    let mut gpu_points: Vec<(f64, f64, f64)> = (1..=10)
+        .map(|i| {
+            (
+                1.0,
+                f64::from(i) / 10.0,
+                artifact_time(p.gpu_fit, 1.0, f64::from(i) * 10.0),
+            )
+        })
         .collect();
-    let mut gpu_points: Vec<(f64, f64, f64)> =
-        (1..=10).map(|i| (1.0, f64::from(i) / 10.0, artifact_time(p.gpu_fit, 1.0, f64::from(i) * 10.0))).collect();
     gpu_points.push((2.0, 0.1, artifact_time(p.gpu_fit, 2.0, 10.0)));
-    let init = |(mu, sigma): (f64, f64), extra: f64| InitStats { mean_s: round6(mu + extra), std_s: sigma };
+    let init = |(mu, sigma): (f64, f64), extra: f64| InitStats {
+        mean_s: round6(mu + extra),
+        std_s: sigma,
+    };
     Profile {
-        init: PerDevice { cpu: init(p.cpu_init, p.cs_extra.0), gpu: init(p.gpu_init, p.cs_extra.1) },
-        infer: PerDevice { cpu: nnls_fit(&cpu_points), gpu: nnls_fit(&gpu_points) },
+        init: PerDevice {
+            cpu: init(p.cpu_init, p.cs_extra.0),
+            gpu: init(p.gpu_init, p.cs_extra.1),
+        },
+        infer: PerDevice {
+            cpu: nnls_fit(&cpu_points),
+            gpu: nnls_fit(&gpu_points),
+        },
         memory_mb: 4096,
         image_mb: Some(p.image_mb),
     }
@@ -158,11 +185,15 @@ pub fn refit(p: &ArtifactProfile) -> Profile {
 
 /// The whole re-fitted set, as shipped in `optimizer/profiles/paper.json`.
 pub fn paper_profiles() -> ProfileSet {
-    let profiles: BTreeMap<String, Profile> = ARTIFACT.iter().map(|p| (p.name.to_string(), refit(p))).collect();
+    let profiles: BTreeMap<String, Profile> = ARTIFACT
+        .iter()
+        .map(|p| (p.name.to_string(), refit(p)))
+        .collect();
     ProfileSet {
-        source: "SMIless (SC'24) artifact blinkbear/smiless-ad@3cc5e77 profile figures, re-fitted to \
+        source:
+            "SMIless (SC'24) artifact blinkbear/smiless-ad@3cc5e77 profile figures, re-fitted to \
                  t(B,r)=a*B/r+b*B+c with a,b,c>=0 (optimizer/src/refit.rs)"
-            .to_string(),
+                .to_string(),
         profiles,
     }
 }
@@ -174,13 +205,19 @@ mod tests {
 
     #[test]
     fn nnls_recovers_an_exact_physical_model() {
-        let truth = LatencyModel { a: 0.8, b: 0.05, c: 0.2 };
+        let truth = LatencyModel {
+            a: 0.8,
+            b: 0.05,
+            c: 0.2,
+        };
         let pts: Vec<_> = [(1.0, 1.0), (2.0, 1.0), (1.0, 4.0), (4.0, 2.0)]
             .iter()
             .map(|&(b, r)| (b, r, truth.time(b as u32, r)))
             .collect();
         let fit = nnls_fit(&pts);
-        assert!((fit.a - 0.8).abs() < 1e-5 && (fit.b - 0.05).abs() < 1e-5 && (fit.c - 0.2).abs() < 1e-5);
+        assert!(
+            (fit.a - 0.8).abs() < 1e-5 && (fit.b - 0.05).abs() < 1e-5 && (fit.c - 0.2).abs() < 1e-5
+        );
     }
 
     #[test]
@@ -194,7 +231,12 @@ mod tests {
     #[test]
     fn refit_keeps_the_artifacts_batch1_figures_close() {
         // smiless-artifact §3 table: SR 1.629 s on 1 core, 0.616 s on 4 cores, 0.194 s on a 10 % GPU.
-        let sr = refit(ARTIFACT.iter().find(|p| p.name == "speechrecognition").unwrap());
+        let sr = refit(
+            ARTIFACT
+                .iter()
+                .find(|p| p.name == "speechrecognition")
+                .unwrap(),
+        );
         let rel = |x: f64, y: f64| (x - y).abs() / y;
         assert!(rel(sr.infer.cpu.time(1, 1.0), 1.629) < 0.15);
         assert!(rel(sr.infer.cpu.time(1, 4.0), 0.616) < 0.15);

@@ -18,7 +18,13 @@ pub enum Shape {
     Random,
 }
 
-pub const SHAPES: [Shape; 5] = [Shape::Chain, Shape::Diamond, Shape::FanOut, Shape::FanIn, Shape::Random];
+pub const SHAPES: [Shape; 5] = [
+    Shape::Chain,
+    Shape::Diamond,
+    Shape::FanOut,
+    Shape::FanIn,
+    Shape::Random,
+];
 
 /// splitmix64.
 #[derive(Clone, Debug)]
@@ -69,8 +75,8 @@ pub fn random_dag(seed: u64, n: usize, shape: Shape) -> Dag {
             while i < n - 1 {
                 let len = 1 + rng.below(3).min(n - 1 - i - 1);
                 next[0].push(i);
-                for j in i..i + len - 1 {
-                    next[j].push(j + 1);
+                for (j, succ) in next.iter_mut().enumerate().skip(i).take(len - 1) {
+                    succ.push(j + 1);
                 }
                 next[i + len - 1].push(n - 1);
                 i += len;
@@ -93,19 +99,34 @@ pub fn random_dag(seed: u64, n: usize, shape: Shape) -> Dag {
     let members: Vec<(String, Option<String>, Vec<String>)> = (0..n)
         .map(|i| {
             let profile = names[rng.below(names.len())].clone();
-            (format!("f{i}"), Some(profile), next[i].iter().map(|j| format!("f{j}")).collect())
+            (
+                format!("f{i}"),
+                Some(profile),
+                next[i].iter().map(|j| format!("f{j}")).collect(),
+            )
         })
         .collect();
     // Every construction above is acyclic with node 0 as the only entry.
-    Dag::build(&format!("random-{shape:?}-{n}-{seed}"), "openfaas-fn", &members, None)
-        .expect("random_dag builds valid DAGs")
+    Dag::build(
+        &format!("random-{shape:?}-{n}-{seed}"),
+        "openfaas-fn",
+        &members,
+        None,
+    )
+    .expect("random_dag builds valid DAGs")
 }
 
 /// The paper's applications by name: `voice-assistant`, `amber-alert`, `image-query`.
 pub fn paper_dag(name: &str) -> Option<Dag> {
     let (fns, edges): (&[&str], &[(&str, &str)]) = match name {
         "voice-assistant" => (
-            &["speechrecognition", "topicmodeling", "nameentityrecognition", "textgeneration", "texttospeech"],
+            &[
+                "speechrecognition",
+                "topicmodeling",
+                "nameentityrecognition",
+                "textgeneration",
+                "texttospeech",
+            ],
             &[
                 ("speechrecognition", "topicmodeling"),
                 ("speechrecognition", "nameentityrecognition"),
@@ -115,7 +136,13 @@ pub fn paper_dag(name: &str) -> Option<Dag> {
             ],
         ),
         "amber-alert" => (
-            &["objectdetection", "humanactivitypose", "facerecognition", "imagerecognition", "translation"],
+            &[
+                "objectdetection",
+                "humanactivitypose",
+                "facerecognition",
+                "imagerecognition",
+                "translation",
+            ],
             &[
                 ("objectdetection", "humanactivitypose"),
                 ("humanactivitypose", "facerecognition"),
@@ -126,14 +153,21 @@ pub fn paper_dag(name: &str) -> Option<Dag> {
         ),
         "image-query" => (
             &["imagerecognition", "distilbert", "questionanswering"],
-            &[("imagerecognition", "distilbert"), ("distilbert", "questionanswering")],
+            &[
+                ("imagerecognition", "distilbert"),
+                ("distilbert", "questionanswering"),
+            ],
         ),
         _ => return None,
     };
     let members: Vec<(String, Option<String>, Vec<String>)> = fns
         .iter()
         .map(|&f| {
-            let next = edges.iter().filter(|(a, _)| *a == f).map(|(_, b)| b.to_string()).collect();
+            let next = edges
+                .iter()
+                .filter(|(a, _)| *a == f)
+                .map(|(_, b)| b.to_string())
+                .collect();
             (f.to_string(), Some(f.to_string()), next)
         })
         .collect();

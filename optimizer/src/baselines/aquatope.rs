@@ -25,10 +25,18 @@ impl Policy for Aquatope {
         let space = SearchSpace {
             hardware: input.space.hardware.cpu_only(),
             batches: vec![1],
-            policies: PolicySet { always_on: true, keep_alive_warm: true, keep_alive_break_even: false, pre_warm: false },
+            policies: PolicySet {
+                always_on: true,
+                keep_alive_warm: true,
+                keep_alive_break_even: false,
+                pre_warm: false,
+            },
             prewarm: input.space.prewarm,
             spread_replicas: input.space.spread_replicas,
         };
-        Exhaustive { seed_with_beam: true }.plan_in(input, &space, "aquatope")
+        Exhaustive {
+            seed_with_beam: true,
+        }
+        .plan_in(input, &space, "aquatope")
     }
 }

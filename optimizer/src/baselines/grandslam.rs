@@ -42,20 +42,43 @@ impl Policy for GrandSlam {
     fn plan(&self, input: &PlanInput) -> Result<Plan, PlanError> {
         let n = input.dag.len();
         let hw_space = &input.space.hardware;
-        let mut cpu: Vec<Hardware> = hw_space.cpu_cores.iter().map(|&cores| Hardware::Cpu { cores }).collect();
-        let mut gpu: Vec<Hardware> = hw_space.gpu_shares.iter().map(|&share_pct| Hardware::Gpu { share_pct }).collect();
+        let mut cpu: Vec<Hardware> = hw_space
+            .cpu_cores
+            .iter()
+            .map(|&cores| Hardware::Cpu { cores })
+            .collect();
+        let mut gpu: Vec<Hardware> = hw_space
+            .gpu_shares
+            .iter()
+            .map(|&share_pct| Hardware::Gpu { share_pct })
+            .collect();
         cpu.sort();
         gpu.sort();
         let base = |class: &[Hardware]| -> Option<Vec<f64>> {
             let hw = *class.first()?;
-            Some((0..n).map(|f| input.profiles[f].infer_time(hw, 1)).collect())
+            Some(
+                (0..n)
+                    .map(|f| input.profiles[f].infer_time(hw, 1))
+                    .collect(),
+            )
         };
         let cpu_t = base(&cpu);
         let use_gpu = match &cpu_t {
-            Some(t) => longest_through(input, t).iter().fold(0.0_f64, |a, &b| a.max(b)) > input.sla_s && !gpu.is_empty(),
+            Some(t) => {
+                longest_through(input, t)
+                    .iter()
+                    .fold(0.0_f64, |a, &b| a.max(b))
+                    > input.sla_s
+                    && !gpu.is_empty()
+            }
             None => true,
         };
-        let (class, t) = if use_gpu { let t = base(&gpu); (gpu, t) } else { (cpu, cpu_t) };
+        let (class, t) = if use_gpu {
+            let t = base(&gpu);
+            (gpu, t)
+        } else {
+            (cpu, cpu_t)
+        };
         let t = t.ok_or_else(|| PlanError::InvalidInput("grandslam needs hardware".into()))?;
         let through = longest_through(input, &t);
         let mut batches = input.space.batches.clone();
@@ -73,11 +96,18 @@ impl Policy for GrandSlam {
                     })
                 });
                 let (hw, batch, replicas) = fits.unwrap_or_else(|| {
-                    let hw = *class.last().expect("non-empty: `t` came from its first element");
+                    let hw = *class
+                        .last()
+                        .expect("non-empty: `t` came from its first element");
                     let (replicas, eff) = replicas_for(input, f, hw, 1);
                     (hw, eff, replicas)
                 });
-                Choice { hardware: hw, batch, replicas, policy: ColdStart::AlwaysOn }
+                Choice {
+                    hardware: hw,
+                    batch,
+                    replicas,
+                    policy: ColdStart::AlwaysOn,
+                }
             })
             .collect();
         Ok(plan_from_choices(input, choices, "grandslam"))

@@ -37,19 +37,39 @@ impl Policy for IceBreaker {
             .min_by_key(|&c| c.abs_diff(2))
             .map(|cores| Hardware::Cpu { cores })
             .ok_or_else(|| PlanError::InvalidInput("icebreaker needs a CPU size".into()))?;
-        let expensive = space.gpu_shares.iter().copied().min().map(|share_pct| Hardware::Gpu { share_pct });
+        let expensive = space
+            .gpu_shares
+            .iter()
+            .copied()
+            .min()
+            .map(|share_pct| Hardware::Gpu { share_pct });
         let p = 1.0 - input.load.p_gap_exceeds(INTERVAL_S);
         let choices = (0..input.dag.len())
             .map(|f| {
                 let (hw, policy) = if p >= 2.0 / 3.0 {
-                    (expensive.unwrap_or(cheap), ColdStart::KeepAlive { seconds: INTERVAL_S })
+                    (
+                        expensive.unwrap_or(cheap),
+                        ColdStart::KeepAlive {
+                            seconds: INTERVAL_S,
+                        },
+                    )
                 } else if p >= 1.0 / 3.0 {
-                    (cheap, ColdStart::KeepAlive { seconds: INTERVAL_S })
+                    (
+                        cheap,
+                        ColdStart::KeepAlive {
+                            seconds: INTERVAL_S,
+                        },
+                    )
                 } else {
                     (cheap, ColdStart::KeepAlive { seconds: 0.0 })
                 };
                 let (replicas, b) = replicas_for(input, f, hw, 1);
-                Choice { hardware: hw, batch: b, replicas, policy }
+                Choice {
+                    hardware: hw,
+                    batch: b,
+                    replicas,
+                    policy,
+                }
             })
             .collect();
         Ok(plan_from_choices(input, choices, "icebreaker"))

@@ -24,15 +24,27 @@ pub(crate) fn place_prewarms(input: &PlanInput, choices: &mut [Choice]) {
     for &f in &dag.topo {
         let s = dag.pred[f].iter().map(|&p| finish[p]).fold(0.0, f64::max);
         if let ColdStart::PreWarm { .. } = choices[f].policy {
-            let init = input.profiles[f].init(choices[f].hardware).estimate(input.params.init_std_factor);
-            choices[f].policy = ColdStart::PreWarm { offset_s: (s - init).max(prewarm_lower_offset(&input.load)) };
+            let init = input.profiles[f]
+                .init(choices[f].hardware)
+                .estimate(input.params.init_std_factor);
+            choices[f].policy = ColdStart::PreWarm {
+                offset_s: (s - init).max(prewarm_lower_offset(&input.load)),
+            };
         }
         finish[f] = model::behaviour(input, f, &choices[f]).finish(s);
     }
 }
 
 /// The fewest replicas for `batch` on `hw` under the input's load and utilisation cap.
-pub(crate) fn replicas_for(input: &PlanInput, f: usize, hw: crate::hardware::Hardware, batch: u32) -> (u32, u32) {
+pub(crate) fn replicas_for(
+    input: &PlanInput,
+    f: usize,
+    hw: crate::hardware::Hardware,
+    batch: u32,
+) -> (u32, u32) {
     let svc = model::service(&input.profiles[f], hw, batch, input.load.burst_size());
-    (model::min_replicas(svc.busy, &input.load, input.params.util_cap), svc.b)
+    (
+        model::min_replicas(svc.busy, &input.load, input.params.util_cap),
+        svc.b,
+    )
 }

@@ -27,17 +27,27 @@ pub const LAMBDA_KEEP_ALIVE_S: f64 = 600.0;
 pub struct Orion;
 
 fn choices_for(input: &PlanInput, size_idx: &[usize], cores: &[u32], batch: u32) -> Vec<Choice> {
-    let platform_warm = model::keep_alive_is_warm(&input.load, LAMBDA_KEEP_ALIVE_S, input.params.sla_quantile);
+    let platform_warm =
+        model::keep_alive_is_warm(&input.load, LAMBDA_KEEP_ALIVE_S, input.params.sla_quantile);
     let mut choices: Vec<Choice> = (0..input.dag.len())
         .map(|f| {
-            let hw = crate::hardware::Hardware::Cpu { cores: cores[size_idx[f]] };
+            let hw = crate::hardware::Hardware::Cpu {
+                cores: cores[size_idx[f]],
+            };
             let (replicas, b) = replicas_for(input, f, hw, batch);
             let policy = if f == input.dag.entry || platform_warm {
-                ColdStart::KeepAlive { seconds: LAMBDA_KEEP_ALIVE_S }
+                ColdStart::KeepAlive {
+                    seconds: LAMBDA_KEEP_ALIVE_S,
+                }
             } else {
                 ColdStart::PreWarm { offset_s: 0.0 }
             };
-            Choice { hardware: hw, batch: b, replicas, policy }
+            Choice {
+                hardware: hw,
+                batch: b,
+                replicas,
+                policy,
+            }
         })
         .collect();
     place_prewarms(input, &mut choices);
@@ -56,7 +66,14 @@ impl Policy for Orion {
             return Err(PlanError::InvalidInput("orion needs CPU sizes".into()));
         }
         let m = input.load.burst_size();
-        let batch = input.space.batches.iter().copied().filter(|&b| b <= m).max().unwrap_or(1);
+        let batch = input
+            .space
+            .batches
+            .iter()
+            .copied()
+            .filter(|&b| b <= m)
+            .max()
+            .unwrap_or(1);
         let n = input.dag.len();
         let mut size = vec![0usize; n];
         let mut choices = choices_for(input, &size, &cores, batch);

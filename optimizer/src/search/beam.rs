@@ -51,7 +51,10 @@ pub fn search(input: &PlanInput, t: &Tables, b: &Bounds, k: usize) -> Option<Bea
         r.expanded += g.expanded;
     }
     match (r, greedy) {
-        (Some(r), Some(g)) if g.cost < r.cost => Some(BeamResult { expanded: r.expanded, ..g }),
+        (Some(r), Some(g)) if g.cost < r.cost => Some(BeamResult {
+            expanded: r.expanded,
+            ..g
+        }),
         (Some(r), _) => Some(r),
         (None, g) => g,
     }
@@ -70,7 +73,13 @@ fn take_non_dominated(
     kept: &mut Vec<u32>,
     limit: usize,
 ) {
-    let finish_of = |c: &Child, x: usize| if x == f { c.finish } else { fin[c.parent as usize * n + x] };
+    let finish_of = |c: &Child, x: usize| {
+        if x == f {
+            c.finish
+        } else {
+            fin[c.parent as usize * n + x]
+        }
+    };
     for &(_, ci) in order {
         if kept.len() >= limit {
             return;
@@ -83,7 +92,9 @@ fn take_non_dominated(
             let y = &children[y as usize];
             y.cost <= x.cost + 1e-12
                 && y.amax <= x.amax + 1e-12
-                && frontier.iter().all(|&v| finish_of(y, v) <= finish_of(x, v) + 1e-12)
+                && frontier
+                    .iter()
+                    .all(|&v| finish_of(y, v) <= finish_of(x, v) + 1e-12)
         });
         if !dominated {
             kept.push(ci);
@@ -106,7 +117,14 @@ fn partial_sort(keys: &mut [(f64, u32)], want: usize) -> usize {
     }
 }
 
-fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: f64) -> Option<BeamResult> {
+fn run(
+    input: &PlanInput,
+    t: &Tables,
+    b: &Bounds,
+    k: usize,
+    reserve: usize,
+    ub: f64,
+) -> Option<BeamResult> {
     let dag = &input.dag;
     let n = dag.len();
     let sla = input.sla_s * (1.0 + SLA_EPS);
@@ -158,10 +176,18 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
                     h += b.h(w, est_wo.max(fi)) - before;
                 }
                 let c = cost[i] + o.cost_at(s);
-                if !(c + h <= ub) {
-                    continue; // also drops an infinite bound: a successor could no longer meet the SLA
+                if !(c + h).is_finite() || c + h > ub {
+                    continue; // an infinite bound: a successor could no longer meet the SLA
                 }
-                children.push(Child { parent: i as u32, opt: j as u32, cost: c, amax: a, finish: fi, lat_lb, h });
+                children.push(Child {
+                    parent: i as u32,
+                    opt: j as u32,
+                    cost: c,
+                    amax: a,
+                    finish: fi,
+                    lat_lb,
+                    h,
+                });
             }
         }
         if children.is_empty() {
@@ -177,11 +203,26 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
             is_kept.resize(children.len(), false);
             // Best cost bound first, examining a growing sorted prefix until enough survive dominance.
             keys.clear();
-            keys.extend(children.iter().enumerate().map(|(i, c)| (c.cost + c.h, i as u32)));
+            keys.extend(
+                children
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.cost + c.h, i as u32)),
+            );
             let mut want = (4 * k).min(keys.len());
             loop {
                 let sorted = partial_sort(&mut keys, want);
-                take_non_dominated(&keys[..sorted], &children, frontier, f, &fin, n, &mut is_kept, &mut kept, k - reserve);
+                take_non_dominated(
+                    &keys[..sorted],
+                    &children,
+                    frontier,
+                    f,
+                    &fin,
+                    n,
+                    &mut is_kept,
+                    &mut kept,
+                    k - reserve,
+                );
                 if kept.len() >= k - reserve || sorted == keys.len() {
                     break;
                 }
@@ -189,11 +230,26 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
             }
             if reserve > 0 {
                 keys.clear();
-                keys.extend(children.iter().enumerate().map(|(i, c)| (c.lat_lb, i as u32)));
+                keys.extend(
+                    children
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.lat_lb, i as u32)),
+                );
                 let mut want = (4 * reserve).min(keys.len());
                 loop {
                     let sorted = partial_sort(&mut keys, want);
-                    take_non_dominated(&keys[..sorted], &children, frontier, f, &fin, n, &mut is_kept, &mut kept, k);
+                    take_non_dominated(
+                        &keys[..sorted],
+                        &children,
+                        frontier,
+                        f,
+                        &fin,
+                        n,
+                        &mut is_kept,
+                        &mut kept,
+                        k,
+                    );
                     if kept.len() >= k || sorted == keys.len() {
                         break;
                     }
@@ -233,5 +289,10 @@ fn run(input: &PlanInput, t: &Tables, b: &Bounds, k: usize, reserve: usize, ub: 
         idx = parent as usize;
     }
     let latency = amax[best];
-    Some(BeamResult { picks, cost: cost[best], latency, expanded })
+    Some(BeamResult {
+        picks,
+        cost: cost[best],
+        latency,
+        expanded,
+    })
 }

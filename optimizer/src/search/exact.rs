@@ -42,13 +42,17 @@ impl Dfs<'_> {
             return;
         }
         let f = self.b.order[level];
-        let s = self.input.dag.pred[f].iter().map(|&p| self.finish[p]).fold(0.0, f64::max);
+        let s = self.input.dag.pred[f]
+            .iter()
+            .map(|&p| self.finish[p])
+            .fold(0.0, f64::max);
         let base = hsum - self.b.h(f, s);
         if !base.is_finite() {
             return;
         }
         let mut succ_info = Vec::new();
-        self.b.successor_info(self.input, f, level, &self.finish, &mut succ_info);
+        self.b
+            .successor_info(self.input, f, level, &self.finish, &mut succ_info);
         let open = self.b.open_lb[level + 1];
         let tail = self.b.tail[f];
         for j in 0..self.t.opts[f].len() {
@@ -71,7 +75,7 @@ impl Dfs<'_> {
                 h += self.b.h(w, est_wo.max(fi)) - before;
             }
             let c = cost + o.cost_at(s);
-            if !(c + h < self.best_cost) {
+            if !(c + h).is_finite() || c + h >= self.best_cost {
                 continue;
             }
             self.finish[f] = fi;
@@ -116,5 +120,10 @@ pub fn search(
     let proven = !dfs.aborted;
     let expanded = dfs.expanded;
     let cost = dfs.best_cost;
-    dfs.best.map(|picks| ExactResult { picks, cost, expanded, proven })
+    dfs.best.map(|picks| ExactResult {
+        picks,
+        cost,
+        expanded,
+        proven,
+    })
 }

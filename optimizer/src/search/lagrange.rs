@@ -14,7 +14,9 @@ use crate::plan::PlanInput;
 fn critical(input: &PlanInput, t: &Tables, picks: &[usize], finish: &[f64], out: &mut Vec<usize>) {
     let dag = &input.dag;
     out.clear();
-    let Some(mut v) = dag.sinks().max_by(|&a, &b| finish[a].total_cmp(&finish[b])) else { return };
+    let Some(mut v) = dag.sinks().max_by(|&a, &b| finish[a].total_cmp(&finish[b])) else {
+        return;
+    };
     loop {
         out.push(v);
         let o = &t.opts[v][picks[v]];
@@ -23,7 +25,11 @@ fn critical(input: &PlanInput, t: &Tables, picks: &[usize], finish: &[f64], out:
         if s + o.alpha < o.beta - 1e-12 {
             return;
         }
-        match dag.pred[v].iter().copied().find(|&p| (finish[p] - s).abs() <= 1e-12) {
+        match dag.pred[v]
+            .iter()
+            .copied()
+            .find(|&p| (finish[p] - s).abs() <= 1e-12)
+        {
             Some(p) => v = p,
             None => return,
         }
@@ -31,7 +37,13 @@ fn critical(input: &PlanInput, t: &Tables, picks: &[usize], finish: &[f64], out:
 }
 
 /// Speeds up critical functions, best latency per dollar first, until the plan meets the SLA.
-fn repair(input: &PlanInput, t: &Tables, picks: &mut [usize], finish: &mut [f64], crit: &mut Vec<usize>) -> Option<f64> {
+fn repair(
+    input: &PlanInput,
+    t: &Tables,
+    picks: &mut [usize],
+    finish: &mut [f64],
+    crit: &mut Vec<usize>,
+) -> Option<f64> {
     let sla = input.sla_s * (1.0 + SLA_EPS);
     let n = input.dag.len();
     for _ in 0..n * 32 {
@@ -43,7 +55,10 @@ fn repair(input: &PlanInput, t: &Tables, picks: &mut [usize], finish: &mut [f64]
         let mut best: Option<(f64, usize, usize)> = None;
         for &v in crit.iter() {
             let cur = t.opts[v][picks[v]];
-            let s = input.dag.pred[v].iter().map(|&p| finish[p]).fold(0.0, f64::max);
+            let s = input.dag.pred[v]
+                .iter()
+                .map(|&p| finish[p])
+                .fold(0.0, f64::max);
             let now = cur.finish(s);
             for (j, o) in t.opts[v].iter().enumerate() {
                 let gain = now - o.finish(s);
@@ -78,7 +93,9 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
         .map(|o| {
             let (lo, hi) = (o.first(), o.last());
             match (lo, hi) {
-                (Some(a), Some(b)) if (a.alpha - b.alpha).abs() > 1e-9 => (b.cost - a.cost).abs() / (a.alpha - b.alpha).abs(),
+                (Some(a), Some(b)) if (a.alpha - b.alpha).abs() > 1e-9 => {
+                    (b.cost - a.cost).abs() / (a.alpha - b.alpha).abs()
+                }
                 _ => 0.0,
             }
         })
@@ -98,10 +115,10 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
         critical(input, t, &picks, &finish, &mut crit);
         let violated = lat > sla;
         trial.copy_from_slice(&picks);
-        if let Some(cost) = repair(input, t, &mut trial, &mut finish, &mut crit) {
-            if best.as_ref().is_none_or(|b| cost < b.1) {
-                best = Some((trial.clone(), cost));
-            }
+        if let Some(cost) = repair(input, t, &mut trial, &mut finish, &mut crit)
+            && best.as_ref().is_none_or(|b| cost < b.1)
+        {
+            best = Some((trial.clone(), cost));
         }
         // Subgradient: the critical path's price goes up when the SLA is missed, every price decays
         // otherwise.

@@ -20,7 +20,10 @@ pub mod lagrange;
 
 use crate::model::{self, prewarm_lower_offset};
 use crate::options::{Opt, Tables};
-use crate::plan::{Alternative, Choice, ColdStart, FunctionPlan, Plan, PlanError, PlanInput, PrewarmMode, SearchStats};
+use crate::plan::{
+    Alternative, Choice, ColdStart, FunctionPlan, Plan, PlanError, PlanInput, PrewarmMode,
+    SearchStats,
+};
 
 /// Relative slack on SLA comparisons (floating-point noise only).
 pub(crate) const SLA_EPS: f64 = 1e-9;
@@ -57,7 +60,10 @@ impl Bounds {
         }
         let mut tail = vec![0.0; n];
         for &f in order.iter().rev() {
-            tail[f] = dag.succ[f].iter().map(|&w| t.min_alpha[w] + tail[w]).fold(0.0, f64::max);
+            tail[f] = dag.succ[f]
+                .iter()
+                .map(|&w| t.min_alpha[w] + tail[w])
+                .fold(0.0, f64::max);
         }
         let mut ef = vec![0.0_f64; n];
         for &f in &order {
@@ -70,15 +76,21 @@ impl Bounds {
             open_lb[k] = open_lb[k + 1].max(t.min_beta[f] + tail[f]);
         }
         let frontier = (0..=n)
-            .map(|k| order[..k].iter().copied().filter(|&f| dag.succ[f].iter().any(|&w| pos[w] >= k)).collect())
+            .map(|k| {
+                order[..k]
+                    .iter()
+                    .copied()
+                    .filter(|&f| dag.succ[f].iter().any(|&w| pos[w] >= k))
+                    .collect()
+            })
             .collect();
         let mut h_cost = Vec::with_capacity(n);
         let mut h_alpha = Vec::with_capacity(n);
-        for f in 0..n {
+        for (f, opts) in t.opts.iter().enumerate() {
             let mut costs = Vec::new();
             let mut alphas = Vec::new();
             let mut run = f64::INFINITY;
-            for o in &t.opts[f] {
+            for o in opts {
                 if o.beta + tail[f] <= sla {
                     run = run.min(o.alpha);
                     costs.push(o.cost);
@@ -88,7 +100,17 @@ impl Bounds {
             h_cost.push(costs);
             h_alpha.push(alphas);
         }
-        Bounds { order, pos, tail, ef, open_lb, frontier, h_cost, h_alpha, sla }
+        Bounds {
+            order,
+            pos,
+            tail,
+            ef,
+            open_lb,
+            frontier,
+            h_cost,
+            h_alpha,
+            sla,
+        }
     }
 
     /// Lower bound on the cost of function `w` given that it cannot start before `est`: its cheapest
@@ -105,17 +127,37 @@ impl Bounds {
     /// The bound on the cost of every function, before anything is fixed.
     pub fn h_root(&self, input: &PlanInput) -> f64 {
         let dag = &input.dag;
-        (0..dag.len()).map(|u| self.h(u, dag.pred[u].iter().map(|&q| self.ef[q]).fold(0.0, f64::max))).sum()
+        (0..dag.len())
+            .map(|u| {
+                self.h(
+                    u,
+                    dag.pred[u].iter().map(|&q| self.ef[q]).fold(0.0, f64::max),
+                )
+            })
+            .sum()
     }
 
     /// For the successors of `f` (fixed at `level`): the earliest start without `f` and the current bound.
-    pub fn successor_info(&self, input: &PlanInput, f: usize, level: usize, row: &[f64], out: &mut Vec<(usize, f64, f64)>) {
+    pub fn successor_info(
+        &self,
+        input: &PlanInput,
+        f: usize,
+        level: usize,
+        row: &[f64],
+        out: &mut Vec<(usize, f64, f64)>,
+    ) {
         out.clear();
         for &w in &input.dag.succ[f] {
             let est_wo = input.dag.pred[w]
                 .iter()
                 .filter(|&&q| q != f)
-                .map(|&q| if self.pos[q] < level { row[q] } else { self.ef[q] })
+                .map(|&q| {
+                    if self.pos[q] < level {
+                        row[q]
+                    } else {
+                        self.ef[q]
+                    }
+                })
                 .fold(0.0, f64::max);
             out.push((w, est_wo, self.h(w, est_wo.max(self.ef[f]))));
         }
@@ -123,7 +165,12 @@ impl Bounds {
 }
 
 /// Cost and latency of a complete pick vector (one option index per node), along the DAG.
-pub fn quick_eval(input: &PlanInput, t: &Tables, picks: &[usize], finish: &mut [f64]) -> (f64, f64) {
+pub fn quick_eval(
+    input: &PlanInput,
+    t: &Tables,
+    picks: &[usize],
+    finish: &mut [f64],
+) -> (f64, f64) {
     let dag = &input.dag;
     let mut cost = 0.0;
     for &f in &dag.topo {
@@ -170,7 +217,10 @@ pub fn check_feasible(input: &PlanInput, t: &Tables) -> Result<(), PlanError> {
     let mut finish = vec![0.0; input.dag.len()];
     let (_, fastest) = quick_eval(input, t, &t.fastest, &mut finish);
     if fastest > input.sla_s * (1.0 + SLA_EPS) {
-        return Err(PlanError::Infeasible { fastest_s: fastest, sla_s: input.sla_s });
+        return Err(PlanError::Infeasible {
+            fastest_s: fastest,
+            sla_s: input.sla_s,
+        });
     }
     Ok(())
 }
@@ -180,7 +230,9 @@ fn place(o: &Opt, s: f64, mode: PrewarmMode, input: &PlanInput) -> Choice {
     let mut c = o.choice;
     if let (ColdStart::PreWarm { .. }, PrewarmMode::DagAware) = (c.policy, mode) {
         let lower = prewarm_lower_offset(&input.load);
-        c.policy = ColdStart::PreWarm { offset_s: (s - o.init_est).max(lower) };
+        c.policy = ColdStart::PreWarm {
+            offset_s: (s - o.init_est).max(lower),
+        };
     }
     c
 }
@@ -207,7 +259,10 @@ pub fn materialise(
         choices[f] = Some(place(o, s, mode, input));
     }
     // Every node is in the topological order, so every entry is set.
-    let choices: Vec<Choice> = choices.into_iter().map(|c| c.expect("topological order covers every node")).collect();
+    let choices: Vec<Choice> = choices
+        .into_iter()
+        .map(|c| c.expect("topological order covers every node"))
+        .collect();
     let ev = model::evaluate(input, &choices);
     let meets = ev.latency_s <= input.sla_s * (1.0 + SLA_EPS);
     let mut functions: Vec<FunctionPlan> = (0..n)
@@ -235,13 +290,14 @@ pub fn materialise(
             }
             trial[f] = picks[f];
             alts.sort_by(|a, b| a.1.total_cmp(&b.1));
-            let mut pick: Vec<(usize, f64, f64)> = alts.iter().take(input.alternatives).copied().collect();
+            let mut pick: Vec<(usize, f64, f64)> =
+                alts.iter().take(input.alternatives).copied().collect();
             let ok = |l: f64| l <= input.sla_s * (1.0 + SLA_EPS);
-            if !pick.iter().any(|a| ok(a.2)) {
-                if let Some(first_ok) = alts.iter().find(|a| ok(a.2)) {
-                    pick.pop();
-                    pick.push(*first_ok);
-                }
+            if !pick.iter().any(|a| ok(a.2))
+                && let Some(first_ok) = alts.iter().find(|a| ok(a.2))
+            {
+                pick.pop();
+                pick.push(*first_ok);
             }
             functions[f].alternatives = pick
                 .into_iter()

@@ -2,7 +2,13 @@
 use optimizer::{ColdStart, DeviceKind, Load, PlanInput, ProfileSet, policy_by_name, testkit};
 
 fn input(name: &str, sla: f64, gap: f64) -> PlanInput {
-    PlanInput::new(testkit::paper_dag(name).unwrap(), &ProfileSet::paper(), sla, Load::new(None, Some(gap)).unwrap()).unwrap()
+    PlanInput::new(
+        testkit::paper_dag(name).unwrap(),
+        &ProfileSet::paper(),
+        sla,
+        Load::new(None, Some(gap)).unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -17,7 +23,10 @@ fn every_policy_plans_every_paper_dag_and_none_beats_the_optimum() {
                 assert_eq!(plan.functions.len(), inp.dag.len());
                 assert_eq!(plan.policy, pol);
                 if plan.meets_sla {
-                    assert!(plan.cost_per_hour >= opt.cost_per_hour * (1.0 - 1e-9), "{name} {sla} {pol} beats OPT");
+                    assert!(
+                        plan.cost_per_hour >= opt.cost_per_hour * (1.0 - 1e-9),
+                        "{name} {sla} {pol} beats OPT"
+                    );
                 }
             }
         }
@@ -29,9 +38,17 @@ fn every_policy_plans_every_paper_dag_and_none_beats_the_optimum() {
 fn homo_uses_only_cpus_and_grandslam_is_always_on() {
     let inp = input("voice-assistant", 2.0, 10.0);
     let homo = policy_by_name("homo").unwrap().plan(&inp).unwrap();
-    assert!(homo.functions.iter().all(|f| f.choice.hardware.kind() == DeviceKind::Cpu));
+    assert!(
+        homo.functions
+            .iter()
+            .all(|f| f.choice.hardware.kind() == DeviceKind::Cpu)
+    );
     let gs = policy_by_name("grandslam").unwrap().plan(&inp).unwrap();
-    assert!(gs.functions.iter().all(|f| f.choice.policy == ColdStart::AlwaysOn));
+    assert!(
+        gs.functions
+            .iter()
+            .all(|f| f.choice.policy == ColdStart::AlwaysOn)
+    );
 }
 
 #[test]
@@ -41,13 +58,32 @@ fn no_dag_pays_for_idle_prewarmed_replicas() {
     let inp = input("amber-alert", 6.0, 120.0);
     let smiless = policy_by_name("smiless").unwrap().plan(&inp).unwrap();
     let no_dag = policy_by_name("no-dag").unwrap().plan(&inp).unwrap();
-    assert!(no_dag.cost_per_hour > smiless.cost_per_hour * 1.01, "{} vs {}", no_dag.cost_per_hour, smiless.cost_per_hour);
+    assert!(
+        no_dag.cost_per_hour > smiless.cost_per_hour * 1.01,
+        "{} vs {}",
+        no_dag.cost_per_hour,
+        smiless.cost_per_hour
+    );
 }
 
 #[test]
 fn icebreaker_warms_on_gpu_when_invocations_are_likely_and_releases_when_not() {
-    let busy = policy_by_name("icebreaker").unwrap().plan(&input("image-query", 4.0, 10.0)).unwrap();
-    assert!(busy.functions.iter().all(|f| f.choice.hardware.kind() == DeviceKind::Gpu));
-    let idle = policy_by_name("icebreaker").unwrap().plan(&input("image-query", 4.0, 600.0)).unwrap();
-    assert!(idle.functions.iter().all(|f| f.choice.policy == ColdStart::KeepAlive { seconds: 0.0 }));
+    let busy = policy_by_name("icebreaker")
+        .unwrap()
+        .plan(&input("image-query", 4.0, 10.0))
+        .unwrap();
+    assert!(
+        busy.functions
+            .iter()
+            .all(|f| f.choice.hardware.kind() == DeviceKind::Gpu)
+    );
+    let idle = policy_by_name("icebreaker")
+        .unwrap()
+        .plan(&input("image-query", 4.0, 600.0))
+        .unwrap();
+    assert!(
+        idle.functions
+            .iter()
+            .all(|f| f.choice.policy == ColdStart::KeepAlive { seconds: 0.0 })
+    );
 }

@@ -12,17 +12,33 @@ fn f(name: &str, dag: &str, next: &str, extra: &[(&str, &str)]) -> FunctionSpec 
     for (k, v) in extra {
         annotations.insert(k.to_string(), v.to_string());
     }
-    FunctionSpec { name: name.into(), namespace: "openfaas-fn".into(), annotations }
+    FunctionSpec {
+        name: name.into(),
+        namespace: "openfaas-fn".into(),
+        annotations,
+    }
 }
 
 #[test]
 fn builds_a_diamond_with_sla_and_profiles() {
     let fns = vec![
-        f("sr", "va", "tm, ner", &[("com.smiless.sla", "2s"), ("com.smiless.profile", "speechrecognition")]),
+        f(
+            "sr",
+            "va",
+            "tm, ner",
+            &[
+                ("com.smiless.sla", "2s"),
+                ("com.smiless.profile", "speechrecognition"),
+            ],
+        ),
         f("tm", "va", "tg", &[]),
         f("ner", "va", "tg", &[]),
         f("tg", "va", "", &[]),
-        FunctionSpec { name: "plain".into(), namespace: "openfaas-fn".into(), annotations: BTreeMap::new() },
+        FunctionSpec {
+            name: "plain".into(),
+            namespace: "openfaas-fn".into(),
+            annotations: BTreeMap::new(),
+        },
     ];
     let dags = dags_from_functions(&fns).unwrap();
     assert_eq!(dags.len(), 1);
@@ -30,7 +46,10 @@ fn builds_a_diamond_with_sla_and_profiles() {
     assert_eq!(d.name, "va");
     assert_eq!(d.sla_s, Some(2.0));
     assert_eq!(d.nodes[d.entry].name, "sr");
-    assert_eq!(d.nodes[d.entry].profile.as_deref(), Some("speechrecognition"));
+    assert_eq!(
+        d.nodes[d.entry].profile.as_deref(),
+        Some("speechrecognition")
+    );
     assert_eq!(d.len(), 4);
     let tg = d.index_of("tg").unwrap();
     assert_eq!(d.pred[tg].len(), 2);
@@ -40,12 +59,19 @@ fn builds_a_diamond_with_sla_and_profiles() {
 
 #[test]
 fn rejects_a_cycle_naming_it() {
-    let fns = vec![f("a", "d", "b", &[]), f("b", "d", "c", &[]), f("c", "d", "b", &[]), ];
+    let fns = vec![
+        f("a", "d", "b", &[]),
+        f("b", "d", "c", &[]),
+        f("c", "d", "b", &[]),
+    ];
     let err = dags_from_functions(&fns).unwrap_err();
     match &err {
         DagError::Cycle { dag, cycle } => {
             assert_eq!(dag, "d");
-            assert!(cycle.contains(&"b".to_string()) && cycle.contains(&"c".to_string()), "{cycle:?}");
+            assert!(
+                cycle.contains(&"b".to_string()) && cycle.contains(&"c".to_string()),
+                "{cycle:?}"
+            );
             assert_eq!(cycle.first(), cycle.last());
         }
         other => panic!("expected a cycle, got {other}"),
@@ -56,21 +82,42 @@ fn rejects_a_cycle_naming_it() {
 #[test]
 fn rejects_unknown_successor() {
     let err = dags_from_functions(&[f("a", "d", "ghost", &[])]).unwrap_err();
-    assert!(matches!(&err, DagError::UnknownSuccessor { successor, .. } if successor == "ghost"), "{err}");
+    assert!(
+        matches!(&err, DagError::UnknownSuccessor { successor, .. } if successor == "ghost"),
+        "{err}"
+    );
     assert!(err.to_string().contains("ghost"));
 }
 
 #[test]
 fn rejects_several_entries() {
-    let err = dags_from_functions(&[f("a", "d", "c", &[]), f("b", "d", "c", &[]), f("c", "d", "", &[])]).unwrap_err();
-    assert!(matches!(&err, DagError::SeveralEntries { entries, .. } if entries.len() == 2), "{err}");
+    let err = dags_from_functions(&[
+        f("a", "d", "c", &[]),
+        f("b", "d", "c", &[]),
+        f("c", "d", "", &[]),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(&err, DagError::SeveralEntries { entries, .. } if entries.len() == 2),
+        "{err}"
+    );
 }
 
 #[test]
 fn rejects_empty_and_misplaced_and_mixed() {
-    assert!(matches!(optimizer::Dag::build("x", "ns", &[], None), Err(DagError::Empty { .. })));
-    assert!(matches!(dags_from_functions(&[f("a", " ", "", &[])]), Err(DagError::EmptyName { .. })));
-    let err = dags_from_functions(&[f("a", "d", "b", &[]), f("b", "d", "", &[("com.smiless.sla", "2s")])]).unwrap_err();
+    assert!(matches!(
+        optimizer::Dag::build("x", "ns", &[], None),
+        Err(DagError::Empty { .. })
+    ));
+    assert!(matches!(
+        dags_from_functions(&[f("a", " ", "", &[])]),
+        Err(DagError::EmptyName { .. })
+    ));
+    let err = dags_from_functions(&[
+        f("a", "d", "b", &[]),
+        f("b", "d", "", &[("com.smiless.sla", "2s")]),
+    ])
+    .unwrap_err();
     assert!(matches!(err, DagError::SlaNotOnEntry { .. }), "{err}");
     let err = dags_from_functions(&[f("a", "d", "", &[("com.smiless.sla", "fast")])]).unwrap_err();
     assert!(matches!(err, DagError::BadSla { .. }), "{err}");

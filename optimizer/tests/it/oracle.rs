@@ -25,10 +25,18 @@ pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
                     GapModel::Exponential => (-seconds / g).exp(),
                     GapModel::Deterministic => f64::from(u8::from(g > seconds)),
                 };
-                if p_cold > 1.0 - input.params.sla_quantile + 1e-9 { s + init_est } else { s }
+                if p_cold > 1.0 - input.params.sla_quantile + 1e-9 {
+                    s + init_est
+                } else {
+                    s
+                }
             }
             ColdStart::PreWarm { offset_s } => {
-                let lower = if input.load.gaps == GapModel::Exponential { 0.0 } else { f64::NEG_INFINITY };
+                let lower = if input.load.gaps == GapModel::Exponential {
+                    0.0
+                } else {
+                    f64::NEG_INFINITY
+                };
                 s.max(offset_s.max(lower) + init_est)
             }
         };
@@ -42,11 +50,24 @@ fn crate_latency_equals_the_independent_critical_path() {
     let set = ProfileSet::paper();
     for name in testkit::PAPER_DAGS {
         for (rate, gap) in [(0.1, 10.0), (8.0, 2.0), (1.0 / 60.0, 60.0)] {
-            let input = PlanInput::new(testkit::paper_dag(name).unwrap(), &set, 4.0, Load::new(Some(rate), Some(gap)).unwrap()).unwrap();
+            let input = PlanInput::new(
+                testkit::paper_dag(name).unwrap(),
+                &set,
+                4.0,
+                Load::new(Some(rate), Some(gap)).unwrap(),
+            )
+            .unwrap();
             for pol in optimizer::POLICY_NAMES {
-                let plan = optimizer::policy_by_name(pol).unwrap().plan(&input).unwrap();
+                let plan = optimizer::policy_by_name(pol)
+                    .unwrap()
+                    .plan(&input)
+                    .unwrap();
                 let cp = critical_path(&input, &plan);
-                assert!((plan.predicted_latency_s - cp).abs() < 1e-9, "{name} {pol}: {} vs {cp}", plan.predicted_latency_s);
+                assert!(
+                    (plan.predicted_latency_s - cp).abs() < 1e-9,
+                    "{name} {pol}: {} vs {cp}",
+                    plan.predicted_latency_s
+                );
                 let sum: f64 = plan.functions.iter().map(|f| f.cost_per_hour).sum();
                 assert!((sum - plan.cost_per_hour).abs() < 1e-9);
             }
@@ -59,14 +80,30 @@ fn prewarm_is_staggered_along_the_dag() {
     // Long gaps make pre-warming the cheap policy; downstream offsets must grow along the chain so each
     // replica is ready when its predecessor finishes (the SMIless stagger), never idle before.
     let set = ProfileSet::paper();
-    let input = PlanInput::new(testkit::paper_dag("image-query").unwrap(), &set, 6.0, Load::new(None, Some(120.0)).unwrap()).unwrap();
+    let input = PlanInput::new(
+        testkit::paper_dag("image-query").unwrap(),
+        &set,
+        6.0,
+        Load::new(None, Some(120.0)).unwrap(),
+    )
+    .unwrap();
     let plan = optimizer::CoOptimiser::SMILESS.plan(&input).unwrap();
     for (i, f) in plan.functions.iter().enumerate() {
         if let ColdStart::PreWarm { offset_s } = f.choice.policy {
             let init = input.profiles[i].init(f.choice.hardware);
             let ready = offset_s.max(0.0) + init.mean_s + 3.0 * init.std_s;
-            assert!((ready - f.start_s).abs() < 1e-9, "{}: ready at {ready}, needed at {}", f.name, f.start_s);
+            assert!(
+                (ready - f.start_s).abs() < 1e-9,
+                "{}: ready at {ready}, needed at {}",
+                f.name,
+                f.start_s
+            );
         }
     }
-    assert!(plan.functions.iter().any(|f| matches!(f.choice.policy, ColdStart::PreWarm { offset_s } if offset_s > 0.0)), "{plan:#?}");
+    assert!(
+        plan.functions
+            .iter()
+            .any(|f| matches!(f.choice.policy, ColdStart::PreWarm { offset_s } if offset_s > 0.0)),
+        "{plan:#?}"
+    );
 }

@@ -73,24 +73,52 @@ const EXPECT_IQ: &[(f64, [&str; 3], f64, f64)] = &[
 ];
 
 fn plan(dag: &str, sla: f64) -> (PlanInput, optimizer::Plan) {
-    let input = PlanInput::new(testkit::paper_dag(dag).unwrap(), &ProfileSet::paper(), sla, Load::new(None, Some(10.0)).unwrap()).unwrap();
+    let input = PlanInput::new(
+        testkit::paper_dag(dag).unwrap(),
+        &ProfileSet::paper(),
+        sla,
+        Load::new(None, Some(10.0)).unwrap(),
+    )
+    .unwrap();
     let plan = CoOptimiser::SMILESS.plan(&input).unwrap();
     (input, plan)
 }
 
 fn rendered(plan: &optimizer::Plan) -> Vec<String> {
-    plan.functions.iter().map(|f| format!("{} {}", f.choice.hardware, short(f.choice.policy.kind()))).collect()
+    plan.functions
+        .iter()
+        .map(|f| format!("{} {}", f.choice.hardware, short(f.choice.policy.kind())))
+        .collect()
 }
 
 fn check(input: &PlanInput, plan: &optimizer::Plan, functions: &[&str], latency: f64, cost: f64) {
     let label = format!("{} @ {} s", plan.dag, plan.sla_s);
     assert_eq!(rendered(plan), functions, "{label}");
-    assert!((plan.predicted_latency_s - latency).abs() < 1e-3, "{label}: latency {}", plan.predicted_latency_s);
-    assert!((plan.cost_per_hour - cost).abs() / cost < 2e-3, "{label}: cost {}", plan.cost_per_hour);
+    assert!(
+        (plan.predicted_latency_s - latency).abs() < 1e-3,
+        "{label}: latency {}",
+        plan.predicted_latency_s
+    );
+    assert!(
+        (plan.cost_per_hour - cost).abs() / cost < 2e-3,
+        "{label}: cost {}",
+        plan.cost_per_hour
+    );
     assert!(plan.meets_sla && plan.stats.proven_optimal, "{label}");
-    let opt = Exhaustive { seed_with_beam: false }.plan(input).unwrap();
-    assert!((opt.cost_per_hour - plan.cost_per_hour).abs() < 1e-12, "{label}: not the optimum");
-    assert!(plan.functions.iter().all(|f| f.choice.batch == 1 && f.choice.replicas == 1));
+    let opt = Exhaustive {
+        seed_with_beam: false,
+    }
+    .plan(input)
+    .unwrap();
+    assert!(
+        (opt.cost_per_hour - plan.cost_per_hour).abs() < 1e-12,
+        "{label}: not the optimum"
+    );
+    assert!(
+        plan.functions
+            .iter()
+            .all(|f| f.choice.batch == 1 && f.choice.replicas == 1)
+    );
     // Every function reports rejected alternatives, at least one of them within the SLA if any is.
     assert!(plan.functions.iter().all(|f| !f.alternatives.is_empty()));
 }
@@ -114,14 +142,29 @@ fn image_query_at_sla_2_to_6() {
 #[test]
 fn a_tighter_sla_never_costs_less() {
     for dag in testkit::PAPER_DAGS {
-        let costs: Vec<f64> = [2.0, 3.0, 4.0, 5.0, 6.0].iter().map(|&s| plan(dag, s).1.cost_per_hour).collect();
-        assert!(costs.windows(2).all(|w| w[0] >= w[1] - 1e-12), "{dag}: {costs:?}");
+        let costs: Vec<f64> = [2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .map(|&s| plan(dag, s).1.cost_per_hour)
+            .collect();
+        assert!(
+            costs.windows(2).all(|w| w[0] >= w[1] - 1e-12),
+            "{dag}: {costs:?}"
+        );
     }
 }
 
 #[test]
 fn below_the_fastest_plan_is_infeasible_with_the_number() {
-    let input = PlanInput::new(testkit::paper_dag("voice-assistant").unwrap(), &ProfileSet::paper(), 0.5, Load::new(None, Some(10.0)).unwrap()).unwrap();
+    let input = PlanInput::new(
+        testkit::paper_dag("voice-assistant").unwrap(),
+        &ProfileSet::paper(),
+        0.5,
+        Load::new(None, Some(10.0)).unwrap(),
+    )
+    .unwrap();
     let err = CoOptimiser::SMILESS.plan(&input).unwrap_err().to_string();
-    assert!(err.starts_with("infeasible: the fastest plan takes 0.8"), "{err}");
+    assert!(
+        err.starts_with("infeasible: the fastest plan takes 0.8"),
+        "{err}"
+    );
 }

@@ -5,12 +5,23 @@
 use std::collections::BTreeMap;
 
 use optimizer::planners::fastest_latency;
-use optimizer::{CoOptimiser, Exhaustive, GapModel, Hardware, Load, PlanError, PlanInput, Policy, ProfileSet, testkit};
+use optimizer::{
+    CoOptimiser, Exhaustive, GapModel, Hardware, Load, PlanError, PlanInput, Policy, ProfileSet,
+    testkit,
+};
 use proptest::prelude::*;
 
 use crate::oracle::critical_path;
 
-fn input_for(seed: u64, n: usize, shape: usize, sla_factor: f64, load_kind: usize, det: bool, current: bool) -> PlanInput {
+fn input_for(
+    seed: u64,
+    n: usize,
+    shape: usize,
+    sla_factor: f64,
+    load_kind: usize,
+    det: bool,
+    current: bool,
+) -> PlanInput {
     let dag = testkit::random_dag(seed, n, testkit::SHAPES[shape]);
     let (rate, gap) = [(0.1, 10.0), (8.0, 2.0), (1.0 / 60.0, 60.0), (2.0, 2.0)][load_kind];
     let mut load = Load::new(Some(rate), Some(gap)).unwrap();
@@ -20,8 +31,17 @@ fn input_for(seed: u64, n: usize, shape: usize, sla_factor: f64, load_kind: usiz
     let mut input = PlanInput::new(dag, &ProfileSet::paper(), 1.0, load).unwrap();
     if current {
         // Half the functions currently run on 2 cores: a change costs a re-initialisation.
-        let names: Vec<String> = input.dag.nodes.iter().step_by(2).map(|n| n.name.clone()).collect();
-        input.current = names.into_iter().map(|n| (n, Hardware::Cpu { cores: 2 })).collect::<BTreeMap<_, _>>();
+        let names: Vec<String> = input
+            .dag
+            .nodes
+            .iter()
+            .step_by(2)
+            .map(|n| n.name.clone())
+            .collect();
+        input.current = names
+            .into_iter()
+            .map(|n| (n, Hardware::Cpu { cores: 2 }))
+            .collect::<BTreeMap<_, _>>();
     }
     input.sla_s = fastest_latency(&input) * sla_factor;
     input
@@ -74,10 +94,22 @@ fn beam_alone_is_within_one_percent_on_most_instances() {
     let mut total = 0;
     let mut worst: f64 = 1.0;
     for seed in 0..500u64 {
-        let mut input = input_for(seed.wrapping_mul(0x9E37_79B9), 3 + (seed as usize % 6), (seed % 5) as usize, 1.0 + (seed % 13) as f64 / 6.0, (seed % 4) as usize, seed % 3 == 0, false);
+        let mut input = input_for(
+            seed.wrapping_mul(0x9E37_79B9),
+            3 + (seed as usize % 6),
+            (seed % 5) as usize,
+            1.0 + (seed % 13) as f64 / 6.0,
+            (seed % 4) as usize,
+            seed % 3 == 0,
+            false,
+        );
         input.polish_nodes = 0;
         input.lagrange_iters = 0;
-        let opt = Exhaustive { seed_with_beam: false }.plan(&input).unwrap();
+        let opt = Exhaustive {
+            seed_with_beam: false,
+        }
+        .plan(&input)
+        .unwrap();
         let beam = CoOptimiser::SMILESS.plan(&input).unwrap();
         let r = beam.cost_per_hour / opt.cost_per_hour;
         worst = worst.max(r);
@@ -86,6 +118,9 @@ fn beam_alone_is_within_one_percent_on_most_instances() {
             within += 1;
         }
     }
-    println!("beam alone (K = {}): within 1 % on {within}/{total}, worst ratio {worst:.4}", optimizer::plan::DEFAULT_BEAM_WIDTH);
+    println!(
+        "beam alone (K = {}): within 1 % on {within}/{total}, worst ratio {worst:.4}",
+        optimizer::plan::DEFAULT_BEAM_WIDTH
+    );
     assert!(within * 100 >= total * 97, "{within}/{total}");
 }
