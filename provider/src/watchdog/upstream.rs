@@ -12,7 +12,7 @@ use hyper::header::{self, HeaderMap, HeaderName};
 use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::{Body, State, WatchdogError, log_line, process, text};
 
@@ -47,7 +47,11 @@ impl Upstream {
         };
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(conn.clone());
+        // Without a pool timer the pool keeps no idle connections: every request would open a new one.
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(conn.clone());
         let probe = Client::builder(TokioExecutor::new()).build(conn);
         Ok(Self {
             base: url.trim_end_matches('/').to_string(),
