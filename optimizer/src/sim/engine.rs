@@ -41,11 +41,14 @@ pub struct SimOptions {
     pub infer_cv: f64,
     /// Most replicas per function.
     pub max_replicas: usize,
+    /// Requests arriving before this time are served and billed but left out of the latency and SLA
+    /// numbers (every policy starts from nothing deployed).
+    pub warmup_s: f64,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { seed: 1, tick_s: 1.0, infer_cv: 0.03, max_replicas: 256 }
+        SimOptions { seed: 1, tick_s: 1.0, infer_cv: 0.03, max_replicas: 256, warmup_s: 0.0 }
     }
 }
 
@@ -417,6 +420,10 @@ impl<'a> Sim<'a> {
         let r = &self.reqs[req];
         let last = dag.sinks().max_by(|&a, &b| r.finish[a].total_cmp(&r.finish[b])).unwrap_or(dag.entry);
         let latency = r.finish[last] - r.arrival;
+        self.in_flight -= 1;
+        if r.arrival < self.opts.warmup_s {
+            return;
+        }
         // Walk the critical path back: each node's latest-finishing predecessor.
         let mut node = last;
         let mut cold = r.cold[node];
@@ -435,7 +442,6 @@ impl<'a> Sim<'a> {
             self.violations += 1;
         }
         self.latencies.push(latency);
-        self.in_flight -= 1;
         let r = &mut self.reqs[req];
         r.waiting = Vec::new();
         r.finish = Vec::new();

@@ -10,12 +10,14 @@
 //! - [`metrics`]: what a run measures ([`Summary`]).
 //! - [`workload`]: a small Poisson / bursty arrival generator for tests and benchmarks (the CLI takes
 //!   real workloads from the predictor crate).
-//! - [`experiment`], [`report`]: the paper's evaluation matrix, its tables and plots.
+//! - [`experiment`], [`report`], [`paper`]: the evaluation matrix, its tables and plots, and the
+//!   paper's experiment rendered from them.
 pub mod control;
 pub mod engine;
 pub mod estimate;
 pub mod experiment;
 pub mod metrics;
+pub mod paper;
 mod pool;
 pub mod report;
 pub mod workload;

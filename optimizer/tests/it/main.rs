@@ -8,3 +8,4 @@ mod dag;
 mod oracle;
 mod paper;
 mod props;
+mod sim;
