@@ -19,6 +19,7 @@ inside() {
   trap 'exit 130' INT TERM
   stack_up --no-prometheus
   run_bench
+  printf 'bench: %d passed, %d failed\n' "${#E2E_PASSES[@]}" "${#E2E_FAILS[@]}"
   ((${#E2E_FAILS[@]} == 0))
 }
 
@@ -36,8 +37,10 @@ if netns_usable; then
   exec unshare --net --pid --fork --mount-proc -- bash "${BASH_SOURCE[0]}" --inside
 fi
 (
+  export E2E_IN_NETNS=0
   trap 'stop_all' EXIT
   stack_up --no-prometheus
   run_bench
+  printf 'bench: %d passed, %d failed\n' "${#E2E_PASSES[@]}" "${#E2E_FAILS[@]}"
   ((${#E2E_FAILS[@]} == 0))
 )

@@ -87,8 +87,10 @@ prepare() {
   ln -sfn "$RESULTS" "$(dirname "$RESULTS")/latest" 2>/dev/null || true
   # Keep the 10 newest result directories of the default location.
   if [[ -z "${SMILESS_E2E_RESULTS:-}" ]]; then
-    find "$(dirname "$RESULTS")" -mindepth 1 -maxdepth 1 -type d -name '20*Z' -printf '%f\n' | sort -r |
-      tail -n +11 | while read -r old; do rm -rf "${RESULTS%/*}/$old"; done
+    local base old
+    base="$(dirname "$RESULTS")"
+    find "$base" -mindepth 1 -maxdepth 1 -type d -name '20*Z' -printf '%f\n' | sort -r | tail -n +11 |
+      while read -r old; do rm -rf "${base:?}/${old:?}"; done
   fi
   export RESULTS
   log "results: $RESULTS"

@@ -117,10 +117,11 @@ stack_up() {
   mkdir -p "$RESULTS/logs" "$RESULTS/data"
   stack_ports
   stack_secrets
-  if [[ "${1:-}" != --no-prometheus ]]; then start_prometheus; else PROMETHEUS_PORT=9; fi
+  local prom="Prometheus $PROMETHEUS_ADDR, AlertManager $ALERTMANAGER_ADDR"
+  if [[ "${1:-}" != --no-prometheus ]]; then start_prometheus; else prom="no Prometheus"; fi
   start_provider
   start_gateway
-  log "stack up: gateway $GATEWAY -> provider $PROVIDER; Prometheus $PROMETHEUS_ADDR; AlertManager $ALERTMANAGER_ADDR"
+  log "stack up: gateway $GATEWAY -> provider $PROVIDER; $prom"
 }
 
 # netns_usable: exit 0 when this user can make private network + pid namespaces (root, or a permissive sandbox).
