@@ -104,7 +104,11 @@ prepare() {
   t=$SECONDS
   build_gateway
   build_faas_cli
-  ((OPT_CERTIFIER)) && certifier_prepare
+  if ((OPT_CERTIFIER)); then
+    bash "$E2E_DIR/openfaas/certifier-parse-test.sh" >"$RESULTS/logs/certifier-parse-test.log" 2>&1 ||
+      die "the certifier output parser fails its self-test: $(cat "$RESULTS/logs/certifier-parse-test.log")"
+    certifier_prepare
+  fi
   echo "go-peers $((SECONDS - t))s" >>"$RESULTS/timings.txt"
 
   section "provider"
