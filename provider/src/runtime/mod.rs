@@ -175,7 +175,11 @@ impl Runtime {
         conn.set_nodelay(true);
         let prober = {
             let _guard = handle.enter();
-            Client::builder(TokioExecutor::new()).build(conn)
+            // Keep-alive between polls; the timer lets idle connections expire (without one they never do).
+            Client::builder(TokioExecutor::new())
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(5))
+                .build(conn)
         };
         Ok(Self {
             inner: Arc::new(Inner {

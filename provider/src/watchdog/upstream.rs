@@ -47,7 +47,7 @@ impl Upstream {
         };
         let mut conn = HttpConnector::new();
         conn.set_nodelay(true);
-        // Without a pool timer the pool keeps no idle connections: every request would open a new one.
+        // Keep-alive to the upstream; the timer lets idle connections expire (without one they never do).
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))

@@ -275,3 +275,67 @@ async fn http_mode_streams_the_response_as_it_comes() {
         "the first chunk must arrive before the upstream finished (streamed, not buffered)"
     );
 }
+
+#[tokio::test]
+async fn http_mode_reuses_upstream_connections() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let up = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let svc = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                    Bytes::from_static(b"ok"),
+                )))
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc),
+            );
+        }
+    });
+    let url = format!("http://127.0.0.1:{up}");
+    let wd = Watchdog::start(&[
+        ("mode", "http"),
+        ("upstream_url", &url),
+        ("fprocess", "sleep 300"),
+    ])
+    .await;
+    let before = accepted.load(Ordering::SeqCst); // readiness probes connect too
+    // Back to back on one keep-alive connection, as a load generator or the provider's pool sends them.
+    let stream = tokio::net::TcpStream::connect(wd.addr).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..50 {
+        let req = hyper::Request::get("/")
+            .header("host", "x")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let body = tx
+            .send_request(req)
+            .await
+            .unwrap()
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
+        assert_eq!(&body[..], b"ok");
+    }
+    let opened = accepted.load(Ordering::SeqCst) - before;
+    assert!(
+        opened <= 2,
+        "50 sequential requests opened {opened} upstream connections"
+    );
+}
