@@ -98,6 +98,17 @@ impl Outcome {
     }
 }
 
+/// Kills a process group when dropped, unless disarmed.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            process::kill_group(pid, Signal::KILL);
+        }
+    }
+}
+
 /// Runs `fprocess` for one request.
 pub async fn invoke(state: &State, meta: &RequestMeta<'_>, body: Bytes) -> Outcome {
     let cfg = &state.cfg;
@@ -154,6 +165,9 @@ pub async fn invoke(state: &State, meta: &RequestMeta<'_>, body: Bytes) -> Outco
         }
     };
     let pid = child.id();
+    // Until the function has exited, leaving this function early (write_timeout, the client went away)
+    // kills the whole process group; the child is not reaped yet, so its group id cannot be reused.
+    let mut guard = GroupGuard(pid);
 
     let mut stdin = child.stdin.take();
     let mut so = child.stdout.take();
@@ -203,7 +217,10 @@ pub async fn invoke(state: &State, meta: &RequestMeta<'_>, body: Bytes) -> Outco
         tokio::time::timeout(cfg.exec_timeout, run).await
     };
     let (out, err, status) = match limited {
-        Ok(r) => r,
+        Ok(r) => {
+            guard.0 = None;
+            r
+        }
         Err(_) => {
             if let Some(pid) = pid {
                 process::kill_group(pid, Signal::KILL);

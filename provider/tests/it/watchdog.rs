@@ -335,3 +335,37 @@ pub async fn wait_dead(pid: u32, limit: Duration) -> bool {
     }
     is_dead(pid)
 }
+
+#[tokio::test]
+async fn write_timeout_kills_the_whole_process_group() {
+    let wd = Watchdog::start(&[
+        ("fprocess", "sleep 30 & sleep 30; wait"),
+        ("write_timeout", "1s"),
+        ("exec_timeout", "0"),
+    ])
+    .await;
+    let addr = wd.addr;
+    let req = tokio::spawn(async move { call(addr, "POST", "/", &[], b"").await.unwrap() });
+    // The shell and its two sleeps.
+    let t0 = Instant::now();
+    let tree = loop {
+        let sh = children(wd.child.id());
+        let sleeps: Vec<u32> = sh.iter().flat_map(|p| children(*p)).collect();
+        if sh.len() == 1 && sleeps.len() == 2 {
+            break [sh, sleeps].concat();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the function did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let r = req.await.unwrap();
+    assert_eq!(r.status, 504, "{}", r.text());
+    for pid in tree {
+        assert!(
+            wait_dead(pid, Duration::from_secs(5)).await,
+            "{pid} outlived its request"
+        );
+    }
+}
