@@ -116,7 +116,12 @@ pub fn app(
             let metrics = Arc::clone(&metrics);
             async move {
                 let res = fut.await?;
-                let path = res.request().match_name().unwrap_or("unmatched");
+                let r = res.request();
+                let path = match r.match_name() {
+                    Some(n) => n,
+                    None if r.path().starts_with("/function/") => crate::proxy::PATH_LABEL,
+                    None => "unmatched",
+                };
                 metrics.observe(
                     res.status().as_u16(),
                     method.as_str(),
@@ -138,6 +143,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .app_data(crate::proxy::ProxyClient::new(
             state.max_idle_conns_per_host,
         ))
+        // The invocation proxy first: it is the hot path.
+        .service(crate::proxy::scope())
         .service(
             web::resource("/healthz")
                 .name("/healthz")
@@ -201,7 +208,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             .route(web::put().to(namespaces::update))
             .route(web::delete().to(namespaces::delete)),
         )
-        .service(crate::proxy::resource())
         .default_service(web::to(not_found));
 }
 

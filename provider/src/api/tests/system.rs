@@ -226,6 +226,7 @@ async fn metrics_count_requests_by_route() {
     let app = test::init_service(app(e.state.clone())).await;
     call(&app, Method::GET, "/healthz", b"").await;
     call(&app, Method::GET, "/system/function/ghost", b"").await;
+    call(&app, Method::POST, "/function/ghost/x/y", b"").await;
     let (s, _, b) = call(&app, Method::GET, "/metrics", b"").await;
     let text = String::from_utf8(b).unwrap();
     assert_eq!(s, StatusCode::OK);
@@ -234,6 +235,10 @@ async fn metrics_count_requests_by_route() {
         "{text}"
     );
     assert!(text.contains(r#"provider_http_requests_total{code="404",method="GET",path="/system/function/{name}"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"provider_http_requests_total{code="503",method="POST",path="/function/{name}"} 1"#),
+        "{text}"
+    );
     assert!(text.contains("provider_http_request_duration_seconds_bucket"));
 }
 
