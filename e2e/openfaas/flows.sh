@@ -74,6 +74,11 @@ flow_deploy() {
   [[ "${E2E_FAILS[*]}" == *"faas-cli deploy"* ]] && wait_s=5
   for fn in e2e-env e2e-cat e2e-sha512 e2e-secret; do wait_available "$fn" "$wait_s"; done
 
+  # A second deploy of the same stack takes faas-cli's update path (PUT 202, never the POST fallback).
+  check "faas-cli deploy again (update path)" fc deploy -f "$STACK" -g "$GATEWAY"
+  wait_available e2e-cat 60
+  assert_contains "faas-cli namespaces lists openfaas-fn" "$(fc namespaces -g "$GATEWAY" 2>&1)" openfaas-fn
+
   local list
   list="$(fc list -g "$GATEWAY" 2>&1)"
   printf '%s\n' "$list" >"$RESULTS/faas-cli-list.txt"
@@ -282,6 +287,12 @@ flow_metrics() {
   n="$(curl -fsS "http://$PROMETHEUS_ADDR/api/v1/query" --data-urlencode 'query=sum(gateway_function_invocation_total{function_name="e2e-env.openfaas-fn"})' |
     jq -r '.data.result[0].value[1] // 0' 2>&1)"
   assert_eq "Prometheus has gateway_function_invocation_total for e2e-env" yes "$(awk -v n="$n" 'BEGIN {print (n > 0 ? "yes" : "no")}')"
+  assert_eq "provider /metrics is open (200 without credentials)" 200 "$(code GET "$PROVIDER/metrics")"
+  if try_until 20 bash -c "[[ \$(curl -fsS 'http://$PROMETHEUS_ADDR/api/v1/query' --data-urlencode 'query=up{job=\"smiless-provider\"}' | jq -r '.data.result[0].value[1]') == 1 ]]"; then
+    pass "Prometheus scrapes the provider (up == 1)"
+  else
+    fail "Prometheus scrapes the provider (up == 1)" "$(curl -fsS "http://$PROMETHEUS_ADDR/api/v1/targets" | jq -c '.data.activeTargets[] | {job: .labels.job, health, lastError}' 2>&1 | head -c 400)"
+  fi
   assert_eq "Prometheus scrapes the gateway (up == 1)" 1 "$(curl -fsS "http://$PROMETHEUS_ADDR/api/v1/query" \
     --data-urlencode 'query=up{job="openfaas-gateway"}' | jq -r '.data.result[0].value[1]' 2>&1)"
 }
