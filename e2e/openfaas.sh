@@ -6,7 +6,7 @@
 #   2. certifier-equivalent checks: each certifier test's assertions restated in our own words, including the
 #      Prometheus -> AlertManager -> gateway /system/alert scaling loop (e2e/openfaas/conformance.sh);
 #   3. the OpenFaaS certifier itself, obtained as a Go module at test time (e2e/openfaas/certifier.sh);
-#   4. with --bench, the gateway -> provider proxy benchmark (e2e/bench-gateway.sh).
+#   4. with --bench, the gateway -> provider proxy benchmark (e2e/openfaas/bench.sh).
 # Exits non-zero on any FAIL. Logs, rendered configs and summaries go to .cache/e2e/<UTC time>/.
 # See e2e/README.md.
 set -euo pipefail
