@@ -4,6 +4,7 @@ pub mod backend;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod emulator;
 pub mod proxy;
 pub mod runtime;
 pub mod types;

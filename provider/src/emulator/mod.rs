@@ -1,0 +1,294 @@
+//! `smiless-fn`: an EMULATOR of a profiled ML model (DESIGN §5), so the paper's DAGs run on any machine.
+//!
+//! It does not run a model. It reproduces a profile's timing: an initialisation delay drawn from the
+//! profile's `init` (mean, std) on its hardware, and per request real CPU work (a busy loop, so CPU
+//! accounting and contention are real) for the profiled inference time `t(B, r)` with `B = 1` (the
+//! watchdog hands over one request at a time). A GPU share is emulated by its *timing* only: the busy loop
+//! runs on the CPU for the time the GPU profile predicts.
+//!
+//! Hardware comes from what the runtime sets: `CUDA_MPS_ACTIVE_THREAD_PERCENTAGE` (a GPU share) wins,
+//! else `OMP_NUM_THREADS`, else the size of the CPU affinity mask. Every duration is multiplied by the
+//! time scale (`SMILESS_TIME_SCALE`, e.g. 0.1), which the provider's control loop shares, so an e2e run
+//! can be shortened without changing the plan's shape.
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use optimizer::{Hardware, Profile, ProfileSet};
+use serde::Serialize;
+
+/// Environment variable naming the profile (`--profile` overrides it).
+pub const ENV_PROFILE: &str = "SMILESS_PROFILE";
+/// Environment variable naming a profile file in the optimizer's JSON format (default: the paper's set).
+pub const ENV_PROFILES: &str = "SMILESS_PROFILES";
+/// Environment variable with the time-scale factor shared by the emulator and the control loop.
+pub const ENV_TIME_SCALE: &str = "SMILESS_TIME_SCALE";
+/// File (in the replica's own `TMPDIR`) that marks a classic-mode replica as initialised.
+pub const READY_MARKER: &str = "smiless-fn.initialised";
+
+/// Why the emulator cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("no profile: pass --profile NAME or set {ENV_PROFILE}")]
+    NoProfile,
+    #[error(transparent)]
+    Profile(#[from] optimizer::ProfileError),
+    #[error("cannot read the profile file {path}: {source}")]
+    ProfileFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("time scale {0} must be a positive finite number")]
+    TimeScale(f64),
+}
+
+/// The time scale from its textual form (`None`/empty: 1.0).
+pub fn parse_time_scale(text: Option<&str>) -> Result<f64, EmulatorError> {
+    let Some(t) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(1.0);
+    };
+    let v: f64 = t.parse().map_err(|_| EmulatorError::TimeScale(f64::NAN))?;
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(EmulatorError::TimeScale(v))
+    }
+}
+
+/// Loads the profile set: a file when given, else the paper's shipped set.
+pub fn load_profiles(path: Option<&Path>) -> Result<ProfileSet, EmulatorError> {
+    match path {
+        None => Ok(ProfileSet::paper()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| EmulatorError::ProfileFile {
+                path: p.display().to_string(),
+                source,
+            })?;
+            Ok(ProfileSet::from_json(&text)?)
+        }
+    }
+}
+
+/// The hardware this process runs on, from the runtime's environment (`get`) and the affinity mask size.
+pub fn hardware_from_env(get: impl Fn(&str) -> Option<String>, affinity_cores: usize) -> Hardware {
+    let num = |k: &str| get(k).and_then(|v| v.trim().parse::<u32>().ok());
+    if let Some(pct) = num("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE").filter(|p| (1..=100).contains(p)) {
+        return Hardware::Gpu { share_pct: pct };
+    }
+    let cores = num("OMP_NUM_THREADS")
+        .filter(|c| *c >= 1)
+        .unwrap_or_else(|| u32::try_from(affinity_cores.max(1)).unwrap_or(1));
+    Hardware::Cpu { cores }
+}
+
+/// How many CPUs this process may run on.
+pub fn affinity_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// One emulated model.
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    pub profile_name: String,
+    pub profile: Profile,
+    pub hardware: Hardware,
+    pub time_scale: f64,
+}
+
+/// What one request returns (the function's output, JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct Output {
+    /// Always `"smiless-fn"`: this output comes from an emulator, not a model.
+    pub emulator: &'static str,
+    pub profile: String,
+    pub hardware: String,
+    pub time_scale: f64,
+    /// Emulated inference time (after scaling), milliseconds.
+    pub compute_ms: f64,
+    /// Initialisation paid by this request (classic mode's first request on a replica), milliseconds.
+    pub init_ms: f64,
+    pub input_bytes: usize,
+}
+
+impl Emulator {
+    /// Resolves `profile_name` in `set`.
+    pub fn new(
+        set: &ProfileSet,
+        profile_name: &str,
+        hardware: Hardware,
+        time_scale: f64,
+    ) -> Result<Emulator, EmulatorError> {
+        Ok(Emulator {
+            profile_name: profile_name.to_owned(),
+            profile: set.get(profile_name)?.clone(),
+            hardware,
+            time_scale,
+        })
+    }
+
+    /// The initialisation delay: a normal draw (mean, std) of the profile on this hardware, never
+    /// negative, scaled. `u1`, `u2` are uniform in (0, 1] (Box–Muller), passed in so tests are exact.
+    pub fn init_delay(&self, u1: f64, u2: f64) -> Duration {
+        let s = self.profile.init(self.hardware);
+        let z = (-2.0 * u1.max(f64::MIN_POSITIVE).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        secs(((s.mean_s + s.std_s * z).max(0.0)) * self.time_scale)
+    }
+
+    /// A random initialisation delay.
+    pub fn draw_init_delay(&self) -> Duration {
+        // `random::<f64>()` is in [0, 1); 1 − u is in (0, 1], as Box–Muller's logarithm needs.
+        self.init_delay(1.0 - rand::random::<f64>(), rand::random::<f64>())
+    }
+
+    /// The scaled inference time of one request.
+    pub fn compute_time(&self) -> Duration {
+        secs(self.profile.infer_time(self.hardware, 1) * self.time_scale)
+    }
+
+    /// Serves one request: busy CPU work for [`Self::compute_time`]; returns the output.
+    pub fn serve(&self, input_bytes: usize, init: Duration) -> Output {
+        let d = self.compute_time();
+        busy(d);
+        Output {
+            emulator: "smiless-fn",
+            profile: self.profile_name.clone(),
+            hardware: self.hardware.to_string(),
+            time_scale: self.time_scale,
+            compute_ms: d.as_secs_f64() * 1e3,
+            init_ms: init.as_secs_f64() * 1e3,
+            input_bytes,
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
+}
+
+/// Spins on the CPU for `d` (real work, so the OS sees a busy core, as with a model's inference).
+pub fn busy(d: Duration) {
+    let start = Instant::now();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while start.elapsed() < d {
+        for _ in 0..1000 {
+            x = std::hint::black_box(x.rotate_left(7) ^ x.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        }
+    }
+    std::hint::black_box(x);
+}
+
+/// Classic mode: initialise once per replica. The first request on a replica (its `TMPDIR` is private to
+/// it) pays the initialisation delay and leaves a marker; later requests find it and skip it. Returns the
+/// delay paid.
+pub fn classic_init(emu: &Emulator, replica_tmp: &Path) -> Duration {
+    let marker = replica_tmp.join(READY_MARKER);
+    if marker.exists() {
+        return Duration::ZERO;
+    }
+    let d = emu.draw_init_delay();
+    std::thread::sleep(d);
+    // A failed write only means the next request initialises again: slower, never wrong.
+    let _ = std::fs::write(&marker, b"");
+    d
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn hardware_follows_the_runtime_environment() {
+        assert_eq!(
+            hardware_from_env(env(&[("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", "30")]), 8),
+            Hardware::Gpu { share_pct: 30 }
+        );
+        assert_eq!(
+            hardware_from_env(env(&[("OMP_NUM_THREADS", "2")]), 8),
+            Hardware::Cpu { cores: 2 }
+        );
+        assert_eq!(hardware_from_env(env(&[]), 4), Hardware::Cpu { cores: 4 });
+        // Garbage falls back instead of failing the function.
+        assert_eq!(
+            hardware_from_env(
+                env(&[
+                    ("OMP_NUM_THREADS", "x"),
+                    ("CUDA_MPS_ACTIVE_THREAD_PERCENTAGE", "0")
+                ]),
+                1
+            ),
+            Hardware::Cpu { cores: 1 }
+        );
+    }
+
+    #[test]
+    fn timing_is_the_profile_scaled() {
+        let set = ProfileSet::paper();
+        let hw = Hardware::Cpu { cores: 2 };
+        let e = Emulator::new(&set, "speechrecognition", hw, 0.1).unwrap();
+        let p = set.get("speechrecognition").unwrap();
+        let want = p.infer_time(hw, 1) * 0.1;
+        assert!((e.compute_time().as_secs_f64() - want).abs() < 1e-9);
+        // u1 = e^{-1/2}, u2 = 0 → z = 1: mean + std, scaled.
+        let i = p.init(hw);
+        let d = e.init_delay((-0.5f64).exp(), 0.0).as_secs_f64();
+        assert!((d - (i.mean_s + i.std_s) * 0.1).abs() < 1e-9, "{d}");
+        // A GPU share uses the GPU model.
+        let g = Emulator::new(
+            &set,
+            "speechrecognition",
+            Hardware::Gpu { share_pct: 50 },
+            1.0,
+        )
+        .unwrap();
+        assert!(
+            (g.compute_time().as_secs_f64() - p.infer_time(Hardware::Gpu { share_pct: 50 }, 1))
+                .abs()
+                < 1e-9
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_readable_errors() {
+        assert!(parse_time_scale(Some("0")).is_err());
+        assert!(parse_time_scale(Some("abc")).is_err());
+        assert_eq!(parse_time_scale(None).unwrap(), 1.0);
+        assert_eq!(parse_time_scale(Some("0.25")).unwrap(), 0.25);
+        let err = Emulator::new(
+            &ProfileSet::paper(),
+            "nope",
+            Hardware::Cpu { cores: 1 },
+            1.0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("nope") && err.contains("speechrecognition"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn classic_mode_initialises_once_per_replica() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut e = Emulator::new(
+            &ProfileSet::paper(),
+            "texttospeech",
+            Hardware::Cpu { cores: 1 },
+            1e-4,
+        )
+        .unwrap();
+        e.profile.init.cpu.std_s = 0.0;
+        let first = classic_init(&e, dir.path());
+        assert!(first > Duration::ZERO);
+        assert!(dir.path().join(READY_MARKER).exists());
+        assert_eq!(classic_init(&e, dir.path()), Duration::ZERO);
+    }
+}
