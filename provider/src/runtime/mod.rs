@@ -132,11 +132,6 @@ pub enum RuntimeError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot start a replica of {key}: {source}")]
-    Spawn {
-        key: FunctionKey,
-        source: std::io::Error,
-    },
     #[error("the runtime is shut down")]
     Shutdown,
     #[error("Runtime::new must be called inside a tokio runtime")]
