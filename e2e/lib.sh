@@ -251,6 +251,15 @@ go_module_dir() {
 # the downloaded module directory is the same build: the pinned module is the main module, its go.mod and
 # go.sum pin every dependency, which comes from the Go module proxy (vendor directories are not in module zips).
 build_go_peer() {
+  mkdir -p "$PEERS_BIN"
+  # One builder at a time per peers directory (parallel e2e runs share it).
+  (
+    flock -w 900 9 || die "timed out waiting for the lock on $PEERS_DIR/.build.lock"
+    build_go_peer_locked "$@"
+  ) 9>"$PEERS_DIR/.build.lock"
+}
+
+build_go_peer_locked() {
   local name="$1" module="$2" version="$3" ldflags="$4" stamp dir t0
   stamp="$PEERS_BIN/.$name.version"
   if [[ -x "$PEERS_BIN/$name" && -f "$stamp" && "$(cat "$stamp")" == "$module@$version" ]]; then

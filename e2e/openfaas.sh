@@ -82,14 +82,14 @@ done
 # prepare: everything that needs the network or the package registries, before the rig is isolated.
 prepare() {
   local t0=$SECONDS t
-  RESULTS="${SMILESS_E2E_RESULTS:-$REPO_ROOT/.cache/e2e/$(date -u +%Y%m%dT%H%M%SZ)}"
+  RESULTS="${SMILESS_E2E_RESULTS:-$REPO_ROOT/.cache/e2e/$(date -u +%Y%m%dT%H%M%SZ)-$$}"
   mkdir -p "$RESULTS/logs"
   ln -sfn "$RESULTS" "$(dirname "$RESULTS")/latest" 2>/dev/null || true
   # Keep the 10 newest result directories of the default location.
   if [[ -z "${SMILESS_E2E_RESULTS:-}" ]]; then
     local base old
     base="$(dirname "$RESULTS")"
-    find "$base" -mindepth 1 -maxdepth 1 -type d -name '20*Z' -printf '%f\n' | sort -r | tail -n +11 |
+    find "$base" -mindepth 1 -maxdepth 1 -type d -name '20*Z*' -printf '%f\n' | sort -r | tail -n +11 |
       while read -r old; do rm -rf "${base:?}/${old:?}"; done
   fi
   export RESULTS

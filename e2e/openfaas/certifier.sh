@@ -26,6 +26,16 @@ CERT_ALLOW=(
 # certifier_prepare: downloads and compiles the pinned certifier; sets CERT_STATUS (ok|unavailable) and
 # CERT_PREPARE_ERROR.
 certifier_prepare() {
+  local lockfd
+  mkdir -p "$PEERS_BIN"
+  # The same lock as the peer builds: parallel e2e runs share the scratch module.
+  exec {lockfd}>"$PEERS_DIR/.build.lock"
+  flock -w 900 "$lockfd" || die "timed out waiting for the lock on $PEERS_DIR/.build.lock"
+  certifier_prepare_locked
+  exec {lockfd}>&-
+}
+
+certifier_prepare_locked() {
   local stamp="$PEERS_BIN/.certifier.version" err
   CERT_STATUS=unavailable
   CERT_PREPARE_ERROR=""
