@@ -7,7 +7,7 @@
 #      Prometheus -> AlertManager -> gateway /system/alert scaling loop (e2e/openfaas/conformance.sh);
 #   3. the OpenFaaS certifier itself, obtained as a Go module at test time (e2e/openfaas/certifier.sh);
 #   4. with --bench, the gateway -> provider proxy benchmark (e2e/openfaas/bench.sh).
-# Exits non-zero on any FAIL. Logs, rendered configs and summaries go to .cache/e2e/<UTC time>/.
+# Exits non-zero on any FAIL. Logs, rendered configs and summaries go to .cache/e2e/<UTC time>-<pid>/.
 # See e2e/README.md.
 set -euo pipefail
 
@@ -38,7 +38,7 @@ usage: e2e/openfaas.sh [--bench] [--no-flows] [--no-conformance] [--no-certifier
 
 environment:
   SMILESS_PEERS_DIR      where the Go peers are built and cached (default <repo>/.cache/peers)
-  SMILESS_E2E_RESULTS    results directory (default <repo>/.cache/e2e/<UTC time>)
+  SMILESS_E2E_RESULTS    results directory (default <repo>/.cache/e2e/<UTC time>-<pid>)
   SMILESS_E2E_NETNS=0    run on the host's loopback instead of a private network namespace
   SMILESS_CERTIFIER_VERSION  the certifier's pseudo-version (default: its last commit, 2e39d058)
   SMILESS_E2E_CERTIFIER=optional  do not fail when the Go module proxy does not serve the certifier
