@@ -11,11 +11,27 @@ use provider::runtime::{FunctionKey, LogQuery, ReplicaSpec, Runtime, RuntimeConf
 
 use crate::watchdog::{SMILESS, call, children, wait_dead};
 
-pub fn scratch(tag: &str) -> PathBuf {
+/// A scratch directory for one test, removed when the test ends.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn scratch(tag: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("smiless-it-rt-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 pub fn runtime(dir: &std::path::Path) -> Runtime {
