@@ -147,7 +147,7 @@ pub struct PlanInput {
     pub current: BTreeMap<String, Hardware>,
     pub space: SearchSpace,
     pub params: ModelParams,
-    /// K of the co-optimiser's top-K beam.
+    /// K of the co-optimiser's top-K beam; 0 = automatic ([`auto_beam_width`]).
     pub beam_width: usize,
     /// How many rejected alternatives to report per function.
     pub alternatives: usize,
@@ -159,8 +159,20 @@ pub struct PlanInput {
     pub lagrange_iters: usize,
 }
 
-/// The default K (see docs/planning.md for how it was chosen).
-pub const DEFAULT_BEAM_WIDTH: usize = 16;
+/// The default K: automatic (see [`auto_beam_width`] and docs/planning.md for how it was chosen).
+pub const DEFAULT_BEAM_WIDTH: usize = 0;
+
+/// K by DAG size. Up to 8 functions the branch-and-bound polish closes the tree anyway, so a narrow beam
+/// only has to be fast; from 9 to 32 functions a wider beam finds the optimum on long chains, where the
+/// Pareto front of partial plans is long; above 32 the width is held at 16 to stay within milliseconds and
+/// the Lagrangian candidate carries the quality.
+pub fn auto_beam_width(functions: usize) -> usize {
+    match functions {
+        0..=8 => 16,
+        9..=32 => 64,
+        _ => 16,
+    }
+}
 /// The default polish budget (partial plans).
 pub const DEFAULT_POLISH_NODES: u64 = 20_000;
 

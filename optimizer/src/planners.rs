@@ -2,7 +2,9 @@
 //! two SMIless ablations of the paper, SMIless-Homo (CPU only) and SMIless-No-DAG (every function
 //! pre-warmed as if it were the entry, ignoring its DAG position).
 use crate::options::{self, Tables};
-use crate::plan::{Plan, PlanError, PlanInput, Policy, PrewarmMode, SearchSpace, SearchStats};
+use crate::plan::{
+    Plan, PlanError, PlanInput, Policy, PrewarmMode, SearchSpace, SearchStats, auto_beam_width,
+};
 use crate::search::{self, Bounds, beam, exact, lagrange};
 
 /// The co-optimiser and its ablations.
@@ -69,7 +71,12 @@ fn candidates(
     t: &Tables,
     b: &Bounds,
 ) -> Result<(Vec<usize>, f64, u64), PlanError> {
-    let r = beam::search(input, t, b, input.beam_width).ok_or(PlanError::Infeasible {
+    let k = if input.beam_width == 0 {
+        auto_beam_width(input.dag.len())
+    } else {
+        input.beam_width
+    };
+    let r = beam::search(input, t, b, k).ok_or(PlanError::Infeasible {
         fastest_s: f64::NAN,
         sla_s: input.sla_s,
     })?;
@@ -81,6 +88,10 @@ fn candidates(
     {
         picks = p;
         cost = c;
+    }
+    if input.lagrange_iters > 0 {
+        cost = lagrange::upgrade_and_improve(input, t, &mut picks, cost);
+        cost = lagrange::downgrade_and_repair(input, t, &mut picks, cost, 4);
     }
     Ok((picks, cost, r.expanded))
 }

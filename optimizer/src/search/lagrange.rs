@@ -139,3 +139,108 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
         (p, cost)
     })
 }
+
+/// A larger neighbourhood than one swap: make one function cheaper even if the SLA breaks, repair by
+/// speeding up the critical path where it is cheapest, then local-search; keep it if the plan got cheaper.
+/// Passes over all functions until one pass improves nothing (at most `passes`). Returns the cost.
+pub fn downgrade_and_repair(
+    input: &PlanInput,
+    t: &Tables,
+    picks: &mut [usize],
+    mut cost: f64,
+    passes: usize,
+) -> f64 {
+    let n = input.dag.len();
+    let mut trial = picks.to_vec();
+    let mut finish = vec![0.0_f64; n];
+    let mut crit = Vec::with_capacity(n);
+    for _ in 0..passes {
+        let mut improved = false;
+        for f in 0..n {
+            for j in 0..picks[f] {
+                trial.copy_from_slice(picks);
+                trial[f] = j;
+                let Some(c) = repair(input, t, &mut trial, &mut finish, &mut crit) else {
+                    continue;
+                };
+                if c < cost - 1e-12 {
+                    let c = improve(input, t, &mut trial);
+                    picks.copy_from_slice(&trial);
+                    cost = c;
+                    improved = true;
+                    break;
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    cost
+}
+
+/// The reverse move: make one function faster (one of its next faster options), then make its ancestors
+/// and descendants (the functions whose slack that frees) cheaper one swap at a time; keep it if the
+/// plan got cheaper. One pass over the functions. Returns the cost.
+pub fn upgrade_and_improve(
+    input: &PlanInput,
+    t: &Tables,
+    picks: &mut [usize],
+    mut cost: f64,
+) -> f64 {
+    let dag = &input.dag;
+    let n = dag.len();
+    let sla = input.sla_s * (1.0 + SLA_EPS);
+    // related[f]: f's ancestors and descendants.
+    let mut related: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut seen = vec![false; n];
+    let mut stack = Vec::new();
+    for (f, rel) in related.iter_mut().enumerate() {
+        seen.iter_mut().for_each(|s| *s = false);
+        for edges in [&dag.succ, &dag.pred] {
+            stack.clear();
+            stack.push(f);
+            while let Some(v) = stack.pop() {
+                for &w in &edges[v] {
+                    if !seen[w] {
+                        seen[w] = true;
+                        rel.push(w);
+                        stack.push(w);
+                    }
+                }
+            }
+        }
+    }
+    let mut trial = picks.to_vec();
+    let mut finish = vec![0.0_f64; n];
+    for f in 0..n {
+        let cur = t.opts[f][picks[f]];
+        let faster: Vec<usize> = (0..t.opts[f].len())
+            .filter(|&j| t.opts[f][j].alpha < cur.alpha - 1e-12)
+            .take(3)
+            .collect();
+        for j in faster {
+            trial.copy_from_slice(picks);
+            trial[f] = j;
+            let (mut c, _) = quick_eval(input, t, &trial, &mut finish);
+            for &v in &related[f] {
+                let was = trial[v];
+                for k in 0..was {
+                    trial[v] = k;
+                    let (ck, lk) = quick_eval(input, t, &trial, &mut finish);
+                    if lk <= sla && ck < c - 1e-12 {
+                        c = ck;
+                        break;
+                    }
+                    trial[v] = was;
+                }
+            }
+            let (c, l) = quick_eval(input, t, &trial, &mut finish);
+            if l <= sla && c < cost - 1e-12 {
+                picks.copy_from_slice(&trial);
+                cost = c;
+            }
+        }
+    }
+    cost
+}
