@@ -120,7 +120,7 @@ fn beam_alone_is_within_one_percent_on_most_instances() {
     }
     println!(
         "beam alone (K = {}): within 1 % on {within}/{total}, worst ratio {worst:.4}",
-        optimizer::plan::DEFAULT_BEAM_WIDTH
+        optimizer::plan::auto_beam_width(8)
     );
     assert!(within * 100 >= total * 97, "{within}/{total}");
 }
