@@ -4,6 +4,8 @@ pub mod backend;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod control;
+pub mod dag;
 pub mod emulator;
 pub mod proxy;
 pub mod runtime;

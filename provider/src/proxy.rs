@@ -179,6 +179,10 @@ async fn proxy(
         )
     };
     let Some(rec) = state.catalog.function(&ns, name) else {
+        // Not a function: maybe a DAG (looked up only here, off the functions' hot path).
+        if let Some(dag) = crate::dag::runner::lookup(&state, &ns, name) {
+            return crate::dag::runner::serve(req, payload, state, dag).await;
+        }
         return no_endpoints();
     };
     if rec.replicas == 0 {

@@ -55,12 +55,13 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let ns = query_param(&req, "namespace").unwrap_or_default();
-    let all: Vec<FunctionStatus> = state
+    let mut all: Vec<FunctionStatus> = state
         .catalog
         .functions(&ns)?
         .iter()
         .map(|r| status_of(&state, r))
         .collect();
+    all.extend(crate::dag::status::list(&state, &ns));
     Ok(json(to_json(&all)))
 }
 
@@ -72,6 +73,9 @@ pub async fn status(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let ns = query_param(&req, "namespace").unwrap_or_default();
+    if let Some(dag) = crate::dag::status::describe(&state, &ns, &name) {
+        return Ok(json(to_json(&dag)));
+    }
     let rec = state.catalog.function(&ns, &name).ok_or_else(|| {
         ApiError::NotFound(format!(
             "function {name} not found in namespace {}",
@@ -89,6 +93,7 @@ pub async fn deploy(
 ) -> Result<HttpResponse, ApiError> {
     let d: FunctionDeployment = decode(&body)?;
     state.backend.validate(&d)?;
+    crate::dag::check_deployment(&state.catalog, &d).map_err(ApiError::BadRequest)?;
     let catalog = Arc::clone(&state.catalog);
     let rec = blocking(move || catalog.deploy(d)).await?;
     if let Err(e) = state.backend.deploy(&rec).await {
@@ -119,6 +124,7 @@ pub async fn update(
         )));
     }
     state.backend.validate(&d)?;
+    crate::dag::check_deployment(&catalog, &d).map_err(ApiError::BadRequest)?;
     let (old, rec) = blocking(move || catalog.update(d)).await?;
     if let Err(e) = state.backend.update(&rec).await {
         let catalog = Arc::clone(&state.catalog);

@@ -41,6 +41,8 @@ pub struct AppState {
     pub max_idle_conns_per_host: usize,
     pub metrics: Arc<metrics::Metrics>,
     pub info: ProviderInfo,
+    /// DAGs derived from the catalog, and what the DAG runner and the control loop see and decide.
+    pub dags: Arc<crate::dag::Registry>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -75,6 +77,7 @@ impl AppState {
             max_idle_conns_per_host: config.max_idle_conns_per_host,
             metrics: Arc::default(),
             info,
+            dags: Arc::default(),
         }
     }
 
@@ -178,6 +181,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             web::resource("/system/scale-function/{name:[-a-zA-Z_0-9.]+}")
                 .name("/system/scale-function/{name}")
                 .route(web::post().to(functions::scale)),
+        )
+        .service(
+            web::resource("/system/plan")
+                .name("/system/plan")
+                .route(web::get().to(crate::dag::status::plan)),
         )
         .service(
             web::resource("/system/secrets")

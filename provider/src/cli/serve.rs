@@ -89,6 +89,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Arc::clone(&backend),
         &config,
     ));
+    // The DAG control loop (every second: observe, plan, scale, pre-warm).
+    backend_rt.spawn(crate::control::run(state.clone()));
 
     let result = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || api::app(state.clone()))

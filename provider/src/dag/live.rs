@@ -1,0 +1,207 @@
+//! What the DAG runner observes (arrivals, end-to-end latency, member use) and what the control loop
+//! decided, shared between them and `/system/plan`. Plain data behind short-held mutexes: the runner
+//! touches it a few times per request, the control loop once per tick.
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use optimizer::{Load, Plan};
+use serde::Serialize;
+
+/// (namespace, name) of a DAG or a function.
+pub type Key = (String, String);
+
+fn key(ns: &str, name: &str) -> Key {
+    (ns.to_owned(), name.to_owned())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the data consistent, so a poisoned lock is safe to reuse.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Per-DAG request statistics (since the provider started).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DagStats {
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests over the SLA (ready DAGs with an SLA only).
+    pub sla_violations: u64,
+    pub e2e_last_ms: f64,
+    pub e2e_mean_ms: f64,
+    pub e2e_max_ms: f64,
+    /// Members that were at 0 replicas when the runner needed them.
+    pub cold_starts: u64,
+    /// Members started ahead of need after a DAG request arrived.
+    pub prewarms: u64,
+    #[serde(skip)]
+    e2e_sum_ms: f64,
+    /// Arrival times (seconds since the provider started) not yet handed to the control loop.
+    #[serde(skip)]
+    pending_arrivals: Vec<f64>,
+}
+
+/// A function's use by the runner.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FnUse {
+    pub in_flight: u32,
+    /// Seconds since the provider started; `None` until first used.
+    pub last_used: Option<f64>,
+    /// Held by a pre-warm until this time (seconds since start), so it is not released before its use.
+    pub reserved_until: Option<f64>,
+}
+
+/// The control loop's view of one DAG, as `/system/plan` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    /// The current plan (absent while the DAG cannot be planned).
+    pub plan: Option<Plan>,
+    /// The load the plan was made for.
+    pub load: Option<Load>,
+    /// Why the last decision is what it is.
+    pub reason: String,
+    #[serde(with = "crate::types::rfc3339")]
+    pub decided_at: jiff::Timestamp,
+    /// Each function's last executor action.
+    pub actions: Vec<String>,
+    /// False: the plan's hardware is reported but not applied on this backend yet.
+    pub hardware_applied: bool,
+}
+
+/// See the module documentation.
+#[derive(Debug)]
+pub struct Live {
+    epoch: Instant,
+    /// Multiplies every planned duration (keep-alive windows, pre-warm offsets) and divides observed
+    /// times, so a time-scaled emulator and the planner agree (`SMILESS_TIME_SCALE`).
+    pub time_scale: f64,
+    dags: Mutex<HashMap<Key, DagStats>>,
+    functions: Mutex<HashMap<Key, FnUse>>,
+    plans: Mutex<HashMap<Key, PlanView>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        let scale = crate::emulator::parse_time_scale(
+            std::env::var(crate::emulator::ENV_TIME_SCALE)
+                .ok()
+                .as_deref(),
+        );
+        Live::new(scale.unwrap_or_else(|e| {
+            tracing::warn!("{e}; using time scale 1");
+            1.0
+        }))
+    }
+}
+
+impl Live {
+    pub fn new(time_scale: f64) -> Live {
+        Live {
+            epoch: Instant::now(),
+            time_scale,
+            dags: Mutex::default(),
+            functions: Mutex::default(),
+            plans: Mutex::default(),
+        }
+    }
+
+    /// Seconds since the provider started (the control loop's clock).
+    pub fn now(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64()
+    }
+
+    /// A DAG request arrived.
+    pub fn arrival(&self, ns: &str, dag: &str) {
+        let now = self.now();
+        let mut m = lock(&self.dags);
+        let s = m.entry(key(ns, dag)).or_default();
+        s.requests += 1;
+        s.pending_arrivals.push(now);
+    }
+
+    /// A DAG request finished after `e2e_ms`; `sla_s` counts violations.
+    pub fn finished(&self, ns: &str, dag: &str, e2e_ms: f64, ok: bool, sla_s: Option<f64>) {
+        let mut m = lock(&self.dags);
+        let s = m.entry(key(ns, dag)).or_default();
+        if !ok {
+            s.errors += 1;
+        }
+        if sla_s.is_some_and(|sla| e2e_ms > sla * 1e3 * self.time_scale) {
+            s.sla_violations += 1;
+        }
+        s.e2e_last_ms = e2e_ms;
+        s.e2e_sum_ms += e2e_ms;
+        s.e2e_max_ms = s.e2e_max_ms.max(e2e_ms);
+        s.e2e_mean_ms = s.e2e_sum_ms / s.requests.max(1) as f64;
+    }
+
+    pub fn cold_start(&self, ns: &str, dag: &str) {
+        lock(&self.dags)
+            .entry(key(ns, dag))
+            .or_default()
+            .cold_starts += 1;
+    }
+
+    pub fn prewarm(&self, ns: &str, dag: &str) {
+        lock(&self.dags).entry(key(ns, dag)).or_default().prewarms += 1;
+    }
+
+    /// Arrivals since the previous call (the control loop's observation).
+    pub fn take_arrivals(&self, ns: &str, dag: &str) -> Vec<f64> {
+        lock(&self.dags)
+            .get_mut(&key(ns, dag))
+            .map(|s| std::mem::take(&mut s.pending_arrivals))
+            .unwrap_or_default()
+    }
+
+    pub fn stats(&self, ns: &str, dag: &str) -> DagStats {
+        lock(&self.dags)
+            .get(&key(ns, dag))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The runner starts (`+1`) or ends (`-1`) a call of a member.
+    pub fn member_call(&self, ns: &str, f: &str, start: bool) {
+        let now = self.now();
+        let mut m = lock(&self.functions);
+        let u = m.entry(key(ns, f)).or_default();
+        if start {
+            u.in_flight += 1;
+        } else {
+            u.in_flight = u.in_flight.saturating_sub(1);
+        }
+        u.last_used = Some(now);
+        if !start {
+            // Used: the pre-warm's hold is over.
+            u.reserved_until = None;
+        }
+    }
+
+    /// A pre-warm holds `f` until `until` (seconds since start).
+    pub fn reserve(&self, ns: &str, f: &str, until: f64) {
+        let mut m = lock(&self.functions);
+        let u = m.entry(key(ns, f)).or_default();
+        u.reserved_until = Some(u.reserved_until.map_or(until, |r| r.max(until)));
+    }
+
+    pub fn member_use(&self, ns: &str, f: &str) -> FnUse {
+        lock(&self.functions)
+            .get(&key(ns, f))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn set_plan(&self, ns: &str, dag: &str, view: PlanView) {
+        lock(&self.plans).insert(key(ns, dag), view);
+    }
+
+    pub fn plan(&self, ns: &str, dag: &str) -> Option<PlanView> {
+        lock(&self.plans).get(&key(ns, dag)).cloned()
+    }
+
+    /// Forgets DAGs that no longer exist.
+    pub fn retain_plans(&self, keep: impl Fn(&Key) -> bool) {
+        lock(&self.plans).retain(|k, _| keep(k));
+    }
+}

@@ -1,0 +1,319 @@
+//! Invoking a DAG as `/function/<dag>` (DESIGN §4): the entry gets the request body, every other member
+//! starts as soon as all its predecessors are done (successors run concurrently), a member with several
+//! predecessors gets a JSON object `{pred_name: pred_output, …}` (an output that is JSON is embedded as
+//! JSON, anything else as a string), and the response is the sink's output (several sinks: an object of
+//! their outputs). A failing member fails the request with a 5xx whose body names it.
+//!
+//! Members are called replica-direct (not through the proxy route), scaled from zero like the proxy does.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::{DagEntry, DagState};
+use crate::api::AppState;
+
+thread_local! {
+    // One pooled client per HTTP worker thread: its connection tasks live on that worker's runtime.
+    static CLIENT: Client<HttpConnector, Full<Bytes>> = {
+        let mut conn = HttpConnector::new();
+        conn.set_nodelay(true);
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(conn)
+    };
+}
+
+/// A member's output.
+#[derive(Debug, Clone)]
+struct Output {
+    body: Bytes,
+    content_type: Option<String>,
+}
+
+/// Why a member failed.
+#[derive(Debug)]
+struct MemberError {
+    status: StatusCode,
+    message: String,
+}
+
+/// The DAG called `name` in `ns` (any state), when there is one. Called only when no function has that
+/// name, so the proxy's hot path never pays for it.
+pub fn lookup(state: &AppState, ns: &str, name: &str) -> Option<Arc<DagEntry>> {
+    state.dags.current(&state.catalog).get(ns, name).cloned()
+}
+
+fn plain(status: StatusCode, msg: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("X-OpenFaaS-Internal", "smiless-dag"))
+        .content_type("text/plain; charset=utf-8")
+        .body(msg)
+}
+
+/// Serves one DAG request.
+pub async fn serve(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+    entry: Arc<DagEntry>,
+) -> HttpResponse {
+    let (ns, name) = (entry.namespace.clone(), entry.name.clone());
+    let dag = match (&entry.state, &entry.dag) {
+        (DagState::Ready, Some(d)) => d.clone(),
+        (DagState::Pending { reason } | DagState::Invalid { reason }, _) => {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("DAG {name} is not ready: {reason}"),
+            );
+        }
+        (DagState::Ready, None) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("DAG {name} has no graph"),
+            );
+        }
+    };
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(c) if body.len() + c.len() <= state.max_body_bytes => body.extend_from_slice(&c),
+            Ok(_) => {
+                return plain(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body over {} bytes", state.max_body_bytes),
+                );
+            }
+            Err(e) => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                );
+            }
+        }
+    }
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let call_id = req
+        .headers()
+        .get("x-call-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(crate::proxy::uuid_v4, str::to_owned);
+
+    let start = Instant::now();
+    state.dags.live.arrival(&ns, &name);
+    crate::control::on_arrival(&state, &dag);
+    let result = run(&state, &dag, body.freeze(), content_type, &call_id).await;
+    let e2e_ms = start.elapsed().as_secs_f64() * 1e3;
+    state
+        .dags
+        .live
+        .finished(&ns, &name, e2e_ms, result.is_ok(), dag.sla_s);
+    match result {
+        Ok(out) => {
+            let mut r = HttpResponse::Ok();
+            r.insert_header(("X-Call-Id", call_id))
+                .insert_header(("X-Smiless-Dag", name))
+                .insert_header(("X-Duration-Seconds", format!("{:.6}", e2e_ms / 1e3)));
+            if let Some(ct) = out.content_type {
+                r.content_type(ct);
+            }
+            r.body(out.body)
+        }
+        Err(e) => plain(e.status, e.message),
+    }
+}
+
+/// Runs the graph: each node as soon as its predecessors are done.
+async fn run(
+    state: &web::Data<AppState>,
+    dag: &optimizer::Dag,
+    body: Bytes,
+    content_type: Option<String>,
+    call_id: &str,
+) -> Result<Output, MemberError> {
+    let n = dag.len();
+    let mut waiting: Vec<usize> = dag.pred.iter().map(Vec::len).collect();
+    let mut outputs: Vec<Option<Output>> = vec![None; n];
+    let mut running = FuturesUnordered::new();
+    let first = Output { body, content_type };
+    running.push(call_node(state, dag, dag.entry, first, call_id));
+    while let Some((i, res)) = running.next().await {
+        let out = res.map_err(|e| MemberError {
+            status: e.status,
+            message: format!("DAG {}: {}", dag.name, e.message),
+        })?;
+        outputs[i] = Some(out);
+        for &j in &dag.succ[i] {
+            waiting[j] -= 1;
+            if waiting[j] == 0 {
+                let input = input_of(dag, j, &outputs);
+                running.push(call_node(state, dag, j, input, call_id));
+            }
+        }
+    }
+    let sinks: Vec<usize> = dag.sinks().collect();
+    match sinks.as_slice() {
+        [s] => outputs[*s].take().ok_or_else(|| missing(dag, *s)),
+        _ => Ok(Output {
+            body: Bytes::from(join(dag, &sinks, &outputs)),
+            content_type: Some("application/json".into()),
+        }),
+    }
+}
+
+fn missing(dag: &optimizer::Dag, i: usize) -> MemberError {
+    MemberError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!(
+            "DAG {}: member {} produced no output",
+            dag.name, dag.nodes[i].name
+        ),
+    }
+}
+
+/// A node's input: its only predecessor's output as is, or a JSON object of all of them.
+fn input_of(dag: &optimizer::Dag, j: usize, outputs: &[Option<Output>]) -> Output {
+    match dag.pred[j].as_slice() {
+        [p] => outputs[*p].clone().unwrap_or(Output {
+            body: Bytes::new(),
+            content_type: None,
+        }),
+        preds => Output {
+            body: Bytes::from(join(dag, preds, outputs)),
+            content_type: Some("application/json".into()),
+        },
+    }
+}
+
+/// `{name: output}` over `nodes`; a JSON output is embedded as JSON, anything else as a string.
+fn join(dag: &optimizer::Dag, nodes: &[usize], outputs: &[Option<Output>]) -> Vec<u8> {
+    let mut m = BTreeMap::new();
+    for &p in nodes {
+        let body = outputs[p]
+            .as_ref()
+            .map(|o| o.body.clone())
+            .unwrap_or_default();
+        let v = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_else(|_| {
+            serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+        });
+        m.insert(dag.nodes[p].name.clone(), v);
+    }
+    serde_json::to_vec(&m).unwrap_or_default()
+}
+
+async fn call_node(
+    state: &web::Data<AppState>,
+    dag: &optimizer::Dag,
+    i: usize,
+    input: Output,
+    call_id: &str,
+) -> (usize, Result<Output, MemberError>) {
+    let f = &dag.nodes[i].name;
+    let live = &state.dags.live;
+    live.member_call(&dag.namespace, f, true);
+    let r = call(state, dag, f, input, call_id).await;
+    live.member_call(&dag.namespace, f, false);
+    (i, r)
+}
+
+/// Calls one member: scale from zero when needed, wait for a ready replica, POST the input.
+async fn call(
+    state: &web::Data<AppState>,
+    dag: &optimizer::Dag,
+    f: &str,
+    input: Output,
+    call_id: &str,
+) -> Result<Output, MemberError> {
+    let ns = &dag.namespace;
+    let fail = |status, message: String| MemberError {
+        status,
+        message: format!("member {f} failed: {message}"),
+    };
+    let Some(rec) = state.catalog.function(ns, f) else {
+        return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "not deployed".into()));
+    };
+    if rec.replicas == 0 {
+        state.dags.live.cold_start(ns, &dag.name);
+        if let Err(e) = state.scale(ns, f, 1).await {
+            return Err(fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot scale from zero: {e}"),
+            ));
+        }
+    }
+    let deadline = tokio::time::Instant::now() + state.read_timeout;
+    let addr = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Some(a) = state.backend.endpoint(ns, f, left).await {
+            break a;
+        }
+        if tokio::time::Instant::now() + Duration::from_millis(20) >= deadline {
+            return Err(fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no ready replica".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut b = hyper::Request::builder()
+        .method(hyper::Method::POST)
+        .uri(format!("http://{addr}/"))
+        .header("x-call-id", call_id);
+    if let Some(ct) = &input.content_type {
+        b = b.header("content-type", ct);
+    }
+    let up = b
+        .body(Full::new(input.body))
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let client = CLIENT.with(Clone::clone);
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let resp = match tokio::time::timeout(left, client.request(up)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return Err(fail(
+                StatusCode::BAD_GATEWAY,
+                format!("cannot reach its replica: {e}"),
+            ));
+        }
+        Err(_) => return Err(fail(StatusCode::GATEWAY_TIMEOUT, "timed out".into())),
+    };
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| {
+            fail(
+                StatusCode::BAD_GATEWAY,
+                format!("reading its response: {e}"),
+            )
+        })?
+        .to_bytes();
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+        return Err(fail(
+            StatusCode::BAD_GATEWAY,
+            format!("HTTP {}: {}", status.as_u16(), text.trim()),
+        ));
+    }
+    Ok(Output { body, content_type })
+}

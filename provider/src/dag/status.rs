@@ -1,0 +1,154 @@
+//! DAGs in the contract's listings (`GET /system/functions`, `GET /system/function/<dag>`) and the plan
+//! report `GET /system/plan`.
+//!
+//! A DAG is listed as a `FunctionStatus` with its own name and the label `com.smiless.kind=dag`; its
+//! replicas are the minimum over its members (desired and available), so "ready when all members are".
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use super::{DagEntry, DagState, LABEL_KIND, live};
+use crate::api::{ApiError, AppState, Authorized};
+use crate::types::{FunctionStatus, LABEL_FAAS_FUNCTION, to_json};
+
+/// The annotation listing a DAG's members in its status.
+pub const ANN_MEMBERS: &str = "com.smiless.members";
+/// The annotation carrying a DAG's state (`ready`, `pending: …`, `invalid: …`).
+pub const ANN_STATE: &str = "com.smiless.state";
+
+fn state_text(s: &DagState) -> String {
+    match s {
+        DagState::Ready => "ready".into(),
+        DagState::Pending { reason } => format!("pending: {reason}"),
+        DagState::Invalid { reason } => format!("invalid: {reason}"),
+    }
+}
+
+/// A DAG as a `FunctionStatus`.
+pub fn dag_status(state: &AppState, e: &DagEntry) -> FunctionStatus {
+    let mut desired = u64::MAX;
+    let mut available = u64::MAX;
+    let mut created = None::<jiff::Timestamp>;
+    for m in &e.members {
+        match state.catalog.function(&e.namespace, m) {
+            Some(rec) => {
+                desired = desired.min(u64::from(rec.replicas));
+                available =
+                    available.min(u64::from(state.backend.status(&e.namespace, m).available));
+                created = Some(created.map_or(rec.created_at, |c| c.max(rec.created_at)));
+            }
+            None => {
+                desired = 0;
+                available = 0;
+            }
+        }
+    }
+    let labels = [
+        (LABEL_KIND.to_owned(), "dag".to_owned()),
+        (LABEL_FAAS_FUNCTION.to_owned(), e.name.clone()),
+    ]
+    .into();
+    let mut annotations: std::collections::BTreeMap<String, String> = [
+        (ANN_MEMBERS.to_owned(), e.members.join(",")),
+        (ANN_STATE.to_owned(), state_text(&e.state)),
+    ]
+    .into();
+    if let Some(sla) = e.dag.as_ref().and_then(|d| d.sla_s) {
+        annotations.insert(optimizer::dag::ANN_SLA.to_owned(), format!("{sla}s"));
+    }
+    FunctionStatus {
+        name: e.name.clone(),
+        image: String::new(),
+        namespace: e.namespace.clone(),
+        env_process: String::new(),
+        env_vars: Default::default(),
+        constraints: Vec::new(),
+        secrets: Vec::new(),
+        labels,
+        annotations,
+        limits: None,
+        requests: None,
+        read_only_root_filesystem: false,
+        invocation_count: state.dags.live.stats(&e.namespace, &e.name).requests as f64,
+        replicas: if desired == u64::MAX { 0 } else { desired },
+        available_replicas: if available == u64::MAX { 0 } else { available },
+        created_at: created.unwrap_or(jiff::Timestamp::UNIX_EPOCH),
+        usage: None,
+    }
+}
+
+/// The statuses of the DAGs of one (resolved) namespace.
+pub fn list(state: &AppState, namespace: &str) -> Vec<FunctionStatus> {
+    let ns = state.catalog.resolve_namespace(namespace);
+    state
+        .dags
+        .current(&state.catalog)
+        .by_key
+        .values()
+        .filter(|e| e.namespace == ns)
+        .map(|e| dag_status(state, e))
+        .collect()
+}
+
+/// One DAG's status, when `name` is a DAG.
+pub fn describe(state: &AppState, namespace: &str, name: &str) -> Option<FunctionStatus> {
+    let ns = state.catalog.resolve_namespace(namespace);
+    let dags = state.dags.current(&state.catalog);
+    dags.get(ns, name).map(|e| dag_status(state, e))
+}
+
+/// One DAG in `/system/plan`.
+#[derive(Debug, Serialize)]
+pub struct DagReport {
+    pub name: String,
+    pub namespace: String,
+    pub members: Vec<String>,
+    #[serde(flatten)]
+    pub state: DagState,
+    pub sla_s: Option<f64>,
+    pub stats: live::DagStats,
+    /// The control loop's current decision (absent until its first tick for this DAG).
+    pub control: Option<live::PlanView>,
+}
+
+/// `GET /system/plan`.
+#[derive(Debug, Serialize)]
+pub struct PlanReport {
+    pub time_scale: f64,
+    pub dags: Vec<DagReport>,
+}
+
+/// The report of every DAG (all namespaces).
+pub fn report(state: &AppState) -> PlanReport {
+    let live = &state.dags.live;
+    let dags = state
+        .dags
+        .current(&state.catalog)
+        .by_key
+        .values()
+        .map(|e| DagReport {
+            name: e.name.clone(),
+            namespace: e.namespace.clone(),
+            members: e.members.clone(),
+            state: e.state.clone(),
+            sla_s: e.dag.as_ref().and_then(|d| d.sla_s),
+            stats: live.stats(&e.namespace, &e.name),
+            control: live.plan(&e.namespace, &e.name),
+        })
+        .collect();
+    PlanReport {
+        time_scale: live.time_scale,
+        dags,
+    }
+}
+
+/// `GET /system/plan`: per DAG, the current plan (hardware, batch, cold-start policy and replicas per
+/// function, predicted latency, cost per hour, rejected alternatives) and the reason of the last decision.
+pub async fn plan(
+    _: Authorized,
+    _req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(to_json(&report(&state))))
+}
