@@ -41,7 +41,7 @@ environment:
   SMILESS_E2E_RESULTS    results directory (default <repo>/.cache/e2e/<UTC time>-<pid>)
   SMILESS_E2E_NETNS=0    run on the host's loopback instead of a private network namespace
   SMILESS_CERTIFIER_VERSION  the certifier's pseudo-version (default: its last commit, 2e39d058)
-  SMILESS_E2E_CERTIFIER=optional  do not fail when the Go module proxy does not serve the certifier
+  SMILESS_E2E_CERTIFIER=required  fail even when the Go module proxy refuses the certifier (403; default: BLOCKED)
   CARGO_TARGET_DIR       where cargo builds smiless (as cargo)
   SMILESS_BIN            use this smiless binary instead of building one (development)
 
