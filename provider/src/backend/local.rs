@@ -10,7 +10,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-use super::{Backend, BackendError, LogRequest, ReplicaCounts};
+use super::{Backend, BackendError, LogRequest, Placement, ReplicaCounts};
 use crate::catalog::FunctionRecord;
 use crate::runtime::{FunctionKey, LogQuery, ReplicaSpec, Runtime, RuntimeError};
 use crate::types::{FunctionDeployment, LogMessage};
@@ -26,6 +26,8 @@ pub struct LocalBackend {
     rt: Runtime,
     secrets_root: PathBuf,
     exec_timeout: Duration,
+    /// Hardware the control loop placed functions on (by namespace and name).
+    placements: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), Placement>>>,
 }
 
 impl LocalBackend {
@@ -36,19 +38,27 @@ impl LocalBackend {
             rt,
             secrets_root,
             exec_timeout,
+            placements: Arc::default(),
         }
     }
 
     async fn apply(&self, f: &FunctionRecord) -> Result<(), BackendError> {
         let key = FunctionKey::new(f.namespace(), f.name());
-        self.rt
-            .apply(
-                &key,
-                replica_spec(f, &self.secrets_root, self.exec_timeout),
-                f.replicas,
-            )
-            .await
-            .map_err(map_err)
+        let mut spec = replica_spec(f, &self.secrets_root, self.exec_timeout);
+        let placed = self
+            .placements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(f.namespace().to_owned(), f.name().to_owned()))
+            .cloned();
+        if let Some(p) = placed {
+            let s = Arc::make_mut(&mut spec);
+            s.cpu_set = Some(p.cpus).filter(|c| !c.is_empty());
+            s.gpu = p
+                .gpu
+                .map(|(device, percent)| crate::runtime::GpuShare { device, percent });
+        }
+        self.rt.apply(&key, spec, f.replicas).await.map_err(map_err)
     }
 }
 
@@ -120,12 +130,40 @@ impl Backend for LocalBackend {
         Box::pin(self.apply(f))
     }
 
+    fn place<'a>(
+        &'a self,
+        f: &'a Arc<FunctionRecord>,
+        placement: Option<Placement>,
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(async move {
+            let key = (f.namespace().to_owned(), f.name().to_owned());
+            {
+                let mut m = self
+                    .placements
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let changed = match &placement {
+                    Some(p) => m.insert(key, p.clone()).as_ref() != Some(p),
+                    None => m.remove(&key).is_some(),
+                };
+                if !changed {
+                    return Ok(true);
+                }
+            }
+            self.apply(f).await.map(|()| true)
+        })
+    }
+
     fn delete<'a>(
         &'a self,
         namespace: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
+            self.placements
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&(namespace.to_owned(), name.to_owned()));
             self.rt
                 .remove(&FunctionKey::new(namespace, name))
                 .await

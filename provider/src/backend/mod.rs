@@ -33,6 +33,15 @@ pub struct ReplicaCounts {
     pub available: u32,
 }
 
+/// Planned hardware for a function's replicas (the control loop's choice; DESIGN §5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Cores the replicas may run on (empty: any).
+    pub cpus: Vec<usize>,
+    /// `(device, percent)`: a GPU share through MPS.
+    pub gpu: Option<(u32, u8)>,
+}
+
 /// Which log lines to return (contract §1.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogRequest {
@@ -67,6 +76,16 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Changes the number of replicas to `f.replicas`.
     fn scale<'a>(&'a self, f: &'a Arc<FunctionRecord>) -> BoxFuture<'a, Result<(), BackendError>>;
+
+    /// Runs `f`'s replicas on `placement` (`None`: back to the deployment's default); a change rolls the
+    /// replicas. Returns whether the backend applied it (the default: it cannot place hardware).
+    fn place<'a>(
+        &'a self,
+        _f: &'a Arc<FunctionRecord>,
+        _placement: Option<Placement>,
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(async { Ok(false) })
+    }
 
     /// Stops and forgets a function.
     fn delete<'a>(

@@ -1,7 +1,60 @@
 //! The executor's pure rule: a function's desired replicas from its planned [`Choice`] and what the
 //! runner observed. No I/O and no clock: the control loop passes `idle_s` and the time scale, so the rule is
 //! unit-tested exactly and the loop around it stays thin.
-use optimizer::{Choice, ColdStart};
+use optimizer::{Choice, ColdStart, Hardware, HardwareSpace};
+
+use crate::backend::Placement;
+
+/// What this machine offers the live planner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host {
+    pub cpus: usize,
+    pub gpus: u32,
+}
+
+/// The planner's hardware space on `host`: the default core counts that fit, and GPU shares only when
+/// there is a GPU (a plan must not choose hardware the machine cannot give).
+pub fn space(host: Host) -> HardwareSpace {
+    let d = HardwareSpace::default();
+    let mut cpu_cores: Vec<u32> = d
+        .cpu_cores
+        .into_iter()
+        .filter(|c| usize::try_from(*c).is_ok_and(|c| c <= host.cpus))
+        .collect();
+    if cpu_cores.is_empty() {
+        cpu_cores.push(1);
+    }
+    HardwareSpace {
+        cpu_cores,
+        gpu_shares: if host.gpus > 0 {
+            d.gpu_shares
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// Where to run `hw`: `cores` consecutive cores starting at `slot` (wrapping), or a share of GPU
+/// `slot mod gpus`. Spreading members over different cores by `slot` keeps a DAG's functions from all
+/// landing on core 0.
+pub fn placement(hw: Hardware, slot: usize, host: Host) -> Placement {
+    match hw {
+        Hardware::Cpu { cores } => {
+            let n = host.cpus.max(1);
+            let k = usize::try_from(cores).unwrap_or(n).clamp(1, n);
+            let mut cpus: Vec<usize> = (0..k).map(|i| (slot + i) % n).collect();
+            cpus.sort_unstable();
+            Placement { cpus, gpu: None }
+        }
+        Hardware::Gpu { share_pct } => Placement {
+            cpus: Vec::new(),
+            gpu: Some((
+                u32::try_from(slot).unwrap_or(0) % host.gpus.max(1),
+                u8::try_from(share_pct.clamp(1, 100)).unwrap_or(100),
+            )),
+        },
+    }
+}
 
 /// What the control loop knows about one member now.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,6 +169,25 @@ mod tests {
         assert_eq!(target(&c, m(1, 0, 5.0, true), 1.0).replicas, 1);
         assert_eq!(target(&c, m(1, 1, 5.0, false), 1.0).replicas, 1);
         assert_eq!(target(&c, m(1, 0, 0.2, false), 1.0).replicas, 1);
+    }
+
+    #[test]
+    fn placement_fits_the_host() {
+        let host = Host { cpus: 4, gpus: 0 };
+        assert_eq!(space(host).cpu_cores, [1, 2, 4]);
+        assert!(space(host).gpu_shares.is_empty());
+        assert_eq!(space(Host { cpus: 1, gpus: 1 }).gpu_shares.len(), 10);
+        assert_eq!(placement(Hardware::Cpu { cores: 2 }, 3, host).cpus, [0, 3]);
+        assert_eq!(
+            placement(Hardware::Cpu { cores: 8 }, 0, host).cpus,
+            [0, 1, 2, 3]
+        );
+        let g = placement(
+            Hardware::Gpu { share_pct: 30 },
+            3,
+            Host { cpus: 2, gpus: 2 },
+        );
+        assert_eq!(g.gpu, Some((1, 30)));
     }
 
     #[test]

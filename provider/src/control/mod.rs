@@ -7,9 +7,12 @@
 //! Times: the planner works in profile seconds; a run with `SMILESS_TIME_SCALE = s` (shared with the
 //! `smiless-fn` emulator) divides observed times by `s` and multiplies planned durations by `s`.
 //!
-//! Not done here yet (see docs/live.md): hardware placement (the plan's hardware is reported, not
-//! applied), batching (the watchdog serves one request per call), and the predictor's forecasters (a
-//! recent-window estimator stands in).
+//! Hardware: the planner's space is what the host has ([`decide::space`]); the plan's hardware is applied
+//! through [`crate::backend::Backend::place`] (CPU affinity and thread counts, or a GPU share's MPS
+//! environment), a change rolling the replicas.
+//!
+//! Not done here yet (see docs/live.md): batching (the watchdog serves one request per call) and the
+//! predictor's forecasters (a recent-window estimator stands in).
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +43,28 @@ fn profiles() -> ProfileSet {
     })
 }
 
+/// Environment variable: how many GPUs the planner may use (default 0; the local backend has no GPU
+/// discovery yet, and `smiless-fn` emulates a GPU share's timing from `CUDA_MPS_ACTIVE_THREAD_PERCENTAGE`).
+pub const ENV_GPUS: &str = "SMILESS_GPUS";
+
+/// The host as the planner sees it.
+pub fn host() -> decide::Host {
+    decide::Host {
+        cpus: crate::emulator::affinity_cores(),
+        gpus: std::env::var(ENV_GPUS)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+    }
+}
+
 /// One DAG's controller and a parallel estimator whose load is reported (the controller's is private).
 struct DagControl {
     dag: Dag,
     controller: Controller,
     estimator: RecentWindow,
+    /// The hardware applied to each member (what the planner sees as deployed: hysteresis).
+    applied: BTreeMap<String, optimizer::Hardware>,
 }
 
 /// Runs the control loop until the process ends.
@@ -106,7 +126,7 @@ async fn step(
         ));
     };
     if controls.get(key).is_none_or(|c| c.dag != *dag) {
-        let input = match PlanInput::new(
+        let mut input = match PlanInput::new(
             dag.clone(),
             profiles,
             sla,
@@ -124,6 +144,7 @@ async fn step(
                 ));
             }
         };
+        input.space.hardware = decide::space(host());
         let Some(policy) = optimizer::policy_by_name("smiless") else {
             return view("not planned: the smiless policy is missing".into());
         };
@@ -139,6 +160,7 @@ async fn step(
                 dag: dag.clone(),
                 controller,
                 estimator: RecentWindow::new(WINDOW_S, None),
+                applied: BTreeMap::new(),
             },
         );
     }
@@ -151,9 +173,9 @@ async fn step(
         c.estimator.observe(t);
     }
     let load = c.estimator.estimate(now);
-    // The hardware is not applied on this backend yet, so the planner sees nothing deployed: no
-    // re-initialisation cost biases its choice.
-    let current = BTreeMap::new();
+    // The hardware applied so far: the planner charges a change its re-initialisation, so it switches
+    // only when the saving over its horizon pays for it (with the load quantisation: the hysteresis).
+    let current = c.applied.clone();
     // Planning is CPU work (milliseconds, more for large DAGs): keep it off the async workers' queue.
     let decided = tokio::task::block_in_place(|| {
         c.controller
@@ -183,10 +205,37 @@ async fn step(
         "plan unchanged: the load stayed within the hysteresis band".into()
     };
     let mut actions = Vec::new();
+    let host = host();
+    let mut slot = 0usize;
+    let mut hardware_applied = true;
     for fp in &plan.functions {
         let Some(rec) = state.catalog.function(&dag.namespace, &fp.name) else {
             continue;
         };
+        let hw = fp.choice.hardware;
+        let at = slot;
+        slot += match hw {
+            optimizer::Hardware::Cpu { cores } => usize::try_from(cores).unwrap_or(1),
+            optimizer::Hardware::Gpu { .. } => 1,
+        };
+        if c.applied.get(&fp.name) != Some(&hw) {
+            // A change of hardware rolls the replicas (make-before-break in the runtime).
+            match state
+                .backend
+                .place(&rec, Some(decide::placement(hw, at, host)))
+                .await
+            {
+                Ok(true) => {
+                    actions.push(format!("{}: placed on {hw}", fp.name));
+                    c.applied.insert(fp.name.clone(), hw);
+                }
+                Ok(false) => hardware_applied = false,
+                Err(e) => {
+                    hardware_applied = false;
+                    actions.push(format!("{}: placing on {hw} failed: {e}", fp.name));
+                }
+            }
+        }
         let fkey = (dag.namespace.clone(), fp.name.clone());
         let u = live.member_use(&dag.namespace, &fp.name);
         let since = u
@@ -223,7 +272,7 @@ async fn step(
         reason,
         decided_at: jiff::Timestamp::now(),
         actions,
-        hardware_applied: false,
+        hardware_applied,
     }
 }
 

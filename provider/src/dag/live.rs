@@ -64,7 +64,7 @@ pub struct PlanView {
     pub decided_at: jiff::Timestamp,
     /// Each function's last executor action.
     pub actions: Vec<String>,
-    /// False: the plan's hardware is reported but not applied on this backend yet.
+    /// Whether the backend runs every member on its planned hardware.
     pub hardware_applied: bool,
 }
 

@@ -291,7 +291,33 @@ async fn emulated_dag_is_planned_and_served() {
         d["control"]["reason"].as_str().unwrap().contains("planned"),
         "{d}"
     );
-    assert_eq!(d["control"]["hardware_applied"], false);
-    assert_eq!(d["control"]["actions"].as_array().unwrap().len(), 3, "{d}");
+    // Hardware: the plan fits the host and is applied (each member placed on its planned hardware).
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    for f in fns {
+        let hw = f["choice"]["hardware"].as_str().unwrap();
+        let cores: u64 = hw
+            .strip_prefix("cpu:")
+            .expect("no GPU here: CPU only")
+            .parse()
+            .unwrap();
+        assert!(cores <= cpus, "{hw} on a {cpus}-core host");
+    }
+    assert_eq!(d["control"]["hardware_applied"], true, "{d}");
+    let actions = d["control"]["actions"].as_array().unwrap();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.as_str().unwrap().contains("placed on"))
+            .count(),
+        3,
+        "{d}"
+    );
     assert!(d["stats"]["requests"].as_u64() >= Some(1));
+    // The sink's replica now runs on the planned hardware (a rolled replica reports it).
+    let want = fns.iter().find(|f| f["name"] == "v-tts").unwrap()["choice"]["hardware"].clone();
+    wait_for("v-tts on its planned hardware", async || {
+        let r = request(a, "POST", "/function/voice", &[], b"audio").await;
+        r.status == 200 && r.json()["hardware"] == want
+    })
+    .await;
 }
