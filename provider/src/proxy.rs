@@ -11,55 +11,27 @@
 //!   waits up to `read_timeout` for a ready replica; none → 503 `No endpoints available for: NAME.`;
 //!   an upstream failure → 500 `Can't reach service for: NAME.`; both with `X-OpenFaaS-Internal: proxy`.
 //!
-//! Each HTTP worker owns its own pooled keep-alive client (created in the app factory), so connection
+//! Each HTTP worker owns its own pool of keep-alive upstream connections ([`pool`]), so connection
 //! tasks run on the worker thread that uses them.
-use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::body::SizedStream;
 use actix_web::http::header as ax;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Either, Full, StreamBody};
-use hyper::body::Frame;
+use futures::StreamExt;
+use http_body_util::{Either, Full, StreamBody};
 use hyper::header as hy;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::api::AppState;
 
 /// Request bodies up to this size with a known length are read whole before forwarding.
 const BUFFER_LIMIT: u64 = 64 * 1024;
 
-type Pump = futures::channel::mpsc::Receiver<Result<Frame<Bytes>, io::Error>>;
-type UpstreamBody = Either<Full<Bytes>, StreamBody<Pump>>;
+mod pool;
 
-/// The per-worker upstream client (HTTP/1.1, keep-alive pool, no redirects).
-pub struct ProxyClient {
-    client: Client<HttpConnector, UpstreamBody>,
-}
-
-impl std::fmt::Debug for ProxyClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProxyClient").finish_non_exhaustive()
-    }
-}
-
-impl ProxyClient {
-    pub fn new(max_idle_per_host: usize) -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(TokioTimer::new())
-            .pool_max_idle_per_host(max_idle_per_host)
-            .build(conn);
-        ProxyClient { client }
-    }
-}
+pub use pool::Pool;
+use pool::{PooledBody, UpstreamBody};
 
 /// Metrics label of every proxied request.
 pub const PATH_LABEL: &str = "/function/{name}";
@@ -198,7 +170,7 @@ async fn proxy(
     let Some(addr) = endpoint(&state, &ns, name).await else {
         return no_endpoints();
     };
-    let Some(client) = req.app_data::<ProxyClient>() else {
+    let Some(pool) = req.app_data::<std::rc::Rc<Pool>>() else {
         return internal(
             StatusCode::INTERNAL_SERVER_ERROR,
             "proxy client missing".into(),
@@ -237,6 +209,10 @@ async fn proxy(
         ) {
             headers.append(k, v);
         }
+    }
+    // HTTP/1.1 requires Host; like Go's client, name the replica's address.
+    if let Ok(host) = hy::HeaderValue::from_str(&addr.to_string()) {
+        headers.insert(hy::HOST, host);
     }
     if !headers.contains_key("x-forwarded-host")
         && let Some(host) = req
@@ -291,7 +267,7 @@ async fn proxy(
         );
     };
 
-    let resp = match tokio::time::timeout(state.read_timeout, client.client.request(up)).await {
+    let resp = match tokio::time::timeout(state.read_timeout, pool.send(addr, up)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             tracing::debug!("upstream {addr} of {name}.{ns}: {e}");
@@ -352,34 +328,21 @@ async fn request_body(
             }
             Ok(Either::Left(Full::new(buf.freeze())))
         }
-        _ => {
-            let (mut tx, rx) = futures::channel::mpsc::channel(4);
-            // The payload is tied to this worker thread; pump it into a Send channel for hyper.
-            actix_web::rt::spawn(async move {
-                while let Some(chunk) = payload.next().await {
-                    let item = chunk
-                        .map(Frame::data)
-                        .map_err(|e| io::Error::other(e.to_string()));
-                    let failed = item.is_err();
-                    if tx.send(item).await.is_err() || failed {
-                        break;
-                    }
-                }
-            });
-            Ok(Either::Right(StreamBody::new(rx)))
-        }
+        // Large or chunked: stream the payload as it arrives (the connection task runs on this thread).
+        _ => Ok(Either::Right(StreamBody::new(
+            payload.map(pool::to_frame as _),
+        ))),
     }
 }
 
 /// Converts the upstream response, streaming its body.
 fn respond(
     req: &HttpRequest,
-    resp: hyper::Response<hyper::body::Incoming>,
+    (parts, body): (hyper::http::response::Parts, PooledBody),
     req_ct: Option<hy::HeaderValue>,
     call_id: hy::HeaderValue,
     start_time: hy::HeaderValue,
 ) -> HttpResponse {
-    let (parts, body) = resp.into_parts();
     let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
         .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
     let mut out = HttpResponse::build(status);
@@ -413,7 +376,7 @@ fn respond(
         .get(hy::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let stream = body.into_data_stream();
+    let stream = body;
     match len {
         _ if req.method() == actix_web::http::Method::HEAD => match len {
             Some(n) => out.no_chunking(n).finish(),

@@ -143,9 +143,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
     let body_limit = web::PayloadConfig::new(state.max_body_bytes);
     cfg.app_data(state.clone())
         .app_data(body_limit)
-        .app_data(crate::proxy::ProxyClient::new(
-            state.max_idle_conns_per_host,
-        ))
+        .app_data(crate::proxy::Pool::new(state.max_idle_conns_per_host))
         // The invocation proxy first: it is the hot path.
         .service(crate::proxy::scope())
         .service(

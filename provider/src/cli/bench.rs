@@ -4,7 +4,9 @@
 //! provider's full HTTP stack (metrics middleware, routing, catalog look-up, proxy) in front of it on the
 //! fixed backend, then drives the same load at both in one run: latency at one connection (added p50/p99
 //! = via provider − direct) and throughput at `--connections`. The load comes from `wrk` when it is
-//! installed, otherwise from a built-in single-threaded hyper client.
+//! installed, otherwise from a built-in single-threaded hyper client. When nginx is installed, a tuned
+//! nginx reverse proxy (one worker, upstream keep-alive) in front of the same upstream is measured in the
+//! same run, as the reference the proxy's target is set against (DESIGN §11).
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +23,8 @@ use crate::backend::fixed::FixedBackend;
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::types::FunctionDeployment;
+
+mod nginx;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -58,6 +62,9 @@ pub struct ProxyArgs {
     /// HTTP workers of the provider.
     #[arg(long, default_value_t = 1)]
     pub proxy_workers: usize,
+    /// Skip the nginx rows even when nginx is installed.
+    #[arg(long)]
+    pub no_nginx: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -86,6 +93,9 @@ struct Report {
     added_p50_us: f64,
     added_p99_us: f64,
     throughput_ratio: f64,
+    nginx_added_p50_us: Option<f64>,
+    nginx_throughput_ratio: Option<f64>,
+    provider_vs_nginx_throughput: Option<f64>,
 }
 
 fn proxy(a: &ProxyArgs) -> anyhow::Result<()> {
@@ -100,19 +110,37 @@ fn proxy(a: &ProxyArgs) -> anyhow::Result<()> {
     if a.connections == 0 {
         bail!("--connections must be at least 1");
     }
-    let state_dir = std::env::temp_dir().join(format!("smiless-bench-{}", std::process::id()));
-    let result = (|| {
-        let (upstream, _up) = start_upstream()?;
-        let (provider, _pv) = start_provider(upstream, &state_dir, a.proxy_workers)?;
-        let direct = format!("http://{upstream}/");
-        let via = format!("http://{provider}/function/bench");
-        let mut rows = Vec::new();
-        for (conns, target, url) in [
-            (1, "direct", &direct),
-            (1, "via provider", &via),
-            (a.connections, "direct", &direct),
-            (a.connections, "via provider", &via),
-        ] {
+    let scratch = std::env::temp_dir().join(format!("smiless-bench-{}", std::process::id()));
+    let result = measure(a, driver, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = result?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(a, &report);
+    }
+    Ok(())
+}
+
+fn measure(a: &ProxyArgs, driver: Driver, scratch: &std::path::Path) -> anyhow::Result<Report> {
+    let (upstream, _up) = start_upstream()?;
+    let (provider, _pv) = start_provider(upstream, &scratch.join("state"), a.proxy_workers)?;
+    let nginx = if a.no_nginx {
+        None
+    } else {
+        nginx::Nginx::start(upstream, &scratch.join("nginx"))?
+    };
+    let direct = format!("http://{upstream}/");
+    let via = format!("http://{provider}/function/bench");
+    let via_nginx = nginx.as_ref().map(|n| format!("http://{}/", n.addr));
+    let mut rows = Vec::new();
+    for conns in [1, a.connections] {
+        let mut targets = vec![("direct", &direct)];
+        if let Some(u) = &via_nginx {
+            targets.push(("nginx", u));
+        }
+        targets.push(("via provider", &via));
+        for (target, url) in targets {
             let (rps, p50, p99) = match driver {
                 Driver::Wrk => wrk(url, conns, a.duration)?,
                 _ => builtin(url, conns, a.duration)?,
@@ -125,22 +153,28 @@ fn proxy(a: &ProxyArgs) -> anyhow::Result<()> {
                 p99_us: p99,
             });
         }
-        let report = Report {
-            driver,
-            added_p50_us: rows[1].p50_us - rows[0].p50_us,
-            added_p99_us: rows[1].p99_us - rows[0].p99_us,
-            throughput_ratio: rows[3].requests_per_sec
-                / rows[2].requests_per_sec.max(f64::MIN_POSITIVE),
-            rows,
-        };
-        anyhow::Ok(report)
-    })();
-    let _ = std::fs::remove_dir_all(&state_dir);
-    let report = result?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
     }
+    let find = |t: &str, c: usize| rows.iter().find(|r| r.target == t && r.connections == c);
+    let (c1, cn) = (1, a.connections);
+    let added = |t: &str, f: fn(&Row) -> f64| Some(f(find(t, c1)?) - f(find("direct", c1)?));
+    let ratio = |t: &str, base: &str| {
+        Some(
+            find(t, cn)?.requests_per_sec / find(base, cn)?.requests_per_sec.max(f64::MIN_POSITIVE),
+        )
+    };
+    Ok(Report {
+        driver,
+        added_p50_us: added("via provider", |r| r.p50_us).unwrap_or(f64::NAN),
+        added_p99_us: added("via provider", |r| r.p99_us).unwrap_or(f64::NAN),
+        throughput_ratio: ratio("via provider", "direct").unwrap_or(f64::NAN),
+        nginx_added_p50_us: added("nginx", |r| r.p50_us),
+        nginx_throughput_ratio: ratio("nginx", "direct"),
+        provider_vs_nginx_throughput: ratio("via provider", "nginx"),
+        rows,
+    })
+}
+
+fn print_table(a: &ProxyArgs, report: &Report) {
     println!(
         "proxy benchmark (driver: {:?}, {} per row, upstream: in-process actix 200 \"ok\")",
         report.driver,
@@ -157,14 +191,29 @@ fn proxy(a: &ProxyArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "added latency at c=1: p50 {:+.1} µs, p99 {:+.1} µs",
+        "added latency at c=1 (via provider − direct): p50 {:+.1} µs, p99 {:+.1} µs",
         report.added_p50_us, report.added_p99_us
     );
     println!(
         "throughput at c={}: via provider / direct = {:.2}",
         a.connections, report.throughput_ratio
     );
-    Ok(())
+    if let (Some(np50), Some(nr), Some(pn)) = (
+        report.nginx_added_p50_us,
+        report.nginx_throughput_ratio,
+        report.provider_vs_nginx_throughput,
+    ) {
+        println!(
+            "nginx: added p50 {np50:+.1} µs, throughput / direct = {nr:.2}; via provider / nginx = {pn:.2}"
+        );
+        let met = pn >= 1.0 && report.added_p50_us <= np50 + 10.0;
+        println!(
+            "target (throughput >= nginx and added p50 <= nginx + 10 µs): {}",
+            if met { "met" } else { "not met" }
+        );
+    } else {
+        println!("nginx: not measured (install nginx-light to add the nginx rows)");
+    }
 }
 
 fn which(bin: &str) -> Option<PathBuf> {

@@ -34,7 +34,8 @@ async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
                 })
                 .collect();
             let out = json!({"method": req.method().as_str(), "path": req.path(), "query": req.query_string(),
-                "headers": headers, "body": body.to_vec()});
+                "headers": headers, "body": body.to_vec(),
+                "peer": req.peer_addr().map(|p| p.to_string())});
             HttpResponse::Ok()
                 .insert_header(("X-Upstream", "yes"))
                 .body(out.to_string())
@@ -104,6 +105,12 @@ async fn verbs_paths_queries_headers_and_binary_bodies() {
             "fallback content type"
         );
     }
+    // Keep-alive: sequential calls reuse one upstream connection (same client port upstream).
+    let peer = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap()["peer"].clone();
+    let first = peer(&call(&svc, Method::GET, "/function/echo", b"").await.2);
+    let second = peer(&call(&svc, Method::GET, "/function/echo", b"").await.2);
+    assert!(first.is_string());
+    assert_eq!(first, second, "the upstream connection was not reused");
     let (s, h, b) = call(&svc, Method::HEAD, "/function/echo", b"").await;
     assert_eq!((s, b.len()), (StatusCode::OK, 0));
     assert!(h.contains_key("content-length"));
