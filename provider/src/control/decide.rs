@@ -84,16 +84,21 @@ pub const RELEASE_GRACE_S: f64 = 1.0;
 /// seconds).
 pub fn target(choice: &Choice, m: MemberState, time_scale: f64) -> Target {
     let planned = choice.replicas.max(1);
+    // Warm: exactly the planned replicas (extra ones from an earlier, busier plan go), unless released.
     let keep = |why: &str| Target {
-        replicas: if m.replicas == 0 {
-            0
-        } else {
-            m.replicas.max(planned)
-        },
+        replicas: if m.replicas == 0 { 0 } else { planned },
         why: why.to_owned(),
     };
     if m.in_flight > 0 {
-        return keep("in use");
+        // Never shrink under a running request.
+        return Target {
+            replicas: if m.replicas == 0 {
+                0
+            } else {
+                m.replicas.max(planned)
+            },
+            why: "in use".into(),
+        };
     }
     match choice.policy {
         ColdStart::AlwaysOn => Target {
@@ -157,6 +162,9 @@ mod tests {
         let c = choice(ColdStart::KeepAlive { seconds: 30.0 }, 2);
         // 30 s planned at time scale 0.1 = 3 real seconds.
         assert_eq!(target(&c, m(1, 0, 2.9, false), 0.1).replicas, 2);
+        // Extra replicas from an earlier plan go while idle, not while in use.
+        assert_eq!(target(&c, m(4, 0, 1.0, false), 0.1).replicas, 2);
+        assert_eq!(target(&c, m(4, 1, 1.0, false), 0.1).replicas, 4);
         assert_eq!(target(&c, m(2, 0, 3.1, false), 0.1).replicas, 0);
         // Never scaled up from zero by the keep-alive rule itself (the runner or a pre-warm does that).
         assert_eq!(target(&c, m(0, 0, 0.5, false), 0.1).replicas, 0);

@@ -204,6 +204,14 @@ async fn step(
     } else {
         "plan unchanged: the load stayed within the hysteresis band".into()
     };
+    let reason = if plan.predicted_latency_s > sla * (1.0 + 1e-9) {
+        format!(
+            "{reason}; the SLA cannot be met with this host's hardware: running the fastest plan found ({:.3} s)",
+            plan.predicted_latency_s
+        )
+    } else {
+        reason
+    };
     let mut actions = Vec::new();
     let host = host();
     let mut slot = 0usize;
