@@ -20,5 +20,5 @@ pub async fn info(_: Authorized, state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(state.metrics.render() + &crate::dag::metrics::render(&state))
 }

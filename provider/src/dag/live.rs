@@ -20,6 +20,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Upper bounds (seconds) of the end-to-end latency histogram.
+pub const E2E_BUCKETS_S: [f64; 12] = [
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0,
+];
+
 /// Per-DAG request statistics (since the provider started).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DagStats {
@@ -35,7 +40,13 @@ pub struct DagStats {
     /// Members started ahead of need after a DAG request arrived.
     pub prewarms: u64,
     #[serde(skip)]
-    e2e_sum_ms: f64,
+    pub e2e_sum_ms: f64,
+    /// Requests finished (the histogram's count).
+    #[serde(skip)]
+    pub finished: u64,
+    /// End-to-end latency histogram: counts per bucket of [`E2E_BUCKETS_S`] (not cumulative).
+    #[serde(skip)]
+    pub e2e_buckets: [u64; E2E_BUCKETS_S.len()],
     /// Arrival times (seconds since the provider started) not yet handed to the control loop.
     #[serde(skip)]
     pending_arrivals: Vec<f64>,
@@ -131,8 +142,12 @@ impl Live {
         }
         s.e2e_last_ms = e2e_ms;
         s.e2e_sum_ms += e2e_ms;
+        s.finished += 1;
+        if let Some(i) = E2E_BUCKETS_S.iter().position(|b| e2e_ms <= b * 1e3) {
+            s.e2e_buckets[i] += 1;
+        }
         s.e2e_max_ms = s.e2e_max_ms.max(e2e_ms);
-        s.e2e_mean_ms = s.e2e_sum_ms / s.requests.max(1) as f64;
+        s.e2e_mean_ms = s.e2e_sum_ms / s.finished as f64;
     }
 
     pub fn cold_start(&self, ns: &str, dag: &str) {
@@ -152,6 +167,16 @@ impl Live {
             .get_mut(&key(ns, dag))
             .map(|s| std::mem::take(&mut s.pending_arrivals))
             .unwrap_or_default()
+    }
+
+    /// Every DAG's statistics (for `/metrics`).
+    pub fn all_stats(&self) -> Vec<(Key, DagStats)> {
+        let mut v: Vec<(Key, DagStats)> = lock(&self.dags)
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
     }
 
     pub fn stats(&self, ns: &str, dag: &str) -> DagStats {

@@ -13,7 +13,8 @@
 //!   bad or misplaced SLA, a name that collides with a function). A deploy or update that would make its
 //!   DAG invalid is refused with 400 naming the problem ([`check_deployment`]).
 //!
-//! [`runner`] invokes a ready DAG; [`live`] holds what the runner observes for the control loop.
+//! [`runner`] invokes a ready DAG; [`live`] holds what the runner observes for the control loop;
+//! [`status`] lists DAGs and reports `/system/plan`; [`metrics`] exports per-DAG Prometheus series.
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -25,6 +26,7 @@ use crate::catalog::{Catalog, FunctionRecord, State};
 use crate::types::FunctionDeployment;
 
 pub mod live;
+pub mod metrics;
 pub mod runner;
 pub mod status;
 

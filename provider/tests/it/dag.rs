@@ -213,6 +213,23 @@ async fn fan_out_join_listing_validation_prewarm() {
     // The 503 while pending never reached the runner: two requests, no errors.
     assert_eq!(d["stats"]["requests"], 2, "{d}");
     assert_eq!(d["stats"]["errors"], 0, "{d}");
+
+    // The same counters, and the latency histogram, on /metrics.
+    let m = get(a, "/metrics").await.text();
+    let l = "dag=\"pipe\",namespace=\"openfaas-fn\"";
+    for want in [
+        format!("smiless_dag_requests_total{{{l}}} 2"),
+        format!("smiless_dag_errors_total{{{l}}} 0"),
+        format!("smiless_dag_e2e_seconds_count{{{l}}} 2"),
+        format!("smiless_dag_e2e_seconds_bucket{{{l},le=\"+Inf\"}} 2"),
+        format!("smiless_dag_errors_total{{dag=\"broken\",namespace=\"openfaas-fn\"}} 1"),
+    ] {
+        assert!(m.contains(&want), "{want} missing from\n{m}");
+    }
+    assert!(
+        m.contains(&format!("smiless_dag_prewarms_total{{{l}}} ")),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,6 +330,11 @@ async fn emulated_dag_is_planned_and_served() {
         "{d}"
     );
     assert!(d["stats"]["requests"].as_u64() >= Some(1));
+    let m = get(a, "/metrics").await.text();
+    assert!(
+        m.contains("smiless_dag_plan_cost_per_hour{dag=\"voice\",namespace=\"openfaas-fn\"} "),
+        "{m}"
+    );
     // The sink's replica now runs on the planned hardware (a rolled replica reports it).
     let want = fns.iter().find(|f| f["name"] == "v-tts").unwrap()["choice"]["hardware"].clone();
     wait_for("v-tts on its planned hardware", async || {
