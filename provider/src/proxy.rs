@@ -178,11 +178,12 @@ async fn proxy(
     };
 
     // Upstream request: method, URL (path after the name + raw query), headers.
-    let mut uri = format!("http://{addr}{rest}");
-    if let Some(q) = req.uri().query() {
-        uri.push('?');
-        uri.push_str(q);
-    }
+    // Origin form (`/path?query`), as Go's client sends it: a Go watchdog would otherwise see the
+    // absolute URL in `RequestURI`.
+    let uri = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_owned(),
+    };
     let method =
         hyper::Method::from_bytes(req.method().as_str().as_bytes()).unwrap_or(hyper::Method::GET);
     let mut up = hyper::Request::builder().method(method).uri(uri);

@@ -34,6 +34,7 @@ async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
                 })
                 .collect();
             let out = json!({"method": req.method().as_str(), "path": req.path(), "query": req.query_string(),
+                "uri": req.uri().to_string(),
                 "headers": headers, "body": body.to_vec(),
                 "peer": req.peer_addr().map(|p| p.to_string())});
             HttpResponse::Ok()
@@ -85,6 +86,7 @@ async fn verbs_paths_queries_headers_and_binary_bodies() {
         assert_eq!(v["method"], m.as_str());
         assert_eq!(v["path"], "/a/b");
         assert_eq!(v["query"], "x=1&y=%20z", "raw query preserved");
+        assert_eq!(v["uri"], "/a/b?x=1&y=%20z", "origin-form request target");
         assert!(
             v["headers"]["x-call-id"]
                 .as_str()
