@@ -14,6 +14,9 @@ use crate::plan::{Plan, PlanError, PlanInput, Policy};
 
 use super::estimate::LoadEstimator;
 
+/// A hardware change must save more than this fraction of the plan's cost (see `keep_current`).
+pub const SWITCH_SAVING: f64 = 0.15;
+
 /// Ratio between neighbouring quantisation levels of rate and gap.
 const STEP: f64 = 1.12;
 /// Finer levels for an exactly known gap (an oracle), rounded up: a keep-alive window planned for a
@@ -59,6 +62,8 @@ pub struct Controller {
     headroom: f64,
     cache: HashMap<Key, Plan>,
     key: Option<Key>,
+    /// The plan handed out last (deployed).
+    current: Option<Plan>,
     pub stats: ControlStats,
 }
 
@@ -97,7 +102,16 @@ impl Controller {
         template: PlanInput,
         headroom: f64,
     ) -> Controller {
-        Controller { policy, estimator, template, headroom: headroom.clamp(0.0, 0.5), cache: HashMap::new(), key: None, stats: ControlStats::default() }
+        Controller {
+            policy,
+            estimator,
+            template,
+            headroom: headroom.clamp(0.0, 0.5),
+            cache: HashMap::new(),
+            key: None,
+            current: None,
+            stats: ControlStats::default(),
+        }
     }
 
     pub fn policy_name(&self) -> &'static str {
@@ -120,21 +134,78 @@ impl Controller {
         // Quantise rate via the burst size so that the quantised pair stays consistent (m ≥ 1).
         let step = if deterministic { FINE } else { STEP };
         let per_burst = (load.rate_per_s * load.interarrival_s).max(1.0);
-        let key: Key = (level(load.interarrival_s, step, deterministic), level(per_burst, STEP, deterministic), deterministic, hash_current(obs.current));
+        let key: Key = (
+            level(load.interarrival_s, step, deterministic),
+            level(per_burst, STEP, deterministic),
+            deterministic,
+            hash_current(obs.current),
+        );
         let changed = self.key != Some(key);
         self.key = Some(key);
         if !self.cache.contains_key(&key) {
-            let gap = step.powi(key.0);
-            let per_burst = STEP.powi(key.1).max(1.0);
-            let q = Load { rate_per_s: per_burst / gap, interarrival_s: gap, gaps: load.gaps };
-            let plan = self.plan_for(q, obs.current)?;
+            let plan = self.plan_for(self.key_load(&key), obs.current)?;
             self.cache.insert(key, plan);
         }
+        if changed
+            && let Some(cur) = &self.current
+            && self.keep_current(cur, &key)
+        {
+            // Hysteresis: the deployed plan is still good enough for the new load.
+            return Ok(Decision {
+                plan: self.current.as_ref().expect("checked above"),
+                changed: false,
+            });
+        }
         let plan = self.cache.get(&key).expect("inserted above when missing");
+        if changed {
+            self.current = Some(plan.clone());
+        }
         Ok(Decision { plan, changed })
     }
 
-    fn plan_for(&mut self, load: Load, current: &BTreeMap<String, Hardware>) -> Result<Plan, PlanError> {
+    /// True when the deployed plan changes hardware against the new one, still meets the planning SLA
+    /// under the new load and costs at most [`SWITCH_SAVING`] more: a hardware change re-initialises
+    /// replicas (cost, and cold starts on the critical path), so it must buy a real saving.
+    fn keep_current(&self, cur: &Plan, key: &Key) -> bool {
+        let Some(new) = self.cache.get(key) else {
+            return false;
+        };
+        let same_hw = cur
+            .functions
+            .iter()
+            .zip(&new.functions)
+            .all(|(a, b)| a.choice.hardware == b.choice.hardware);
+        if same_hw {
+            return false;
+        }
+        let mut input = self.template.clone();
+        input.load = self.key_load(key);
+        let choices: Vec<_> = cur.functions.iter().map(|f| f.choice).collect();
+        let ev = crate::model::evaluate(&input, &choices);
+        ev.latency_s <= input.sla_s * (1.0 - self.headroom)
+            && ev.cost_per_hour <= new.cost_per_hour * (1.0 + SWITCH_SAVING)
+    }
+
+    fn key_load(&self, key: &Key) -> Load {
+        let step = if key.2 { FINE } else { STEP };
+        let gap = step.powi(key.0);
+        let per_burst = STEP.powi(key.1).max(1.0);
+        Load {
+            rate_per_s: per_burst / gap,
+            interarrival_s: gap,
+            gaps: if key.2 {
+                GapModel::Deterministic
+            } else {
+                GapModel::Exponential
+            },
+        }
+    }
+
+    fn plan_for(
+        &mut self,
+        load: Load,
+        current: &BTreeMap<String, Hardware>,
+    ) -> Result<Plan, PlanError> {
         self.stats.plans_computed += 1;
         let mut input = self.template.clone();
         input.load = load;
@@ -166,7 +237,13 @@ mod tests {
 
     fn controller() -> Controller {
         let dag = paper_dag("image-query").unwrap();
-        let input = PlanInput::new(dag, &ProfileSet::paper(), 3.0, Load::new(Some(1.0), None).unwrap()).unwrap();
+        let input = PlanInput::new(
+            dag,
+            &ProfileSet::paper(),
+            3.0,
+            Load::new(Some(1.0), None).unwrap(),
+        )
+        .unwrap();
         let policy = crate::policy_by_name("smiless").unwrap();
         Controller::new(policy, Box::new(RecentWindow::new(60.0, None)), input, 0.0)
     }
@@ -176,15 +253,39 @@ mod tests {
         let mut c = controller();
         let current = BTreeMap::new();
         let arrivals: Vec<f64> = (0..60).map(f64::from).collect();
-        let d = c.decide(60.0, &Observations { arrivals: &arrivals, current: &current }).unwrap();
+        let d = c
+            .decide(
+                60.0,
+                &Observations {
+                    arrivals: &arrivals,
+                    current: &current,
+                },
+            )
+            .unwrap();
         assert!(d.changed);
         let first = d.plan.clone();
-        let d = c.decide(61.0, &Observations { arrivals: &[60.5], current: &current }).unwrap();
+        let d = c
+            .decide(
+                61.0,
+                &Observations {
+                    arrivals: &[60.5],
+                    current: &current,
+                },
+            )
+            .unwrap();
         assert!(!d.changed, "a steady load keeps the plan");
         assert_eq!(d.plan, &first);
         assert_eq!(c.stats.plans_computed, 1);
         // Ten minutes of silence: a very different load, a new plan.
-        let d = c.decide(700.0, &Observations { arrivals: &[], current: &current }).unwrap();
+        let d = c
+            .decide(
+                700.0,
+                &Observations {
+                    arrivals: &[],
+                    current: &current,
+                },
+            )
+            .unwrap();
         assert!(d.changed);
         assert_eq!(c.stats.plans_computed, 2);
     }

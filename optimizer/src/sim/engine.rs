@@ -28,7 +28,7 @@ use crate::plan::{ColdStart, Plan, PlanError, PlanInput};
 
 use super::control::{Controller, Observations};
 use super::estimate::BURST_GAP_S;
-use super::metrics::{Billed, Ledger, Summary, quantile};
+use super::metrics::{Billed, Ledger, Summary};
 use super::pool::{FnState, Replica, State};
 
 /// Knobs of a run.
@@ -48,7 +48,13 @@ pub struct SimOptions {
 
 impl Default for SimOptions {
     fn default() -> Self {
-        SimOptions { seed: 1, tick_s: 1.0, infer_cv: 0.03, max_replicas: 256, warmup_s: 0.0 }
+        SimOptions {
+            seed: 1,
+            tick_s: 1.0,
+            infer_cv: 0.03,
+            max_replicas: 256,
+            warmup_s: 0.0,
+        }
     }
 }
 
@@ -116,16 +122,16 @@ pub(crate) struct Sim<'a> {
     pub(crate) reps: Vec<Replica>,
     pub(crate) fns: Vec<FnState>,
     reqs: Vec<Req>,
-    arrivals: &'a [f64],
+    pub(crate) arrivals: &'a [f64],
     new_arrivals: Vec<f64>,
     last_arrival: f64,
     /// Start of the next burst already pre-warmed for (oracle).
     prewarmed_burst: f64,
     pub(crate) current: BTreeMap<String, crate::hardware::Hardware>,
     pub(crate) ledger: Ledger,
-    latencies: Vec<f64>,
-    violations: u64,
-    cold_cp: u64,
+    pub(crate) latencies: Vec<f64>,
+    pub(crate) violations: u64,
+    pub(crate) cold_cp: u64,
     pub(crate) hw_switches: u64,
     in_flight: usize,
     pub(crate) plan: Option<Plan>,
@@ -219,11 +225,18 @@ pub fn simulate(
 impl<'a> Sim<'a> {
     pub(crate) fn push(&mut self, t: f64, ev: Ev) {
         self.seq += 1;
-        self.heap.push(Event { t, seq: self.seq, ev });
+        self.heap.push(Event {
+            t,
+            seq: self.seq,
+            ev,
+        });
     }
 
     fn control(&mut self, c: &mut Controller) -> Result<(), PlanError> {
-        let obs = Observations { arrivals: &self.new_arrivals, current: &self.current };
+        let obs = Observations {
+            arrivals: &self.new_arrivals,
+            current: &self.current,
+        };
         let d = c.decide(self.now, &obs)?;
         let (changed, plan) = (d.changed || self.plan.is_none(), d.plan.clone());
         self.new_arrivals.clear();
@@ -241,7 +254,13 @@ impl<'a> Sim<'a> {
         self.new_arrivals.push(t);
         let waiting = (0..n).map(|f| dag.pred[f].len() as u16).collect();
         let sinks_left = dag.sinks().count() as u16;
-        self.reqs.push(Req { arrival: t, waiting, finish: vec![f64::NAN; n], cold: vec![false; n], sinks_left });
+        self.reqs.push(Req {
+            arrival: t,
+            waiting,
+            finish: vec![f64::NAN; n],
+            cold: vec![false; n],
+            sinks_left,
+        });
         self.in_flight += 1;
         for f in &mut self.fns {
             f.pending += 1;
@@ -304,12 +323,20 @@ impl<'a> Sim<'a> {
             // Prefer a replica on the planned hardware; one being retired still serves while the new
             // ones initialise (make before break).
             let idle = |r: &usize| self.reps[*r].state == State::Idle;
-            let pick = self.fns[f].live.iter().copied().filter(idle).min_by_key(|&r| self.reps[r].retire);
+            let pick = self.fns[f]
+                .live
+                .iter()
+                .copied()
+                .filter(idle)
+                .min_by_key(|&r| self.reps[r].retire);
             let Some(r) = pick else { break };
-            let batch = (self.fns[f].choice.map_or(1, |c| c.batch).max(1) as usize).min(self.fns[f].queue.len());
+            let batch = (self.fns[f].choice.map_or(1, |c| c.batch).max(1) as usize)
+                .min(self.fns[f].queue.len());
             let mut tasks = Vec::with_capacity(batch);
             for _ in 0..batch {
-                let Some((req, ready)) = self.fns[f].queue.pop_front() else { break };
+                let Some((req, ready)) = self.fns[f].queue.pop_front() else {
+                    break;
+                };
                 if self.reps[r].ready_at > ready + 1e-9 {
                     // It waited for this replica's initialisation.
                     self.reqs[req].cold[f] = true;
@@ -334,32 +361,50 @@ impl<'a> Sim<'a> {
         if q == 0 {
             return;
         }
-        let Some(choice) = self.fns[f].choice else { return };
+        let Some(choice) = self.fns[f].choice else {
+            return;
+        };
         let batch = choice.batch.max(1) as usize;
-        let init_est = self.input.profiles[f].init(choice.hardware).estimate(self.input.params.init_std_factor);
+        let init_est = self.input.profiles[f]
+            .init(choice.hardware)
+            .estimate(self.input.params.init_std_factor);
         let soon = self.fns[f]
             .live
             .iter()
             .filter(|&&r| {
                 let rep = &self.reps[r];
-                !rep.retire && (rep.state == State::Init || (rep.state == State::Busy && rep.busy_until <= self.now + init_est))
+                !rep.retire
+                    && (rep.state == State::Init
+                        || (rep.state == State::Busy && rep.busy_until <= self.now + init_est))
             })
             .count();
         let deficit = q.saturating_sub(soon * batch);
-        let room = self.opts.max_replicas.saturating_sub(self.fns[f].live.len());
+        let room = self
+            .opts
+            .max_replicas
+            .saturating_sub(self.fns[f].live.len());
         for _ in 0..deficit.div_ceil(batch).min(room) {
             self.start_replica(f, f64::NEG_INFINITY);
         }
     }
 
     fn prewarm(&mut self, f: usize, m: u32) {
-        let Some(choice) = self.fns[f].choice else { return };
+        let Some(choice) = self.fns[f].choice else {
+            return;
+        };
         if !matches!(choice.policy, ColdStart::PreWarm { .. }) {
             return;
         }
         let batch = choice.batch.max(1);
-        let need = m.max(self.fns[f].pending).div_ceil(batch).min(choice.replicas.max(1)) as usize;
-        let have = self.fns[f].live.iter().filter(|&&r| !self.reps[r].retire).count();
+        let need = m
+            .max(self.fns[f].pending)
+            .div_ceil(batch)
+            .min(choice.replicas.max(1)) as usize;
+        let have = self.fns[f]
+            .live
+            .iter()
+            .filter(|&&r| !self.reps[r].retire)
+            .count();
         let hold = self.fns[f].hold_until;
         for _ in have..need.min(self.opts.max_replicas) {
             self.start_replica(f, hold);
@@ -418,7 +463,10 @@ impl<'a> Sim<'a> {
     fn complete_request(&mut self, req: usize) {
         let dag = &self.input.dag;
         let r = &self.reqs[req];
-        let last = dag.sinks().max_by(|&a, &b| r.finish[a].total_cmp(&r.finish[b])).unwrap_or(dag.entry);
+        let last = dag
+            .sinks()
+            .max_by(|&a, &b| r.finish[a].total_cmp(&r.finish[b]))
+            .unwrap_or(dag.entry);
         let latency = r.finish[last] - r.arrival;
         self.in_flight -= 1;
         if r.arrival < self.opts.warmup_s {
@@ -427,7 +475,10 @@ impl<'a> Sim<'a> {
         // Walk the critical path back: each node's latest-finishing predecessor.
         let mut node = last;
         let mut cold = r.cold[node];
-        while let Some(&p) = dag.pred[node].iter().max_by(|&&a, &&b| r.finish[a].total_cmp(&r.finish[b])) {
+        while let Some(&p) = dag.pred[node]
+            .iter()
+            .max_by(|&&a, &&b| r.finish[a].total_cmp(&r.finish[b]))
+        {
             node = p;
             cold |= r.cold[node];
         }
@@ -435,10 +486,6 @@ impl<'a> Sim<'a> {
             self.cold_cp += 1;
         }
         if latency > self.input.sla_s + 1e-9 {
-            if std::env::var_os("SIM_TRACE").is_some() {
-                let fin: Vec<String> = r.finish.iter().zip(&r.cold).map(|(f, c)| format!("{:.2}{}", f - r.arrival, if *c { "C" } else { "" })).collect();
-                eprintln!("VIOL t={:.1} lat={latency:.2} fin={fin:?} plan={:?}", r.arrival, self.plan.as_ref().map(|p| p.functions.iter().map(|f| format!("{} {} b{} n{} {:?}", f.name, f.choice.hardware, f.choice.batch, f.choice.replicas, f.choice.policy)).collect::<Vec<_>>()));
-            }
             self.violations += 1;
         }
         self.latencies.push(latency);
@@ -471,46 +518,5 @@ impl<'a> Sim<'a> {
         };
         let (hw, dt) = (rep.hw, self.now - rep.since);
         self.ledger.bill(&self.input.prices, hw, what, dt);
-    }
-
-    fn finish(self, controller: &Controller) -> SimResult {
-        let mut lat = self.latencies;
-        let completed = lat.len() as u64;
-        let mean = if lat.is_empty() { 0.0 } else { lat.iter().sum::<f64>() / lat.len() as f64 };
-        let mut sorted = lat.clone();
-        sorted.sort_by(f64::total_cmp);
-        let rounds = super::estimate::bursts(self.arrivals).len() as u64;
-        let nf = self.fns.len().max(1) as f64;
-        let reinit = if rounds == 0 {
-            0.0
-        } else {
-            self.fns.iter().map(|f| (f.inits.saturating_sub(1)) as f64 / rounds as f64).sum::<f64>() / nf
-        };
-        let cost = self.ledger.total();
-        let summary = Summary {
-            dag: self.input.dag.name.clone(),
-            policy: controller.policy_name().to_string(),
-            sla_s: self.input.sla_s,
-            requests: self.arrivals.len() as u64,
-            completed,
-            cost,
-            ledger: self.ledger,
-            gpu_cost_share: if cost > 0.0 { self.ledger.gpu_cost / cost } else { 0.0 },
-            p50_latency_s: quantile(&sorted, 0.5),
-            p99_latency_s: quantile(&sorted, 0.99),
-            max_latency_s: sorted.last().copied().unwrap_or(0.0),
-            mean_latency_s: mean,
-            sla_violations: self.violations,
-            violation_ratio: if completed > 0 { self.violations as f64 / completed as f64 } else { 0.0 },
-            cold_on_critical_path: self.cold_cp,
-            inits: self.fns.iter().map(|f| f.inits).sum(),
-            reinit_fraction: reinit,
-            hw_switches: self.hw_switches,
-            rounds,
-            plans_computed: controller.stats.plans_computed,
-            infeasible_plans: controller.stats.infeasible,
-        };
-        lat.shrink_to_fit();
-        SimResult { summary, latencies: lat }
     }
 }

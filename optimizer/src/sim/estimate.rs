@@ -6,8 +6,11 @@
 //! need nothing else:
 //! - [`RecentWindow`]: rate and mean burst gap over a trailing window, optionally inflated so the
 //!   exponential gap model's warm quantile covers the *observed* gap quantile (heavy-tailed traces);
-//! - [`Oracle`]: the next burst's true gap and size from the future arrivals ("OPT" in the paper, whose
-//!   oracle predictor returns the actual next inter-arrival time and count).
+//! - [`WindowOracle`]: the same estimate made from the *next* window's arrivals (a perfect load
+//!   forecast; the simulator's "OPT");
+//! - [`Oracle`]: the next burst's true gap and size from the future arrivals (the paper's oracle
+//!   predictor returns the actual next inter-arrival time and count; the simulator's "opt-gap", a
+//!   clairvoyant near-lower bound).
 use std::collections::VecDeque;
 
 use crate::load::{GapModel, Load};
@@ -33,11 +36,16 @@ pub trait LoadEstimator: Send {
 /// Groups sorted arrival times into bursts `(start, count)`: a burst continues while the gap to the
 /// previous arrival is below [`BURST_GAP_S`].
 pub fn bursts(arrivals: &[f64]) -> Vec<(f64, u32)> {
+    bursts_within(arrivals, BURST_GAP_S)
+}
+
+/// [`bursts`] with another threshold: arrivals less than `gap_s` apart form one burst.
+pub fn bursts_within(arrivals: &[f64], gap_s: f64) -> Vec<(f64, u32)> {
     let mut out: Vec<(f64, u32)> = Vec::new();
     let mut last = f64::NEG_INFINITY;
     for &t in arrivals {
         match out.last_mut() {
-            Some(b) if t - last < BURST_GAP_S => b.1 += 1,
+            Some(b) if t - last < gap_s => b.1 += 1,
             _ => out.push((t, 1)),
         }
         last = t;
@@ -45,41 +53,48 @@ pub fn bursts(arrivals: &[f64]) -> Vec<(f64, u32)> {
     out
 }
 
-/// Rate and mean burst gap over the last `window_s` seconds.
+/// Rate, burst size and mean burst gap over the last `window_s` seconds.
 #[derive(Clone, Debug)]
 pub struct RecentWindow {
     pub window_s: f64,
     /// When set, the mean gap is raised (never lowered) so that the exponential model's `q`-quantile
-    /// equals the observed `q`-quantile of burst gaps in the window. Without it the planner, which
-    /// assumes memoryless gaps, under-sizes keep-alive windows on heavy-tailed traces and the entry goes
-    /// cold more often than its SLA quantile allows.
+    /// equals the observed `q`-quantile of burst gaps in the window, and the burst size reported is the
+    /// observed `q`-quantile burst size instead of the mean. Without it the planner, which assumes
+    /// memoryless gaps and average bursts, under-sizes keep-alive windows and replicas on heavy-tailed
+    /// traces.
     pub tail_quantile: Option<f64>,
+    /// Arrivals closer than this form one burst: requests that overlap in the DAG compete for the same
+    /// replicas, so the planner must size for them together (the SLA is a good choice).
+    pub burst_gap_s: f64,
     /// Arrivals inside the window.
     arrivals: VecDeque<f64>,
-    /// Burst starts inside the window (plus the one before it, for the first gap).
-    starts: VecDeque<f64>,
-    last: f64,
+    /// The last arrival before the window (for the first gap).
+    before: Option<f64>,
 }
 
 impl RecentWindow {
     pub fn new(window_s: f64, tail_quantile: Option<f64>) -> RecentWindow {
+        RecentWindow::with_burst_gap(window_s, tail_quantile, BURST_GAP_S)
+    }
+
+    pub fn with_burst_gap(
+        window_s: f64,
+        tail_quantile: Option<f64>,
+        burst_gap_s: f64,
+    ) -> RecentWindow {
         RecentWindow {
             window_s: window_s.max(1.0),
             tail_quantile,
+            burst_gap_s: burst_gap_s.max(0.0),
             arrivals: VecDeque::new(),
-            starts: VecDeque::new(),
-            last: f64::NEG_INFINITY,
+            before: None,
         }
     }
 
     fn trim(&mut self, now: f64) {
         let from = now - self.window_s;
         while self.arrivals.front().is_some_and(|&t| t < from) {
-            self.arrivals.pop_front();
-        }
-        // Keep one start before the window so the oldest gap inside it is known.
-        while self.starts.len() > 1 && self.starts[1] < from {
-            self.starts.pop_front();
+            self.before = self.arrivals.pop_front();
         }
     }
 }
@@ -90,36 +105,140 @@ impl LoadEstimator for RecentWindow {
     }
 
     fn observe(&mut self, t: f64) {
-        if t - self.last >= BURST_GAP_S {
-            self.starts.push_back(t);
-        }
-        self.last = t;
         self.arrivals.push_back(t);
     }
 
     fn estimate(&mut self, now: f64) -> Load {
         self.trim(now);
-        let w = self.window_s;
-        // Half a pseudo-request keeps an empty window finite: "less than one request per window".
-        let n = (self.arrivals.len() as f64).max(0.5);
-        let rate = n / w;
-        let gaps: Vec<f64> = self.starts.iter().zip(self.starts.iter().skip(1)).map(|(a, b)| b - a).collect();
+        let all: Vec<f64> = self
+            .before
+            .iter()
+            .copied()
+            .chain(self.arrivals.iter().copied())
+            .collect();
+        let b = bursts_within(&all, self.burst_gap_s);
+        let from = now - self.window_s;
         // The open gap since the last burst counts too: a long silence must lengthen the estimate.
-        let open = self.starts.back().map_or(w, |&s| (now - s).max(0.0));
-        let n_bursts = self.starts.iter().filter(|&&s| s >= now - w).count().max(1) as f64;
-        let mut mean_gap = (w / n_bursts).max(open.min(w));
-        if let Some(q) = self.tail_quantile
-            && gaps.len() >= 4
-        {
-            let mut sorted = gaps.clone();
-            sorted.sort_by(f64::total_cmp);
-            let idx = ((sorted.len() as f64 - 1.0) * q).ceil() as usize;
-            let gq = sorted[idx.min(sorted.len() - 1)];
-            // Exponential: quantile q at −g·ln(1−q).
-            mean_gap = mean_gap.max(gq / -(1.0 - q).max(1e-9).ln());
+        let open = b.last().map_or(self.window_s, |&(s, _)| (now - s).max(0.0));
+        window_load(
+            self.arrivals.len(),
+            &b,
+            from,
+            self.window_s,
+            open,
+            self.tail_quantile,
+        )
+    }
+}
+
+/// The load of a window of `window_s` seconds from `from` holding `n` arrivals, given the bursts
+/// `(start, size)` in and around it (gaps between neighbours are the burst gaps), with `open` seconds
+/// of silence at its edge. See [`RecentWindow::tail_quantile`] for `tail`.
+pub fn window_load(
+    n: usize,
+    bursts: &[(f64, u32)],
+    from: f64,
+    window_s: f64,
+    open: f64,
+    tail: Option<f64>,
+) -> Load {
+    let w = window_s;
+    let inside: Vec<u32> = bursts
+        .iter()
+        .filter(|b| b.0 >= from && b.0 < from + w)
+        .map(|b| b.1)
+        .collect();
+    // Half a pseudo-request keeps an empty window finite: "less than one request per window".
+    let rate = (n as f64).max(0.5) / w;
+    let mut mean_gap = (w / inside.len().max(1) as f64).max(open.min(w));
+    let mut size = if inside.is_empty() {
+        1.0
+    } else {
+        f64::from(inside.iter().sum::<u32>()) / inside.len() as f64
+    };
+    if let Some(q) = tail
+        && bursts.len() >= 5
+    {
+        let mut gaps: Vec<f64> = bursts.windows(2).map(|p| p[1].0 - p[0].0).collect();
+        gaps.sort_by(f64::total_cmp);
+        let gq = gaps[(((gaps.len() as f64 - 1.0) * q).ceil() as usize).min(gaps.len() - 1)];
+        // Exponential: quantile q at −g·ln(1−q).
+        mean_gap = mean_gap.max(gq / -(1.0 - q).max(1e-9).ln());
+        let mut sizes = inside.clone();
+        sizes.sort_unstable();
+        if let Some(&m) = sizes.get(
+            (((sizes.len() as f64 - 1.0) * q).ceil() as usize).min(sizes.len().saturating_sub(1)),
+        ) {
+            size = size.max(f64::from(m));
         }
-        let mean_gap = mean_gap.max(1.0 / rate).max(1e-3);
-        Load { rate_per_s: rate, interarrival_s: mean_gap, gaps: GapModel::Exponential }
+    }
+    let mean_gap = mean_gap.max(1e-3);
+    // Rate as the burst size over the gap, so the planner's burst (rate × gap) is the size wanted.
+    let rate = rate.max(size / mean_gap);
+    let mean_gap = mean_gap.max(1.0 / rate);
+    Load {
+        rate_per_s: rate,
+        interarrival_s: mean_gap,
+        gaps: GapModel::Exponential,
+    }
+}
+
+/// Knows the *next window's* arrivals: the load it reports is what [`RecentWindow`] would report
+/// looking `window_s` seconds ahead instead of back. This is "OPT" as a perfect forecaster of the load
+/// (the planner still treats gaps inside the window as random); [`Oracle`] also knows each gap.
+#[derive(Clone, Debug)]
+pub struct WindowOracle {
+    arrivals: Vec<f64>,
+    bursts: Vec<(f64, u32)>,
+    window_s: f64,
+    tail_quantile: Option<f64>,
+}
+
+impl WindowOracle {
+    /// `burst_gap_s` as [`RecentWindow::burst_gap_s`].
+    pub fn new(
+        arrivals: &[f64],
+        window_s: f64,
+        tail_quantile: Option<f64>,
+        burst_gap_s: f64,
+    ) -> WindowOracle {
+        WindowOracle {
+            arrivals: arrivals.to_vec(),
+            bursts: bursts_within(arrivals, burst_gap_s),
+            window_s: window_s.max(1.0),
+            tail_quantile,
+        }
+    }
+}
+
+impl LoadEstimator for WindowOracle {
+    fn name(&self) -> String {
+        format!("window-oracle-{}s", self.window_s)
+    }
+
+    fn observe(&mut self, _t: f64) {}
+
+    fn estimate(&mut self, now: f64) -> Load {
+        let end = now + self.window_s;
+        let a0 = self.arrivals.partition_point(|&t| t < now);
+        let a1 = self.arrivals.partition_point(|&t| t < end);
+        let s0 = self.bursts.partition_point(|b| b.0 < now);
+        let s1 = self.bursts.partition_point(|b| b.0 < end);
+        // One burst past each edge, so the gaps across the edges are seen too.
+        let lo = s0.saturating_sub(1);
+        let hi = (s1 + 1).min(self.bursts.len());
+        let open = self
+            .bursts
+            .get(s0)
+            .map_or(self.window_s, |b| (b.0 - now).max(0.0));
+        window_load(
+            a1 - a0,
+            &self.bursts[lo..hi],
+            now,
+            self.window_s,
+            open,
+            self.tail_quantile,
+        )
     }
 }
 
@@ -136,7 +255,10 @@ pub struct Oracle {
 impl Oracle {
     /// `arrivals` sorted ascending (the whole run's).
     pub fn new(arrivals: &[f64]) -> Oracle {
-        Oracle { bursts: bursts(arrivals), cursor: 0 }
+        Oracle {
+            bursts: bursts(arrivals),
+            cursor: 0,
+        }
     }
 
     fn advance(&mut self, now: f64) {
@@ -167,14 +289,26 @@ impl LoadEstimator for Oracle {
         match (prev, self.bursts.get(self.cursor)) {
             (Some(p), Some(&(next, m))) => {
                 let gap = (next - p).max(1e-3);
-                Load { rate_per_s: f64::from(m) / gap, interarrival_s: gap, gaps: GapModel::Deterministic }
+                Load {
+                    rate_per_s: f64::from(m) / gap,
+                    interarrival_s: gap,
+                    gaps: GapModel::Deterministic,
+                }
             }
             (None, Some(&(next, m))) => {
                 let gap = (next - now).max(1.0);
-                Load { rate_per_s: f64::from(m) / gap, interarrival_s: gap, gaps: GapModel::Deterministic }
+                Load {
+                    rate_per_s: f64::from(m) / gap,
+                    interarrival_s: gap,
+                    gaps: GapModel::Deterministic,
+                }
             }
             // Nothing more arrives: a very long gap, so nothing is kept warm.
-            (_, None) => Load { rate_per_s: 1e-6, interarrival_s: 1e6, gaps: GapModel::Deterministic },
+            (_, None) => Load {
+                rate_per_s: 1e-6,
+                interarrival_s: 1e6,
+                gaps: GapModel::Deterministic,
+            },
         }
     }
 
@@ -190,7 +324,10 @@ mod tests {
 
     #[test]
     fn groups_bursts() {
-        assert_eq!(bursts(&[0.0, 0.2, 0.9, 5.0, 20.0, 20.5]), vec![(0.0, 3), (5.0, 1), (20.0, 2)]);
+        assert_eq!(
+            bursts(&[0.0, 0.2, 0.9, 5.0, 20.0, 20.5]),
+            vec![(0.0, 3), (5.0, 1), (20.0, 2)]
+        );
     }
 
     #[test]

@@ -2,10 +2,16 @@
 //! row's cost normalised to OPT's on the same (DAG, SLA) (the paper's "Norm. total cost",
 //! reference: smiless-artifact §10).
 //!
-//! OPT is the exhaustive planner fed by the [`Oracle`] (the next burst's true gap and size, and pre-warms
-//! placed before it), as in the paper where OPT is the optimiser plus an oracle predictor. Every other
-//! policy gets the estimator the caller's factory builds (the same one for all, so the comparison is of
-//! the planners, not of their forecasts).
+//! Two oracles, both the exhaustive planner:
+//! - `opt` plans every window with the *true* load of the next [`OPT_WINDOW_S`] seconds
+//!   ([`WindowOracle`]: a perfect load forecast, gaps inside the window still random to the planner);
+//!   costs are normalised to it.
+//! - `opt-gap` knows every next burst ([`Oracle`]: its true gap and size, pre-warms placed before it),
+//!   like the paper's OPT whose oracle predictor returns the actual next inter-arrival time: a
+//!   clairvoyant near-lower bound that no online policy can approach on random arrivals.
+//!
+//! Every other policy gets the estimator the caller's factory builds (the same one for all, so the
+//! comparison is of the planners, not of their forecasts).
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,8 +21,25 @@ use crate::dag::Dag;
 use crate::plan::{PlanError, PlanInput};
 use crate::profile::ProfileSet;
 
-use super::estimate::{LoadEstimator, Oracle};
+use super::estimate::{LoadEstimator, Oracle, WindowOracle};
 use super::{Controller, SimOptions, Summary, simulate};
+
+/// Look-ahead of `opt`'s window oracle, and its tail quantile (the default online estimator's).
+pub const OPT_WINDOW_S: f64 = 600.0;
+pub const OPT_TAIL: Option<f64> = Some(0.99);
+
+/// The policies the simulator runs: the planners plus the clairvoyant `opt-gap`.
+pub const SIM_POLICIES: [&str; 9] = [
+    "smiless",
+    "opt",
+    "opt-gap",
+    "orion",
+    "icebreaker",
+    "aquatope",
+    "grandslam",
+    "homo",
+    "no-dag",
+];
 
 /// One row of the results (the `--json` output of `smiless sim`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -83,9 +106,9 @@ pub struct Outcome {
     pub latencies: Vec<f64>,
 }
 
-/// Builds the estimator of a non-oracle policy from the DAG's arrivals (which it must only read as they
+/// Builds the estimator of a non-oracle policy (name, SLA in seconds) from the DAG's arrivals (which it must only read as they
 /// arrive; the factory gets them so it can fit on a training prefix if it wants).
-pub type EstimatorFactory<'a> = dyn Fn(&str, &[f64]) -> Box<dyn LoadEstimator> + Sync + 'a;
+pub type EstimatorFactory<'a> = dyn Fn(&str, f64, &[f64]) -> Box<dyn LoadEstimator> + Sync + 'a;
 
 /// The matrix to run.
 #[derive(Clone, Debug)]
@@ -99,16 +122,24 @@ pub struct Matrix<'a> {
     pub opts: SimOptions,
     /// Planning SLA headroom (fraction) for inference noise.
     pub headroom: f64,
+    /// The planners' SLA quantile: a keep-alive window counts as warm when it covers this fraction of
+    /// bursts (`ModelParams::sla_quantile`).
+    pub sla_quantile: f64,
     pub threads: usize,
 }
 
 /// Why a matrix could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
-    #[error("unknown policy {0:?}; known: {known}", known = crate::POLICY_NAMES.join(", "))]
+    #[error("unknown policy {0:?}; known: {known}", known = SIM_POLICIES.join(", "))]
     UnknownPolicy(String),
     #[error("DAG {dag}, SLA {sla_s} s, policy {policy}: {source}")]
-    Plan { dag: String, sla_s: f64, policy: String, source: PlanError },
+    Plan {
+        dag: String,
+        sla_s: f64,
+        policy: String,
+        source: PlanError,
+    },
 }
 
 /// Runs every (DAG, SLA, policy) and fills `cost_vs_opt`. `progress` is called after each run.
@@ -118,7 +149,7 @@ pub fn run(
     progress: &(dyn Fn(usize, usize, &Row) + Sync),
 ) -> Result<Vec<Outcome>, ExperimentError> {
     for p in &m.policies {
-        if crate::policy_by_name(p).is_none() {
+        if !SIM_POLICIES.contains(&p.as_str()) {
             return Err(ExperimentError::UnknownPolicy(p.clone()));
         }
     }
@@ -139,7 +170,9 @@ pub fn run(
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(d, sla, policy)) = cases.get(i) else { break };
+                    let Some(&(d, sla, policy)) = cases.get(i) else {
+                        break;
+                    };
                     let out = run_one(m, d, sla, policy, estimator);
                     let k = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if let Ok(o) = &out {
@@ -161,22 +194,48 @@ pub fn run(
     Ok(outs)
 }
 
-fn run_one(m: &Matrix<'_>, d: usize, sla: f64, policy: &str, estimator: &EstimatorFactory<'_>) -> Result<Outcome, ExperimentError> {
+fn run_one(
+    m: &Matrix<'_>,
+    d: usize,
+    sla: f64,
+    policy: &str,
+    estimator: &EstimatorFactory<'_>,
+) -> Result<Outcome, ExperimentError> {
     let (dag, arrivals) = (&m.dags[d].0, m.dags[d].1);
-    let err = |source| ExperimentError::Plan { dag: dag.name.clone(), sla_s: sla, policy: policy.to_string(), source };
+    let err = |source| ExperimentError::Plan {
+        dag: dag.name.clone(),
+        sla_s: sla,
+        policy: policy.to_string(),
+        source,
+    };
     let load = crate::load::Load::new(Some(0.1), None).expect("a constant, valid load");
-    let input = PlanInput::new(dag.clone(), m.profiles, sla, load).map_err(err)?;
-    let pol = crate::policy_by_name(policy).ok_or_else(|| ExperimentError::UnknownPolicy(policy.to_string()))?;
-    let est: Box<dyn LoadEstimator> = if policy == "opt" { Box::new(Oracle::new(arrivals)) } else { estimator(policy, arrivals) };
+    let mut input = PlanInput::new(dag.clone(), m.profiles, sla, load).map_err(err)?;
+    input.params.sla_quantile = m.sla_quantile;
+    let planner = if policy == "opt-gap" { "opt" } else { policy };
+    let pol = crate::policy_by_name(planner)
+        .ok_or_else(|| ExperimentError::UnknownPolicy(policy.to_string()))?;
+    let est: Box<dyn LoadEstimator> = match policy {
+        "opt" => Box::new(WindowOracle::new(arrivals, OPT_WINDOW_S, OPT_TAIL, sla)),
+        "opt-gap" => Box::new(Oracle::new(arrivals)),
+        _ => estimator(policy, sla, arrivals),
+    };
     let c = Controller::new(pol, est, input.clone(), m.headroom);
     let r = simulate(&input, c, arrivals, m.duration_s, m.opts).map_err(err)?;
-    Ok(Outcome { row: Row::from_summary(&r.summary), latencies: r.latencies })
+    let mut row = Row::from_summary(&r.summary);
+    row.policy = policy.to_string();
+    Ok(Outcome {
+        row,
+        latencies: r.latencies,
+    })
 }
 
 /// Fills `cost_vs_opt` from the OPT row of the same DAG and SLA.
 pub fn normalise(outs: &mut [Outcome]) {
-    let opt: Vec<(String, f64, f64)> =
-        outs.iter().filter(|o| o.row.policy == "opt").map(|o| (o.row.dag.clone(), o.row.sla_s, o.row.cost)).collect();
+    let opt: Vec<(String, f64, f64)> = outs
+        .iter()
+        .filter(|o| o.row.policy == "opt")
+        .map(|o| (o.row.dag.clone(), o.row.sla_s, o.row.cost))
+        .collect();
     for o in outs.iter_mut() {
         o.row.cost_vs_opt = opt
             .iter()

@@ -5,6 +5,9 @@ use serde::Serialize;
 use crate::hardware::Hardware;
 use crate::prices::Prices;
 
+use super::control::Controller;
+use super::engine::{Sim, SimResult};
+
 /// Provisioned time of replicas, split the way the cost metric is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Ledger {
@@ -93,6 +96,69 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
     let rank = (q * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+impl Sim<'_> {
+    /// The run's summary and latencies, once every replica is released.
+    pub(crate) fn finish(self, controller: &Controller) -> SimResult {
+        let mut lat = self.latencies;
+        let completed = lat.len() as u64;
+        let mean = if lat.is_empty() {
+            0.0
+        } else {
+            lat.iter().sum::<f64>() / lat.len() as f64
+        };
+        let mut sorted = lat.clone();
+        sorted.sort_by(f64::total_cmp);
+        let rounds = super::estimate::bursts(self.arrivals).len() as u64;
+        let nf = self.fns.len().max(1) as f64;
+        let reinit = if rounds == 0 {
+            0.0
+        } else {
+            self.fns
+                .iter()
+                .map(|f| (f.inits.saturating_sub(1)) as f64 / rounds as f64)
+                .sum::<f64>()
+                / nf
+        };
+        let cost = self.ledger.total();
+        let summary = Summary {
+            dag: self.input.dag.name.clone(),
+            policy: controller.policy_name().to_string(),
+            sla_s: self.input.sla_s,
+            requests: self.arrivals.len() as u64,
+            completed,
+            cost,
+            ledger: self.ledger,
+            gpu_cost_share: if cost > 0.0 {
+                self.ledger.gpu_cost / cost
+            } else {
+                0.0
+            },
+            p50_latency_s: quantile(&sorted, 0.5),
+            p99_latency_s: quantile(&sorted, 0.99),
+            max_latency_s: sorted.last().copied().unwrap_or(0.0),
+            mean_latency_s: mean,
+            sla_violations: self.violations,
+            violation_ratio: if completed > 0 {
+                self.violations as f64 / completed as f64
+            } else {
+                0.0
+            },
+            cold_on_critical_path: self.cold_cp,
+            inits: self.fns.iter().map(|f| f.inits).sum(),
+            reinit_fraction: reinit,
+            hw_switches: self.hw_switches,
+            rounds,
+            plans_computed: controller.stats.plans_computed,
+            infeasible_plans: controller.stats.infeasible,
+        };
+        lat.shrink_to_fit();
+        SimResult {
+            summary,
+            latencies: lat,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -43,7 +43,10 @@ pub fn headline(rows: &[Row]) -> String {
     );
     for dag in uniq(rows.iter().map(|r| r.dag.clone())) {
         for sla in uniq(rows.iter().filter(|r| r.dag == dag).map(|r| r.sla_s)) {
-            let at = |p: &str| rows.iter().find(|r| r.dag == dag && (r.sla_s - sla).abs() < 1e-9 && r.policy == p);
+            let at = |p: &str| {
+                rows.iter()
+                    .find(|r| r.dag == dag && (r.sla_s - sla).abs() < 1e-9 && r.policy == p)
+            };
             let Some(s) = at("smiless") else { continue };
             let best = rows
                 .iter()
@@ -68,7 +71,11 @@ pub fn headline(rows: &[Row]) -> String {
 }
 
 /// All files of the paper experiment.
-pub fn render(main: &[Outcome], bursty: &[Outcome], meta: &Meta) -> Result<Vec<(String, String)>, PlotError> {
+pub fn render(
+    main: &[Outcome],
+    bursty: &[Outcome],
+    meta: &Meta,
+) -> Result<Vec<(String, String)>, PlotError> {
     let mrows = rows(main);
     let brows = rows(bursty);
     let mut files: Vec<(String, String)> = Vec::new();
@@ -83,12 +90,42 @@ pub fn render(main: &[Outcome], bursty: &[Outcome], meta: &Meta) -> Result<Vec<(
         meta.estimator
     );
     let _ = writeln!(md, "## Headline\n\n{}", headline(&mrows));
-    let _ = writeln!(md, "## Cost normalised to OPT\n{}", report::per_sla_table(&mrows, "cost / OPT", &|r| r.cost_vs_opt.map_or("-".into(), |x| format!("{x:.2}"))));
-    let _ = writeln!(md, "## SLA violation ratio (%)\n{}", report::per_sla_table(&mrows, "violations %", &|r| format!("{:.3}", r.violation_ratio * 100.0)));
-    let _ = writeln!(md, "## p99 end-to-end latency (s)\n{}", report::per_sla_table(&mrows, "p99 s", &|r| format!("{:.2}", r.p99_latency_s)));
-    let _ = writeln!(md, "## Re-initialisations and the CPU/GPU mix (all DAGs and SLAs)\n\n{}", report::mix_table(&mrows));
-    let _ = writeln!(md, "## Bursty workload\n\n{}\n{}", headline(&brows), report::full_table(&brows));
-    let _ = writeln!(md, "## Every run (main workload)\n\n{}", report::full_table(&mrows));
+    let _ = writeln!(
+        md,
+        "## Cost normalised to OPT\n{}",
+        report::per_sla_table(&mrows, "cost / OPT", &|r| r
+            .cost_vs_opt
+            .map_or("-".into(), |x| format!("{x:.2}")))
+    );
+    let _ = writeln!(
+        md,
+        "## SLA violation ratio (%)\n{}",
+        report::per_sla_table(&mrows, "violations %", &|r| format!(
+            "{:.3}",
+            r.violation_ratio * 100.0
+        ))
+    );
+    let _ = writeln!(
+        md,
+        "## p99 end-to-end latency (s)\n{}",
+        report::per_sla_table(&mrows, "p99 s", &|r| format!("{:.2}", r.p99_latency_s))
+    );
+    let _ = writeln!(
+        md,
+        "## Re-initialisations and the CPU/GPU mix (all DAGs and SLAs)\n\n{}",
+        report::mix_table(&mrows)
+    );
+    let _ = writeln!(
+        md,
+        "## Bursty workload\n\n{}\n{}",
+        headline(&brows),
+        report::full_table(&brows)
+    );
+    let _ = writeln!(
+        md,
+        "## Every run (main workload)\n\n{}",
+        report::full_table(&mrows)
+    );
     files.push(("summary.md".into(), md));
 
     let dags = uniq(mrows.iter().map(|r| r.dag.clone()));
@@ -100,31 +137,76 @@ pub fn render(main: &[Outcome], bursty: &[Outcome], meta: &Meta) -> Result<Vec<(
             .map(|p| {
                 let v = dags
                     .iter()
-                    .map(|d| mrows.iter().find(|r| &r.dag == d && &r.policy == p && (r.sla_s - sla).abs() < 1e-9).and_then(|r| r.cost_vs_opt).unwrap_or(0.0))
+                    .map(|d| {
+                        mrows
+                            .iter()
+                            .find(|r| &r.dag == d && &r.policy == p && (r.sla_s - sla).abs() < 1e-9)
+                            .and_then(|r| r.cost_vs_opt)
+                            .unwrap_or(0.0)
+                    })
                     .collect();
                 (p.clone(), v)
             })
             .collect();
-        files.push((format!("cost_vs_opt_sla{sla}.svg"), report::bar_chart(&format!("Cost / OPT at SLA {sla} s"), "cost / OPT (log)", &dags, &series, true)?));
+        files.push((
+            format!("cost_vs_opt_sla{sla}.svg"),
+            report::bar_chart(
+                &format!("Cost / OPT at SLA {sla} s"),
+                "cost / OPT (log)",
+                &dags,
+                &series,
+                true,
+            )?,
+        ));
     }
     for dag in &dags {
         let sweep = |metric: &dyn Fn(&Row) -> f64| -> Vec<(String, Vec<(f64, f64)>)> {
             policies
                 .iter()
-                .map(|p| (p.clone(), mrows.iter().filter(|r| &r.dag == dag && &r.policy == p).map(|r| (r.sla_s, metric(r))).collect()))
+                .map(|p| {
+                    (
+                        p.clone(),
+                        mrows
+                            .iter()
+                            .filter(|r| &r.dag == dag && &r.policy == p)
+                            .map(|r| (r.sla_s, metric(r)))
+                            .collect(),
+                    )
+                })
                 .collect()
         };
         files.push((
             format!("sla_sweep_cost_{dag}.svg"),
-            report::line_chart(&format!("{dag}: cost / OPT vs SLA"), "SLA (s)", "cost / OPT (log)", &sweep(&|r| r.cost_vs_opt.unwrap_or(0.0)), true)?,
+            report::line_chart(
+                &format!("{dag}: cost / OPT vs SLA"),
+                "SLA (s)",
+                "cost / OPT (log)",
+                &sweep(&|r| r.cost_vs_opt.unwrap_or(0.0)),
+                true,
+            )?,
         ));
         files.push((
             format!("sla_sweep_violations_{dag}.svg"),
-            report::line_chart(&format!("{dag}: SLA violation ratio vs SLA"), "SLA (s)", "violations (%)", &sweep(&|r| r.violation_ratio * 100.0), false)?,
+            report::line_chart(
+                &format!("{dag}: SLA violation ratio vs SLA"),
+                "SLA (s)",
+                "violations (%)",
+                &sweep(&|r| r.violation_ratio * 100.0),
+                false,
+            )?,
         ));
         if let Some(&sla) = slas.first() {
-            let outs: Vec<&Outcome> = main.iter().filter(|o| &o.row.dag == dag && (o.row.sla_s - sla).abs() < 1e-9).collect();
-            files.push((format!("latency_cdf_{dag}.svg"), report::latency_cdf(&format!("{dag}: end-to-end latency CDF at SLA {sla} s"), &outs)?));
+            let outs: Vec<&Outcome> = main
+                .iter()
+                .filter(|o| &o.row.dag == dag && (o.row.sla_s - sla).abs() < 1e-9)
+                .collect();
+            files.push((
+                format!("latency_cdf_{dag}.svg"),
+                report::latency_cdf(
+                    &format!("{dag}: end-to-end latency CDF at SLA {sla} s"),
+                    &outs,
+                )?,
+            ));
         }
     }
     let per_policy = |metric: &dyn Fn(&Row) -> f64| -> Vec<(String, Vec<f64>)> {
@@ -134,7 +216,10 @@ pub fn render(main: &[Outcome], bursty: &[Outcome], meta: &Meta) -> Result<Vec<(
                 let v = dags
                     .iter()
                     .map(|d| {
-                        let rs: Vec<&Row> = mrows.iter().filter(|r| &r.dag == d && &r.policy == p).collect();
+                        let rs: Vec<&Row> = mrows
+                            .iter()
+                            .filter(|r| &r.dag == d && &r.policy == p)
+                            .collect();
                         rs.iter().map(|r| metric(r)).sum::<f64>() / rs.len().max(1) as f64
                     })
                     .collect();
@@ -142,16 +227,57 @@ pub fn render(main: &[Outcome], bursty: &[Outcome], meta: &Meta) -> Result<Vec<(
             })
             .collect()
     };
-    files.push(("reinit_fraction.svg".into(), report::bar_chart("Re-initialisation fraction (mean over SLAs)", "re-inits per round per function", &dags, &per_policy(&|r| r.reinit_fraction), false)?));
-    files.push(("gpu_cost_share.svg".into(), report::bar_chart("GPU share of cost (mean over SLAs)", "GPU cost / total", &dags, &per_policy(&|r| r.gpu_cost_share), false)?));
+    files.push((
+        "reinit_fraction.svg".into(),
+        report::bar_chart(
+            "Re-initialisation fraction (mean over SLAs)",
+            "re-inits per round per function",
+            &dags,
+            &per_policy(&|r| r.reinit_fraction),
+            false,
+        )?,
+    ));
+    files.push((
+        "gpu_cost_share.svg".into(),
+        report::bar_chart(
+            "GPU share of cost (mean over SLAs)",
+            "GPU cost / total",
+            &dags,
+            &per_policy(&|r| r.gpu_cost_share),
+            false,
+        )?,
+    ));
     let bdags = uniq(brows.iter().map(|r| r.dag.clone()));
     let bpol = uniq(brows.iter().map(|r| r.policy.clone()));
     if let Some(&bsla) = brows.first().map(|r| &r.sla_s) {
         let series: Vec<(String, Vec<f64>)> = bpol
             .iter()
-            .map(|p| (p.clone(), bdags.iter().map(|d| brows.iter().find(|r| &r.dag == d && &r.policy == p).and_then(|r| r.cost_vs_opt).unwrap_or(0.0)).collect()))
+            .map(|p| {
+                (
+                    p.clone(),
+                    bdags
+                        .iter()
+                        .map(|d| {
+                            brows
+                                .iter()
+                                .find(|r| &r.dag == d && &r.policy == p)
+                                .and_then(|r| r.cost_vs_opt)
+                                .unwrap_or(0.0)
+                        })
+                        .collect(),
+                )
+            })
             .collect();
-        files.push(("bursty_cost_vs_opt.svg".into(), report::bar_chart(&format!("Bursty workload: cost / OPT at SLA {bsla} s"), "cost / OPT (log)", &bdags, &series, true)?));
+        files.push((
+            "bursty_cost_vs_opt.svg".into(),
+            report::bar_chart(
+                &format!("Bursty workload: cost / OPT at SLA {bsla} s"),
+                "cost / OPT (log)",
+                &bdags,
+                &series,
+                true,
+            )?,
+        ));
     }
     Ok(files)
 }

@@ -67,7 +67,9 @@ impl Sim<'_> {
 
     /// Starts a replica of `f` on its planned hardware.
     pub(crate) fn start_replica(&mut self, f: usize, hold_until: f64) {
-        let Some(choice) = self.fns[f].choice else { return };
+        let Some(choice) = self.fns[f].choice else {
+            return;
+        };
         let hw = choice.hardware;
         let init = self.input.profiles[f].init(hw);
         let d = self.truncated_normal(init.mean_s, init.std_s, 3.0).max(0.0);
@@ -112,7 +114,11 @@ impl Sim<'_> {
         let idle_since = self.reps[r].idle_since;
         let leave_at = match choice.policy {
             ColdStart::AlwaysOn => {
-                let live = self.fns[f].live.iter().filter(|&&x| !self.reps[x].retire).count();
+                let live = self.fns[f]
+                    .live
+                    .iter()
+                    .filter(|&&x| !self.reps[x].retire)
+                    .count();
                 if live as u32 > choice.replicas.max(1) {
                     // A surplus replica started for a burst: break-even keep-alive.
                     Some(idle_since + self.input.profiles[f].init(choice.hardware).mean_s)
@@ -150,7 +156,9 @@ impl Sim<'_> {
 
     /// True when `f` has a replica on its planned hardware that is ready (idle or busy).
     pub(crate) fn has_ready_successor(&self, f: usize) -> bool {
-        self.fns[f].live.iter().any(|&x| !self.reps[x].retire && matches!(self.reps[x].state, State::Idle | State::Busy))
+        self.fns[f].live.iter().any(|&x| {
+            !self.reps[x].retire && matches!(self.reps[x].state, State::Idle | State::Busy)
+        })
     }
 
     /// Releases the idle retiring replicas of `f` once a replacement is ready.
@@ -199,7 +207,11 @@ impl Sim<'_> {
             self.fns[f].choice = Some(new);
             self.current.insert(fp.name.clone(), new.hardware);
             if let ColdStart::AlwaysOn = new.policy {
-                let live = self.fns[f].live.iter().filter(|&&r| !self.reps[r].retire).count();
+                let live = self.fns[f]
+                    .live
+                    .iter()
+                    .filter(|&&r| !self.reps[r].retire)
+                    .count();
                 for _ in live..(new.replicas.max(1) as usize).min(self.opts.max_replicas) {
                     self.start_replica(f, f64::NEG_INFINITY);
                 }

@@ -37,7 +37,8 @@ fn uniq<T: PartialEq + Clone>(it: impl Iterator<Item = T>) -> Vec<T> {
 }
 
 fn find<'a>(rows: &'a [Row], dag: &str, sla: f64, policy: &str) -> Option<&'a Row> {
-    rows.iter().find(|r| r.dag == dag && (r.sla_s - sla).abs() < 1e-9 && r.policy == policy)
+    rows.iter()
+        .find(|r| r.dag == dag && (r.sla_s - sla).abs() < 1e-9 && r.policy == policy)
 }
 
 /// One table per DAG: policies down, SLAs across, each cell `metric(row)`.
@@ -49,9 +50,15 @@ pub fn per_sla_table(rows: &[Row], title: &str, metric: &dyn Fn(&Row) -> String)
         let head: Vec<String> = slas.iter().map(|s| format!("SLA {s} s")).collect();
         let _ = writeln!(out, "| policy | {} |", head.join(" | "));
         let _ = writeln!(out, "|---|{}", "---|".repeat(slas.len()));
-        for p in uniq(rows.iter().filter(|r| r.dag == dag).map(|r| r.policy.clone())) {
-            let cells: Vec<String> =
-                slas.iter().map(|&s| find(rows, &dag, s, &p).map_or("-".into(), metric)).collect();
+        for p in uniq(
+            rows.iter()
+                .filter(|r| r.dag == dag)
+                .map(|r| r.policy.clone()),
+        ) {
+            let cells: Vec<String> = slas
+                .iter()
+                .map(|&s| find(rows, &dag, s, &p).map_or("-".into(), metric))
+                .collect();
             let _ = writeln!(out, "| {p} | {} |", cells.join(" | "));
         }
     }
@@ -103,7 +110,11 @@ pub fn mix_table(rows: &[Row]) -> String {
             out,
             "| {p} | {:.3} | {:.1} % | {:.1} | {:.2} | {} |",
             rs.iter().map(|r| r.reinit_fraction).sum::<f64>() / n,
-            if cost > 0.0 { gpu_cost / cost * 100.0 } else { 0.0 },
+            if cost > 0.0 {
+                gpu_cost / cost * 100.0
+            } else {
+                0.0
+            },
             rs.iter().map(|r| r.cpu_core_s).sum::<f64>() / 3600.0,
             rs.iter().map(|r| r.gpu_s).sum::<f64>() / 3600.0,
             rs.iter().map(|r| r.hw_switches).sum::<u64>()
@@ -121,8 +132,12 @@ pub fn line_chart(
     log_y: bool,
 ) -> Result<String, PlotError> {
     let pts = || series.iter().flat_map(|(_, v)| v.iter());
-    let (x0, x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.0), b.max(p.0)));
-    let (y0, y1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let (x0, x1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.0), b.max(p.0))
+    });
+    let (y0, y1) = pts().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+        (a.min(p.1), b.max(p.1))
+    });
     if !(x0.is_finite() && y0.is_finite()) {
         return Err(PlotError("no points to plot".into()));
     }
@@ -132,18 +147,32 @@ pub fn line_chart(
         let root = SVGBackend::with_string(&mut out, (800, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(perr)?;
         let mut b = ChartBuilder::on(&root);
-        b.caption(title, ("sans-serif", 18)).margin(12).x_label_area_size(40).y_label_area_size(64);
+        b.caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64);
         macro_rules! draw {
             ($chart:expr) => {{
                 let mut chart = $chart;
-                chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw().map_err(perr)?;
+                chart
+                    .configure_mesh()
+                    .x_desc(x_desc)
+                    .y_desc(y_desc)
+                    .draw()
+                    .map_err(perr)?;
                 for (k, (name, v)) in series.iter().enumerate() {
                     let c = COLORS[k % COLORS.len()];
                     chart
-                        .draw_series(LineSeries::new(v.iter().map(|&(x, y)| (x, if log_y { y.max(1e-6) } else { y })), c.stroke_width(2)))
+                        .draw_series(LineSeries::new(
+                            v.iter()
+                                .map(|&(x, y)| (x, if log_y { y.max(1e-6) } else { y })),
+                            c.stroke_width(2),
+                        ))
                         .map_err(perr)?
                         .label(name.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2))
+                        });
                 }
                 chart
                     .configure_series_labels()
@@ -157,10 +186,16 @@ pub fn line_chart(
         if log_y {
             let lo = y0.max(1e-3) / 1.5;
             let hi = (y1 * 1.5).max(lo * 10.0);
-            draw!(b.build_cartesian_2d(x0..x1, (lo..hi).log_scale()).map_err(perr)?);
+            draw!(
+                b.build_cartesian_2d(x0..x1, (lo..hi).log_scale())
+                    .map_err(perr)?
+            );
         } else {
             let hi = if y1 > 0.0 { y1 * 1.1 } else { 1.0 };
-            draw!(b.build_cartesian_2d(x0..x1, y0.min(0.0)..hi).map_err(perr)?);
+            draw!(
+                b.build_cartesian_2d(x0..x1, y0.min(0.0)..hi)
+                    .map_err(perr)?
+            );
         }
         root.present().map_err(perr)?;
     }
@@ -168,9 +203,22 @@ pub fn line_chart(
 }
 
 /// Grouped bars: one group per label, one bar per named series.
-pub fn bar_chart(title: &str, y_desc: &str, groups: &[String], series: &[(String, Vec<f64>)], log_y: bool) -> Result<String, PlotError> {
-    let ymax = series.iter().flat_map(|(_, v)| v.iter()).fold(0.0_f64, |a, &b| a.max(b));
-    let ymin = series.iter().flat_map(|(_, v)| v.iter()).filter(|&&v| v > 0.0).fold(f64::INFINITY, |a, &b| a.min(b));
+pub fn bar_chart(
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    series: &[(String, Vec<f64>)],
+    log_y: bool,
+) -> Result<String, PlotError> {
+    let ymax = series
+        .iter()
+        .flat_map(|(_, v)| v.iter())
+        .fold(0.0_f64, |a, &b| a.max(b));
+    let ymin = series
+        .iter()
+        .flat_map(|(_, v)| v.iter())
+        .filter(|&&v| v > 0.0)
+        .fold(f64::INFINITY, |a, &b| a.min(b));
     if groups.is_empty() || series.is_empty() || ymax <= 0.0 {
         return Err(PlotError("no bars to plot".into()));
     }
@@ -180,9 +228,18 @@ pub fn bar_chart(title: &str, y_desc: &str, groups: &[String], series: &[(String
         let root = SVGBackend::with_string(&mut out, (900, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(perr)?;
         let mut b = ChartBuilder::on(&root);
-        b.caption(title, ("sans-serif", 18)).margin(12).x_label_area_size(40).y_label_area_size(64);
+        b.caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64);
         let xr = 0.0..groups.len() as f64;
-        let label = |x: &f64| groups.get(x.floor() as usize).filter(|_| (x.fract() - 0.5).abs() < 1e-6).cloned().unwrap_or_default();
+        let label = |x: &f64| {
+            groups
+                .get(x.floor() as usize)
+                .filter(|_| (x.fract() - 0.5).abs() < 1e-6)
+                .cloned()
+                .unwrap_or_default()
+        };
         macro_rules! draw {
             ($chart:expr, $base:expr) => {{
                 let mut chart = $chart;
@@ -204,7 +261,9 @@ pub fn bar_chart(title: &str, y_desc: &str, groups: &[String], series: &[(String
                         }))
                         .map_err(perr)?
                         .label(name.clone())
-                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+                        .legend(move |(x, y)| {
+                            Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled())
+                        });
                 }
                 chart
                     .configure_series_labels()
@@ -217,9 +276,16 @@ pub fn bar_chart(title: &str, y_desc: &str, groups: &[String], series: &[(String
         }
         if log_y {
             let lo = (ymin / 2.0).max(1e-3);
-            draw!(b.build_cartesian_2d(xr, (lo..ymax * 2.0).log_scale()).map_err(perr)?, lo);
+            draw!(
+                b.build_cartesian_2d(xr, (lo..ymax * 2.0).log_scale())
+                    .map_err(perr)?,
+                lo
+            );
         } else {
-            draw!(b.build_cartesian_2d(xr, 0.0..ymax * 1.15).map_err(perr)?, 0.0);
+            draw!(
+                b.build_cartesian_2d(xr, 0.0..ymax * 1.15).map_err(perr)?,
+                0.0
+            );
         }
         root.present().map_err(perr)?;
     }
@@ -236,11 +302,22 @@ pub fn latency_cdf(title: &str, outs: &[&Outcome]) -> Result<String, PlotError> 
             let n = l.len().max(1) as f64;
             // At most ~400 points per line keeps the SVG small.
             let step = (l.len() / 400).max(1);
-            let pts = l.iter().enumerate().filter(|(i, _)| i % step == 0 || *i + 1 == l.len()).map(|(i, &x)| (x, (i + 1) as f64 / n)).collect();
+            let pts = l
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % step == 0 || *i + 1 == l.len())
+                .map(|(i, &x)| (x, (i + 1) as f64 / n))
+                .collect();
             (o.row.policy.clone(), pts)
         })
         .collect();
-    line_chart(title, "end-to-end latency (s)", "fraction of requests", &series, false)
+    line_chart(
+        title,
+        "end-to-end latency (s)",
+        "fraction of requests",
+        &series,
+        false,
+    )
 }
 
 #[cfg(test)]
@@ -277,13 +354,35 @@ mod tests {
 
     #[test]
     fn tables_and_charts_render() {
-        let rows = vec![row("a", 2.0, "opt", 1.0), row("a", 2.0, "smiless", 1.2), row("a", 3.0, "opt", 1.0)];
+        let rows = vec![
+            row("a", 2.0, "opt", 1.0),
+            row("a", 2.0, "smiless", 1.2),
+            row("a", 3.0, "opt", 1.0),
+        ];
         let t = per_sla_table(&rows, "cost × OPT", &|r| format!("{:.2}", r.cost));
         assert!(t.contains("| smiless | 1.20 | - |"), "{t}");
-        assert!(mix_table(&rows).contains("| opt | 0.100 | 50.0 % | 2.0 | 0.20 | 0 |"), "{}", mix_table(&rows));
-        let svg = bar_chart("t", "y", &["a".into()], &[("opt".into(), vec![1.0]), ("smiless".into(), vec![1.2])], true).unwrap();
+        assert!(
+            mix_table(&rows).contains("| opt | 0.100 | 50.0 % | 2.0 | 0.20 | 0 |"),
+            "{}",
+            mix_table(&rows)
+        );
+        let svg = bar_chart(
+            "t",
+            "y",
+            &["a".into()],
+            &[("opt".into(), vec![1.0]), ("smiless".into(), vec![1.2])],
+            true,
+        )
+        .unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("smiless"));
-        let svg = line_chart("t", "x", "y", &[("s".into(), vec![(2.0, 1.0), (3.0, 2.0)])], false).unwrap();
+        let svg = line_chart(
+            "t",
+            "x",
+            "y",
+            &[("s".into(), vec![(2.0, 1.0), (3.0, 2.0)])],
+            false,
+        )
+        .unwrap();
         assert!(svg.contains("<polyline") || svg.contains("<path"), "{svg}");
         assert!(line_chart("t", "x", "y", &[], false).is_err());
     }

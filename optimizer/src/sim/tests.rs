@@ -15,9 +15,22 @@ const CPU1: Hardware = Hardware::Cpu { cores: 1 };
 
 /// A profile whose CPU init takes `init` s and whose 1-core call takes `infer` s for any batch.
 fn toy(init: f64, infer: f64) -> Profile {
-    let lat = LatencyModel { a: 0.0, b: 0.0, c: infer };
+    let lat = LatencyModel {
+        a: 0.0,
+        b: 0.0,
+        c: infer,
+    };
     Profile {
-        init: PerDevice { cpu: InitStats { mean_s: init, std_s: 0.0 }, gpu: InitStats { mean_s: 2.0 * init, std_s: 0.0 } },
+        init: PerDevice {
+            cpu: InitStats {
+                mean_s: init,
+                std_s: 0.0,
+            },
+            gpu: InitStats {
+                mean_s: 2.0 * init,
+                std_s: 0.0,
+            },
+        },
         infer: PerDevice { cpu: lat, gpu: lat },
         memory_mb: 512,
         image_mb: None,
@@ -37,7 +50,12 @@ impl Policy for Fixed {
 }
 
 fn choice(policy: ColdStart, replicas: u32) -> Choice {
-    Choice { hardware: CPU1, batch: 1, replicas, policy }
+    Choice {
+        hardware: CPU1,
+        batch: 1,
+        replicas,
+        policy,
+    }
 }
 
 /// Runs a chain of `(name, init, infer, choice)` on `arrivals` for `duration` s.
@@ -45,17 +63,37 @@ fn run(chain: &[(&str, f64, f64, Choice)], arrivals: &[f64], duration: f64) -> S
     let members: Vec<(String, Option<String>, Vec<String>)> = chain
         .iter()
         .enumerate()
-        .map(|(i, c)| (c.0.to_string(), None, chain.get(i + 1).map(|n| vec![n.0.to_string()]).unwrap_or_default()))
+        .map(|(i, c)| {
+            (
+                c.0.to_string(),
+                None,
+                chain
+                    .get(i + 1)
+                    .map(|n| vec![n.0.to_string()])
+                    .unwrap_or_default(),
+            )
+        })
         .collect();
     let dag = Dag::build("toy", "openfaas-fn", &members, None).unwrap();
     let profiles = ProfileSet {
         source: "test".into(),
-        profiles: chain.iter().map(|c| (c.0.to_string(), toy(c.1, c.2))).collect::<BTreeMap<_, _>>(),
+        profiles: chain
+            .iter()
+            .map(|c| (c.0.to_string(), toy(c.1, c.2)))
+            .collect::<BTreeMap<_, _>>(),
     };
     let input = PlanInput::new(dag, &profiles, 10.0, Load::new(Some(0.1), None).unwrap()).unwrap();
     let policy = Fixed(chain.iter().map(|c| c.3).collect());
-    let controller = Controller::new(Box::new(policy), Box::new(RecentWindow::new(60.0, None)), input.clone(), 0.0);
-    let opts = SimOptions { infer_cv: 0.0, ..SimOptions::default() };
+    let controller = Controller::new(
+        Box::new(policy),
+        Box::new(RecentWindow::new(60.0, None)),
+        input.clone(),
+        0.0,
+    );
+    let opts = SimOptions {
+        infer_cv: 0.0,
+        ..SimOptions::default()
+    };
     simulate(&input, controller, arrivals, duration, opts).unwrap()
 }
 
@@ -71,11 +109,27 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn one_request_cold() {
     // Arrives at 10, nothing warm: init 10–12, busy 12–12.5, idle 12.5–17.5 (keep-alive 5), gone.
-    let r = run(&[("f", 2.0, 0.5, choice(ColdStart::KeepAlive { seconds: 5.0 }, 1))], &[10.0], 20.0);
+    let r = run(
+        &[(
+            "f",
+            2.0,
+            0.5,
+            choice(ColdStart::KeepAlive { seconds: 5.0 }, 1),
+        )],
+        &[10.0],
+        20.0,
+    );
     let s = &r.summary;
-    assert_eq!((s.requests, s.completed, s.inits, s.cold_on_critical_path), (1, 1, 1, 1));
+    assert_eq!(
+        (s.requests, s.completed, s.inits, s.cold_on_critical_path),
+        (1, 1, 1, 1)
+    );
     assert!(close(r.latencies[0], 2.5), "{:?}", r.latencies);
-    assert!(close(s.ledger.cost_init, 2.0 * p()) && close(s.ledger.cost_busy, 0.5 * p()), "{:?}", s.ledger);
+    assert!(
+        close(s.ledger.cost_init, 2.0 * p()) && close(s.ledger.cost_busy, 0.5 * p()),
+        "{:?}",
+        s.ledger
+    );
     assert!(close(s.ledger.cost_idle, 5.0 * p()), "{:?}", s.ledger);
     assert!(close(s.cost, 7.5 * p()));
     assert!(close(s.ledger.cpu_core_s, 7.5) && s.gpu_cost_share == 0.0);
@@ -85,7 +139,11 @@ fn one_request_cold() {
 #[test]
 fn one_request_warm() {
     // Always-on: init 0–2, idle 2–10, busy 10–10.5, idle 10.5–20 (billed to the end of the run).
-    let r = run(&[("f", 2.0, 0.5, choice(ColdStart::AlwaysOn, 1))], &[10.0], 20.0);
+    let r = run(
+        &[("f", 2.0, 0.5, choice(ColdStart::AlwaysOn, 1))],
+        &[10.0],
+        20.0,
+    );
     let s = &r.summary;
     assert!(close(r.latencies[0], 0.5));
     assert_eq!((s.inits, s.cold_on_critical_path), (1, 0));
@@ -100,7 +158,12 @@ fn prewarm_exactly_on_time() {
     // exactly when a finishes, busy 12.5–13, released at once (no request needs it any more).
     let chain = [
         ("a", 1.0, 2.5, choice(ColdStart::AlwaysOn, 1)),
-        ("b", 2.0, 0.5, choice(ColdStart::PreWarm { offset_s: 0.5 }, 1)),
+        (
+            "b",
+            2.0,
+            0.5,
+            choice(ColdStart::PreWarm { offset_s: 0.5 }, 1),
+        ),
     ];
     let r = run(&chain, &[10.0], 20.0);
     let s = &r.summary;
@@ -112,7 +175,15 @@ fn prewarm_exactly_on_time() {
     assert!(close(s.ledger.cost_idle, 16.5 * p()), "{:?}", s.ledger);
 
     // One second later than that, b's init shows on the critical path.
-    let late = [chain[0], ("b", 2.0, 0.5, choice(ColdStart::PreWarm { offset_s: 1.5 }, 1))];
+    let late = [
+        chain[0],
+        (
+            "b",
+            2.0,
+            0.5,
+            choice(ColdStart::PreWarm { offset_s: 1.5 }, 1),
+        ),
+    ];
     let r = run(&late, &[10.0], 20.0);
     assert!(close(r.latencies[0], 4.0), "{:?}", r.latencies);
     assert_eq!(r.summary.cold_on_critical_path, 1);
@@ -138,7 +209,12 @@ fn keep_alive_expiring_one_second_early() {
 
 #[test]
 fn sla_violations_are_counted() {
-    let members = [("f", 2.0, 0.5, choice(ColdStart::KeepAlive { seconds: 0.0 }, 1))];
+    let members = [(
+        "f",
+        2.0,
+        0.5,
+        choice(ColdStart::KeepAlive { seconds: 0.0 }, 1),
+    )];
     // SLA 10 s: 2.5 s never violates; the same runs with a tiny SLA below.
     let r = run(&members, &[1.0, 5.0, 9.0], 15.0);
     assert_eq!(r.summary.sla_violations, 0);
@@ -148,15 +224,39 @@ fn sla_violations_are_counted() {
 #[test]
 fn deterministic_for_a_seed() {
     let dag = crate::testkit::paper_dag("voice-assistant").unwrap();
-    let input = PlanInput::new(dag, &ProfileSet::paper(), 3.0, Load::new(Some(0.2), None).unwrap()).unwrap();
+    let input = PlanInput::new(
+        dag,
+        &ProfileSet::paper(),
+        3.0,
+        Load::new(Some(0.2), None).unwrap(),
+    )
+    .unwrap();
     let arrivals = super::workload::poisson(3, 0.2, 1800.0);
     let go = |seed| {
-        let c = Controller::new(crate::policy_by_name("smiless").unwrap(), Box::new(RecentWindow::new(300.0, None)), input.clone(), 0.05);
-        simulate(&input, c, &arrivals, 1800.0, SimOptions { seed, ..SimOptions::default() }).unwrap()
+        let c = Controller::new(
+            crate::policy_by_name("smiless").unwrap(),
+            Box::new(RecentWindow::new(300.0, None)),
+            input.clone(),
+            0.05,
+        );
+        simulate(
+            &input,
+            c,
+            &arrivals,
+            1800.0,
+            SimOptions {
+                seed,
+                ..SimOptions::default()
+            },
+        )
+        .unwrap()
     };
     let (a, b, c) = (go(1), go(1), go(2));
     assert_eq!(a.summary, b.summary);
     assert_eq!(a.latencies, b.latencies);
-    assert_ne!(a.latencies, c.latencies, "a different seed draws different times");
+    assert_ne!(
+        a.latencies, c.latencies,
+        "a different seed draws different times"
+    );
     assert_eq!(a.summary.completed, arrivals.len() as u64);
 }

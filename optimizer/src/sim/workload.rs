@@ -24,7 +24,14 @@ pub fn poisson(seed: u64, rate_per_s: f64, duration_s: f64) -> Vec<f64> {
 
 /// A bursty (on/off modulated Poisson) workload: quiet periods at `base_rate` alternate with bursts at
 /// `burst_factor × base_rate`; mean quiet and burst lengths in seconds.
-pub fn bursty(seed: u64, base_rate: f64, burst_factor: f64, quiet_s: f64, burst_s: f64, duration_s: f64) -> Vec<f64> {
+pub fn bursty(
+    seed: u64,
+    base_rate: f64,
+    burst_factor: f64,
+    quiet_s: f64,
+    burst_s: f64,
+    duration_s: f64,
+) -> Vec<f64> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut out = Vec::new();
     if !(base_rate > 0.0 && burst_factor >= 1.0 && quiet_s > 0.0 && burst_s > 0.0) {
@@ -34,7 +41,11 @@ pub fn bursty(seed: u64, base_rate: f64, burst_factor: f64, quiet_s: f64, burst_
     while t < duration_s {
         let len = exp(&mut rng, if on { burst_s } else { quiet_s });
         let end = (t + len).min(duration_s);
-        let rate = if on { base_rate * burst_factor } else { base_rate };
+        let rate = if on {
+            base_rate * burst_factor
+        } else {
+            base_rate
+        };
         let mut s = t;
         loop {
             s += exp(&mut rng, 1.0 / rate);
@@ -61,7 +72,11 @@ mod tests {
     #[test]
     fn poisson_has_its_rate_and_is_seeded() {
         let a = poisson(7, 0.5, 20_000.0);
-        assert!((a.len() as f64 / 10_000.0 - 1.0).abs() < 0.05, "{}", a.len());
+        assert!(
+            (a.len() as f64 / 10_000.0 - 1.0).abs() < 0.05,
+            "{}",
+            a.len()
+        );
         assert_eq!(a, poisson(7, 0.5, 20_000.0));
         assert_ne!(a, poisson(8, 0.5, 20_000.0));
         assert!(a.windows(2).all(|w| w[0] <= w[1]));

@@ -1,8 +1,494 @@
-//! `smiless sim`.
+//! `smiless sim`: run planning policies against a workload in the trace-driven simulator
+//! (`optimizer::sim`) and report cost, latency and SLA violations, normalised to OPT (the exhaustive
+//! planner with an oracle of the future arrivals).
+//!
+//! Workloads come from the predictor crate's spec strings (`orcbench:…`, `synthetic:…`,
+//! `azure-csv:PATH`); DAG `k` replays the workload's series `k` (modulo their number). Load estimation
+//! for the online policies is pluggable: the simulator's recent-window estimator, or one of the
+//! predictor's forecasters adapted to `optimizer::sim::LoadEstimator`.
+//! `--experiment paper` regenerates the paper's evaluation into a results folder (see
+//! docs/evaluation.md).
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use optimizer::sim::estimate::RecentWindow;
+use optimizer::sim::experiment::{self, Matrix, Outcome, Row, SIM_POLICIES};
+use optimizer::sim::{LoadEstimator, SimOptions, report};
+use optimizer::{Dag, GapModel, Load, ProfileSet, dags_from_functions, parse_duration_s, testkit};
+use predictor::{Forecaster, History, Workload};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = "Examples:
+  smiless sim --dag voice-assistant --sla 2s,4s --policies smiless,opt,icebreaker --workload orcbench:seed=1,model=0 --duration 2h
+  smiless sim --stack stack.yml --dag all --sla 3s --workload synthetic:seed=2,rate=0.05,cv=3 --json out.json --plot out.svg
+  smiless sim --experiment paper --duration 24h --out results/sim
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`smiless sim` is not built yet")
+Without --stack the paper's three DAGs (voice-assistant, amber-alert, image-query) are built in.
+Policies: smiless, opt (exhaustive planner fed the true load of the next 10 minutes), opt-gap (exhaustive
+planner that knows every next arrival: a clairvoyant bound), orion, icebreaker, aquatope, grandslam,
+homo (SMIless-Homo, CPU only), no-dag (SMIless-No-DAG). Costs are $ of provisioned
+resource-seconds (init + busy + idle) at the paper's AWS prices; cost_vs_opt divides by OPT's cost on
+the same DAG and SLA.")]
+pub struct Args {
+    /// faas-cli stack file with com.smiless.* annotations (default: the paper's DAGs, built in).
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+    /// A DAG name, or `all`.
+    #[arg(long, default_value = "all")]
+    pub dag: String,
+    /// Comma-separated end-to-end SLAs, e.g. 2s,3s,4s.
+    #[arg(long, default_value = "2s,3s,4s,5s,6s")]
+    pub sla: String,
+    /// Comma-separated policies (default: all eight).
+    #[arg(long)]
+    pub policies: Option<String>,
+    /// Workload spec: orcbench:seed=N[,model=K], synthetic:seed=N[,rate=R,cv=C,burst=B], azure-csv:PATH.
+    #[arg(long, default_value = "orcbench:seed=1,model=0")]
+    pub workload: String,
+    /// Simulated time, e.g. 2h, 30m, 1d.
+    #[arg(long, default_value = "2h")]
+    pub duration: String,
+    /// Requests in this first stretch are billed but not counted in latency and SLA numbers.
+    #[arg(long, default_value = "5m")]
+    pub warmup: String,
+    /// Load estimator of the online policies: recent (window with tail correction), ewma, last, histogram.
+    #[arg(long, default_value = "recent")]
+    pub estimator: String,
+    /// Profiles in the smiless JSON format (default: the paper's 16 functions, re-fitted).
+    #[arg(long)]
+    pub profiles: Option<PathBuf>,
+    /// Write the result rows as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write an SVG chart (cost × OPT per policy) to this file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Run a named experiment (`paper`) into --out instead of one matrix.
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Results folder of --experiment.
+    #[arg(long, default_value = "results/sim")]
+    pub out: PathBuf,
+    /// Seed of the simulator's randomness (init and inference times).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// SLA quantile of the planners: keep-alive windows cover this fraction of bursts.
+    #[arg(long, default_value_t = 0.999)]
+    pub sla_quantile: f64,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+fn duration_s(text: &str) -> Result<f64> {
+    let t = text.trim();
+    if let Some(d) = t.strip_suffix('d')
+        && let Ok(days) = d.trim().parse::<f64>()
+    {
+        return Ok(days * 86_400.0);
+    }
+    humantime::parse_duration(t)
+        .map(|d| d.as_secs_f64())
+        .or_else(|_| parse_duration_s(t).map_err(anyhow::Error::from))
+        .with_context(|| format!("invalid duration {text:?} (e.g. 2h, 30m, 1d, 90s)"))
+}
+
+/// The DAGs named by `--stack`/`--dag`.
+fn dags(args: &Args) -> Result<Vec<Dag>> {
+    let all: Vec<Dag> = match &args.stack {
+        Some(path) => {
+            let functions = super::plan::load_stack(path)?;
+            dags_from_functions(&functions)
+                .with_context(|| format!("invalid DAG in {}", path.display()))?
+        }
+        None => testkit::PAPER_DAGS
+            .iter()
+            .filter_map(|n| testkit::paper_dag(n))
+            .collect(),
+    };
+    if args.dag == "all" {
+        if all.is_empty() {
+            bail!("no DAGs declared");
+        }
+        return Ok(all);
+    }
+    let names: Vec<&str> = args.dag.split(',').map(str::trim).collect();
+    names
+        .iter()
+        .map(|n| {
+            all.iter().find(|d| d.name == *n).cloned().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|d| d.name.as_str()).collect();
+                anyhow!("no DAG named {n:?}; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn parse_slas(text: &str) -> Result<Vec<f64>> {
+    text.split(',')
+        .map(|s| parse_duration_s(s.trim()).map_err(anyhow::Error::from))
+        .collect()
+}
+
+fn parse_policies(text: Option<&str>) -> Result<Vec<String>> {
+    let Some(text) = text else {
+        return Ok(SIM_POLICIES.iter().map(|s| s.to_string()).collect());
+    };
+    text.split(',')
+        .map(|p| {
+            let p = p.trim();
+            if SIM_POLICIES.contains(&p) {
+                Ok(p.to_string())
+            } else {
+                bail!("unknown policy {p:?}; known: {}", SIM_POLICIES.join(", "))
+            }
+        })
+        .collect()
+}
+
+/// Arrival times (s) per series of the workload.
+fn arrivals(spec: &str) -> Result<Vec<Vec<f64>>> {
+    let w: Workload = spec.parse().with_context(|| format!("workload {spec:?}"))?;
+    let series = w
+        .load()
+        .with_context(|| format!("loading workload {spec:?}"))?;
+    if series.is_empty() {
+        bail!("workload {spec:?} has no series");
+    }
+    Ok(series.iter().map(|s| s.arrival_times_s()).collect())
+}
+
+/// A predictor forecaster as the simulator's load estimator: per-second counts into a [`History`],
+/// the forecast (count of the next window, next inter-arrival) turned into a [`Load`].
+struct ForecastEstimator {
+    forecaster: Box<dyn Forecaster>,
+    history: History,
+    window_s: f64,
+    /// Arrivals per second not yet pushed, from `pushed_s` on.
+    counts: Vec<u32>,
+    pushed_s: u64,
+    cached: Option<Load>,
+}
+
+impl ForecastEstimator {
+    fn new(forecaster: Box<dyn Forecaster>, window_s: u32) -> Result<ForecastEstimator> {
+        Ok(ForecastEstimator {
+            forecaster,
+            history: History::new(1, window_s).map_err(|e| anyhow!("{e}"))?,
+            window_s: f64::from(window_s),
+            counts: Vec::new(),
+            pushed_s: 0,
+            cached: None,
+        })
+    }
+}
+
+impl LoadEstimator for ForecastEstimator {
+    fn name(&self) -> String {
+        self.forecaster.name()
+    }
+
+    fn observe(&mut self, t: f64) {
+        let sec = t.max(0.0) as u64;
+        if sec >= self.pushed_s {
+            let i = (sec - self.pushed_s) as usize;
+            if self.counts.len() <= i {
+                self.counts.resize(i + 1, 0);
+            }
+            self.counts[i] += 1;
+        }
+    }
+
+    fn estimate(&mut self, now: f64) -> Load {
+        let upto = now.max(0.0) as u64;
+        let mut closed = false;
+        while self.pushed_s < upto {
+            let c = if self.counts.is_empty() {
+                0
+            } else {
+                self.counts.remove(0)
+            };
+            closed |= c > 0 || self.history.push(c).is_some();
+            self.pushed_s += 1;
+        }
+        if closed || self.cached.is_none() {
+            let f = self.forecaster.forecast(&self.history);
+            let rate = f64::from(f.count_upper).max(0.5) / self.window_s;
+            let gap = f64::from(f.next_interarrival_s)
+                .max(1.0)
+                .max(1.0 / rate.max(1e-9))
+                .min(1e6);
+            self.cached = Some(Load {
+                rate_per_s: rate,
+                interarrival_s: gap,
+                gaps: GapModel::Exponential,
+            });
+        }
+        self.cached.unwrap_or(Load {
+            rate_per_s: 0.01,
+            interarrival_s: 100.0,
+            gaps: GapModel::Exponential,
+        })
+    }
+}
+
+fn estimator_factory(kind: &str) -> Result<Box<experiment::EstimatorFactory<'static>>> {
+    let make = |k: &'static str| -> Box<experiment::EstimatorFactory<'static>> {
+        Box::new(
+            move |_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
+                let f: Box<dyn Forecaster> = match k {
+                    "ewma" => Box::new(predictor::baselines::Ewma::default()),
+                    "last" => Box::new(predictor::baselines::LastValue::default()),
+                    _ => Box::new(predictor::baselines::HybridHistogram::default()),
+                };
+                match ForecastEstimator::new(f, 60) {
+                    Ok(e) => Box::new(e),
+                    // 60 s windows of 1 s steps are always valid; fall back rather than panic.
+                    Err(_) => Box::new(RecentWindow::new(600.0, Some(0.99))),
+                }
+            },
+        )
+    };
+    Ok(match kind {
+        "recent" => Box::new(|_: &str, sla: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
+            Box::new(RecentWindow::with_burst_gap(600.0, Some(0.99), sla))
+        }),
+        "ewma" => make("ewma"),
+        "last" => make("last"),
+        "histogram" => make("histogram"),
+        other => bail!("unknown estimator {other:?}; known: recent, ewma, last, histogram"),
+    })
+}
+
+/// Runs one matrix with a progress bar on a terminal and plain lines otherwise.
+fn run_matrix(m: &Matrix<'_>, estimator: &str, label: &str) -> Result<Vec<Outcome>> {
+    let factory = estimator_factory(estimator)?;
+    let total = m.dags.len() * m.slas.len() * m.policies.len();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = ProgressBar::new(total as u64);
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+        {
+            b.set_style(style);
+        }
+        b.set_prefix(label.to_string());
+        b
+    });
+    let progress = |k: usize, n: usize, r: &Row| {
+        let msg = format!(
+            "{} {} s {}: cost×OPT {} viol {:.2} %",
+            r.dag,
+            r.sla_s,
+            r.policy,
+            r.cost_vs_opt.map_or("?".into(), |x| format!("{x:.2}")),
+            r.violation_ratio * 100.0
+        );
+        match &bar {
+            Some(b) => {
+                b.set_position(k as u64);
+                b.set_message(msg);
+            }
+            None => eprintln!("[{label} {k}/{n}] {msg}"),
+        }
+    };
+    let outs = experiment::run(m, factory.as_ref(), &progress)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(outs)
+}
+
+fn profiles(args: &Args) -> Result<ProfileSet> {
+    Ok(match &args.profiles {
+        Some(p) => ProfileSet::from_json(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )?,
+        None => ProfileSet::paper(),
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Cost × OPT bars: one group per DAG (at the first SLA), one bar per policy.
+fn cost_bars(rows: &[Row], sla: f64, title: &str) -> Result<String> {
+    let dags: Vec<String> = rows
+        .iter()
+        .map(|r| r.dag.clone())
+        .fold(Vec::new(), |mut v, d| {
+            if !v.contains(&d) {
+                v.push(d);
+            }
+            v
+        });
+    let policies: Vec<String> =
+        rows.iter()
+            .map(|r| r.policy.clone())
+            .fold(Vec::new(), |mut v, p| {
+                if !v.contains(&p) {
+                    v.push(p);
+                }
+                v
+            });
+    let series: Vec<(String, Vec<f64>)> = policies
+        .iter()
+        .map(|p| {
+            let v = dags
+                .iter()
+                .map(|d| {
+                    rows.iter()
+                        .find(|r| &r.dag == d && &r.policy == p && (r.sla_s - sla).abs() < 1e-9)
+                        .and_then(|r| r.cost_vs_opt)
+                        .unwrap_or(0.0)
+                })
+                .collect();
+            (p.clone(), v)
+        })
+        .collect();
+    Ok(report::bar_chart(
+        title,
+        "cost / OPT (log)",
+        &dags,
+        &series,
+        true,
+    )?)
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if let Some(name) = &args.experiment {
+        if name != "paper" {
+            bail!("unknown experiment {name:?}; known: paper");
+        }
+        return run_paper(&args, &profiles(&args)?);
+    }
+    let dags = dags(&args)?;
+    let slas = parse_slas(&args.sla)?;
+    let policies = parse_policies(args.policies.as_deref())?;
+    let duration = duration_s(&args.duration)?;
+    let series = arrivals(&args.workload)?;
+    let profiles = profiles(&args)?;
+    let m = Matrix {
+        dags: dags
+            .into_iter()
+            .enumerate()
+            .map(|(k, d)| (d, series[k % series.len()].as_slice()))
+            .collect(),
+        profiles: &profiles,
+        slas: slas.clone(),
+        policies,
+        duration_s: duration,
+        opts: SimOptions {
+            seed: args.seed,
+            warmup_s: duration_s(&args.warmup)?,
+            ..SimOptions::default()
+        },
+        headroom: HEADROOM,
+        sla_quantile: args.sla_quantile,
+        threads: args.threads,
+    };
+    let outs = run_matrix(&m, &args.estimator, "sim")?;
+    let rows: Vec<Row> = outs.iter().map(|o| o.row.clone()).collect();
+    print!("{}", report::full_table(&rows));
+    if let Some(p) = &args.json {
+        write(p, &serde_json::to_string_pretty(&rows)?)?;
+    }
+    if let Some(p) = &args.plot {
+        write(
+            p,
+            &cost_bars(
+                &rows,
+                slas[0],
+                &format!("cost / OPT at SLA {} s ({})", slas[0], args.workload),
+            )?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Planning SLA headroom against inference-time noise (the simulator's cv is 3 %, truncated at 2 cv).
+pub const HEADROOM: f64 = 0.06;
+
+/// `--experiment paper`: the main matrix (3 DAGs × SLA 2–6 s × 8 policies on the OrcBench model of
+/// the Azure trace's largest cluster) and the bursty matrix (synthetic, CV 3, 10× bursts, SLA 3 s).
+fn run_paper(args: &Args, profiles: &ProfileSet) -> Result<()> {
+    let duration = duration_s(&args.duration)?;
+    let hours = duration / 3600.0;
+    let main_spec = format!(
+        "orcbench:seed={},model=0,hours={hours},functions=3",
+        args.seed
+    );
+    let bursty_spec = format!(
+        "synthetic:seed={},rate=0.1,cv=3,burst=10,hours={hours},functions=3",
+        args.seed
+    );
+    let dags: Vec<Dag> = testkit::PAPER_DAGS
+        .iter()
+        .filter_map(|n| testkit::paper_dag(n))
+        .collect();
+    let opts = SimOptions {
+        seed: args.seed,
+        warmup_s: duration_s(&args.warmup)?,
+        ..SimOptions::default()
+    };
+    let policies = parse_policies(args.policies.as_deref())?;
+    let mut results = Vec::new();
+    for (label, spec, slas) in [
+        ("main", &main_spec, vec![2.0, 3.0, 4.0, 5.0, 6.0]),
+        ("bursty", &bursty_spec, vec![3.0]),
+    ] {
+        let series = arrivals(spec)?;
+        let m = Matrix {
+            dags: dags
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(k, d)| (d, series[k % series.len()].as_slice()))
+                .collect(),
+            profiles,
+            slas,
+            policies: policies.clone(),
+            duration_s: duration,
+            opts,
+            headroom: HEADROOM,
+            sla_quantile: args.sla_quantile,
+            threads: args.threads,
+        };
+        let t0 = std::time::Instant::now();
+        let outs = run_matrix(&m, &args.estimator, label)?;
+        eprintln!(
+            "{label}: {} runs in {:.1} s",
+            outs.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        results.push(outs);
+    }
+    let meta = optimizer::sim::paper::Meta {
+        main_workload: main_spec,
+        bursty_workload: bursty_spec,
+        duration_s: duration,
+        seed: args.seed,
+        estimator: args.estimator.clone(),
+    };
+    let files = optimizer::sim::paper::render(&results[0], &results[1], &meta)?;
+    for (name, text) in &files {
+        write(&args.out.join(name), text)?;
+    }
+    let rows: Vec<&Row> = results.iter().flatten().map(|o| &o.row).collect();
+    write(
+        &args.out.join("rows.json"),
+        &serde_json::to_string_pretty(&rows)?,
+    )?;
+    if let Some(p) = &args.json {
+        write(p, &serde_json::to_string_pretty(&rows)?)?;
+    }
+    let main_rows: Vec<Row> = results[0].iter().map(|o| o.row.clone()).collect();
+    println!("{}", optimizer::sim::paper::headline(&main_rows));
+    println!("wrote {} files to {}", files.len() + 1, args.out.display());
+    Ok(())
 }
