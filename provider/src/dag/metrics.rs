@@ -6,6 +6,13 @@ use std::fmt::Write as _;
 use super::live::E2E_BUCKETS_S;
 use crate::api::AppState;
 
+/// A counter: name, help text and how to read it from a DAG's statistics.
+type Counter = (
+    &'static str,
+    &'static str,
+    fn(&super::live::DagStats) -> u64,
+);
+
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -17,7 +24,7 @@ pub fn render(state: &AppState) -> String {
     let live = &state.dags.live;
     let stats = live.all_stats();
     let mut out = String::new();
-    let counters: [(&str, &str, fn(&super::live::DagStats) -> u64); 5] = [
+    let counters: [Counter; 5] = [
         (
             "smiless_dag_requests_total",
             "DAG requests received.",
