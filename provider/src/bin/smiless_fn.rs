@@ -81,8 +81,10 @@ fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding {addr}"))?;
+        // The bound address (port 0 picks one), so a caller can find it.
+        let bound = listener.local_addr()?;
         eprintln!(
-            "smiless-fn: {} initialised in {init:?}, listening on {addr}",
+            "smiless-fn: {} initialised in {init:?}, listening on {bound}",
             emu.profile_name
         );
         loop {

@@ -1,9 +1,50 @@
 //! The executor's pure rule: a function's desired replicas from its planned [`Choice`] and what the
 //! runner observed. No I/O and no clock: the control loop passes `idle_s` and the time scale, so the rule is
 //! unit-tested exactly and the loop around it stays thin.
-use optimizer::{Choice, ColdStart, Hardware, HardwareSpace};
+use optimizer::{Choice, ColdStart, Dag, Hardware, HardwareSpace, Plan};
 
 use crate::backend::Placement;
+
+/// One pre-warm to start after a DAG request arrives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prewarm {
+    /// The member's index in the DAG.
+    pub node: usize,
+    /// Real seconds after the arrival.
+    pub offset_s: f64,
+    pub replicas: u32,
+}
+
+/// The pre-warms of one DAG request: with a plan, the members whose policy is pre-warm, at their planned
+/// offset (never before the arrival: the live loop does not know arrivals in advance) times the time
+/// scale; without a plan, every member but the entry (which the runner calls at once), immediately.
+pub fn prewarms(dag: &Dag, plan: Option<&Plan>, time_scale: f64) -> Vec<Prewarm> {
+    (0..dag.len())
+        .filter(|&i| i != dag.entry)
+        .filter_map(|i| {
+            let Some(p) = plan else {
+                return Some(Prewarm {
+                    node: i,
+                    offset_s: 0.0,
+                    replicas: 1,
+                });
+            };
+            let f = p.functions.iter().find(|f| f.name == dag.nodes[i].name)?;
+            match f.choice.policy {
+                ColdStart::PreWarm { offset_s } => Some(Prewarm {
+                    node: i,
+                    offset_s: if offset_s.is_finite() {
+                        offset_s.max(0.0) * time_scale
+                    } else {
+                        0.0
+                    },
+                    replicas: f.choice.replicas.max(1),
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
 
 /// What this machine offers the live planner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +176,7 @@ pub fn target(choice: &Choice, m: MemberState, time_scale: f64) -> Target {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use optimizer::Hardware;
@@ -177,6 +219,45 @@ mod tests {
         assert_eq!(target(&c, m(1, 0, 5.0, true), 1.0).replicas, 1);
         assert_eq!(target(&c, m(1, 1, 5.0, false), 1.0).replicas, 1);
         assert_eq!(target(&c, m(1, 0, 0.2, false), 1.0).replicas, 1);
+    }
+
+    #[test]
+    fn prewarms_follow_the_plan_scaled_or_start_everything_without_one() {
+        let members = [
+            ("e".to_owned(), None, vec!["a".to_owned(), "b".to_owned()]),
+            ("a".to_owned(), None, vec![]),
+            ("b".to_owned(), None, vec![]),
+        ];
+        let dag = Dag::build("d", "ns", &members, Some(2.0)).unwrap();
+        let all = prewarms(&dag, None, 0.1);
+        assert_eq!(all.iter().map(|w| w.node).collect::<Vec<_>>(), [1, 2]);
+        assert!(all.iter().all(|w| w.offset_s == 0.0 && w.replicas == 1));
+        let f = |name: &str, policy| optimizer::FunctionPlan {
+            name: name.into(),
+            choice: choice(policy, 2),
+            start_s: 0.0,
+            finish_s: 1.0,
+            cost_per_hour: 0.0,
+            alternatives: Vec::new(),
+        };
+        let plan = Plan {
+            dag: "d".into(),
+            policy: "smiless".into(),
+            sla_s: 2.0,
+            functions: vec![
+                f("e", ColdStart::AlwaysOn),
+                f("a", ColdStart::PreWarm { offset_s: 0.8 }),
+                f("b", ColdStart::KeepAlive { seconds: 9.0 }),
+            ],
+            predicted_latency_s: 1.5,
+            cost_per_hour: 0.1,
+            meets_sla: true,
+            stats: Default::default(),
+        };
+        let w = prewarms(&dag, Some(&plan), 0.1);
+        assert_eq!(w.len(), 1, "only the pre-warm member: {w:?}");
+        assert_eq!((w[0].node, w[0].replicas), (1, 2));
+        assert!((w[0].offset_s - 0.08).abs() < 1e-12);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use actix_web::web;
 use optimizer::sim::{Controller, LoadEstimator, Observations, RecentWindow};
-use optimizer::{ColdStart, Dag, Load, PlanInput, ProfileSet};
+use optimizer::{Dag, Load, PlanInput, ProfileSet};
 
 use crate::api::AppState;
 use crate::dag::DagState;
@@ -296,23 +296,8 @@ pub fn on_arrival(state: &web::Data<AppState>, dag: &Dag) {
         .as_ref()
         .map_or(f64::INFINITY, |p| p.predicted_latency_s * scale)
         .min(state.read_timeout.as_secs_f64());
-    for (i, node) in dag.nodes.iter().enumerate() {
-        if i == dag.entry {
-            // The runner calls it right now.
-            continue;
-        }
-        let (offset, replicas) = match &plan {
-            None => (0.0, 1),
-            Some(p) => match p.functions.iter().find(|f| f.name == node.name) {
-                Some(f) => match f.choice.policy {
-                    ColdStart::PreWarm { offset_s } => {
-                        (offset_s.max(0.0) * scale, f.choice.replicas.max(1))
-                    }
-                    _ => continue,
-                },
-                None => continue,
-            },
-        };
+    for w in decide::prewarms(dag, plan.as_ref(), scale) {
+        let (node, offset, replicas) = (&dag.nodes[w.node], w.offset_s, w.replicas);
         let Some(rec) = state.catalog.function(&dag.namespace, &node.name) else {
             continue;
         };
@@ -323,7 +308,7 @@ pub fn on_arrival(state: &web::Data<AppState>, dag: &Dag) {
         let state = state.clone();
         let (ns, f, dname) = (dag.namespace.clone(), node.name.clone(), dag.name.clone());
         actix_web::rt::spawn(async move {
-            tokio::time::sleep(Duration::from_secs_f64(offset)).await;
+            tokio::time::sleep(Duration::try_from_secs_f64(offset).unwrap_or_default()).await;
             let live = &state.dags.live;
             live.reserve(&ns, &f, live.now() + hold + 1.0);
             if state

@@ -343,3 +343,94 @@ async fn emulated_dag_is_planned_and_served() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emulator_http_mode_initialises_before_listening() {
+    use std::io::{BufRead, BufReader};
+    // A profile without variance, so the initialisation delay is exact: 0.8 s × scale 0.5 = 0.4 s.
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles.json");
+    let m = json!({"a": 0.02, "b": 0.0, "c": 0.01});
+    let i = json!({"mean_s": 0.8, "std_s": 0.0});
+    std::fs::write(
+        &profiles,
+        json!({"source": "test", "profiles": {"model": {
+            "init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
+        .to_string(),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smiless-fn"))
+        .args([
+            "--profile",
+            "model",
+            "--listen",
+            "127.0.0.1:0",
+            "--profiles",
+        ])
+        .arg(&profiles)
+        .env("OMP_NUM_THREADS", "2")
+        .env("SMILESS_TIME_SCALE", "0.5")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stderr).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    let waited = t0.elapsed();
+    let addr: SocketAddr = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .expect(&line);
+    assert!(
+        waited >= Duration::from_millis(400),
+        "listening after {waited:?}, before its 0.4 s initialisation: {line}"
+    );
+    let r = request(addr, "POST", "/", &[], b"0123456789").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["emulator"], "smiless-fn");
+    assert_eq!(out["hardware"], "cpu:2");
+    assert_eq!(out["input_bytes"], 10);
+    // t(1, 2) = 0.02/2 + 0.01 = 0.02 s, × 0.5.
+    assert!(
+        (out["compute_ms"].as_f64().unwrap() - 10.0).abs() < 1e-6,
+        "{out}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dags_are_derived_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (mut p, _) = Provider::start(&state).await;
+    for m in [
+        member("r-a", "cat", "again", "r-b", json!({})),
+        member("r-b", "cat", "again", "", json!({})),
+    ] {
+        assert_eq!(deploy(p.addr, &m).await.0, 202);
+    }
+    p.kill9();
+    drop(p);
+    let (p, _) = Provider::start(&state).await;
+    let a = p.addr;
+    assert_eq!(
+        status(a, "again").await["labels"]["com.smiless.kind"],
+        "dag"
+    );
+    wait_for("the restored DAG to answer", async || {
+        let r = request(a, "POST", "/function/again", &[], b"same").await;
+        r.status == 200 && r.body == b"same"
+    })
+    .await;
+}
