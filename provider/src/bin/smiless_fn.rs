@@ -58,7 +58,11 @@ fn classic(emu: &Emulator) -> anyhow::Result<()> {
         .read_to_end(&mut input)
         .context("reading stdin")?;
     let init = emulator::classic_init(emu, &std::env::temp_dir());
-    let out = emu.serve(input.len(), init);
+    let out = if std::env::var_os(emulator::WARMUP_ENV).is_some() {
+        emu.warmed(init)
+    } else {
+        emu.serve(input.len(), init)
+    };
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, &out)?;
     writeln!(stdout)?;
@@ -94,6 +98,8 @@ fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
                 let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let emu = Arc::clone(&emu);
                     async move {
+                        // Already initialised at start: a warm-up call has nothing to do.
+                        let warmup = req.headers().contains_key(emulator::WARMUP_HEADER);
                         let n = req
                             .into_body()
                             .collect()
@@ -101,7 +107,11 @@ fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
                             .map_or(0, |b| b.to_bytes().len());
                         // The busy loop blocks: keep it off the async worker.
                         let out = tokio::task::spawn_blocking(move || {
-                            emu.serve(n, std::time::Duration::ZERO)
+                            if warmup {
+                                emu.warmed(std::time::Duration::ZERO)
+                            } else {
+                                emu.serve(n, std::time::Duration::ZERO)
+                            }
                         })
                         .await
                         .map_err(std::io::Error::other)?;

@@ -317,7 +317,14 @@ pub fn on_arrival(state: &web::Data<AppState>, dag: &Dag) {
                 .is_some_and(|r| r.replicas == 0)
             {
                 match state.scale(&ns, &f, u64::from(replicas)).await {
-                    Ok(_) => live.prewarm(&ns, &dname),
+                    Ok(rec) => {
+                        live.prewarm(&ns, &dname);
+                        if crate::dag::runner::takes_warmup(&rec.deployment.env_process)
+                            && crate::dag::runner::warm_up(&state, &ns, &f).await
+                        {
+                            live.warmup(&ns, &dname);
+                        }
+                    }
                     Err(e) => tracing::warn!("pre-warm of {f}.{ns} failed: {e}"),
                 }
             }

@@ -230,6 +230,37 @@ async fn call_node(
     (i, r)
 }
 
+/// Whether `fprocess` runs the `smiless-fn` emulator, which takes warm-up calls (other functions would
+/// run a warm-up as a real request, with its side effects, so they never get one).
+pub fn takes_warmup(fprocess: &str) -> bool {
+    fprocess
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .is_some_and(|p| p == "smiless-fn")
+}
+
+/// Sends a warm-up call to a ready replica of `f` (waiting up to `read_timeout` for one), so a classic-mode
+/// emulator initialises now rather than on the request it was started for. Returns whether it answered.
+pub async fn warm_up(state: &AppState, ns: &str, f: &str) -> bool {
+    let Some(addr) = state.backend.endpoint(ns, f, state.read_timeout).await else {
+        return false;
+    };
+    let Ok(req) = hyper::Request::builder()
+        .method(hyper::Method::POST)
+        .uri(format!("http://{addr}/"))
+        .header(crate::emulator::WARMUP_HEADER, "1")
+        .body(Full::new(Bytes::new()))
+    else {
+        return false;
+    };
+    let client = CLIENT.with(Clone::clone);
+    matches!(
+        tokio::time::timeout(state.read_timeout, client.request(req)).await,
+        Ok(Ok(r)) if r.status().is_success()
+    )
+}
+
 /// Calls one member: scale from zero when needed, wait for a ready replica, POST the input.
 async fn call(
     state: &web::Data<AppState>,
@@ -316,4 +347,18 @@ async fn call(
         ));
     }
     Ok(Output { body, content_type })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::takes_warmup;
+
+    #[test]
+    fn only_the_emulator_takes_warm_ups() {
+        assert!(takes_warmup("smiless-fn --profile x"));
+        assert!(takes_warmup("/usr/local/bin/smiless-fn --profile x"));
+        assert!(!takes_warmup("cat"));
+        assert!(!takes_warmup("python3 smiless-fn.py"));
+        assert!(!takes_warmup(""));
+    }
 }

@@ -6,6 +6,10 @@
 //! watchdog hands over one request at a time). A GPU share is emulated by its *timing* only: the busy loop
 //! runs on the CPU for the time the GPU profile predicts.
 //!
+//! Classic mode initialises on a replica's first call; the provider's pre-warm sends a warm-up call
+//! (header [`WARMUP_HEADER`]) right after starting a replica, so the initialisation happens then and not
+//! on the request it was pre-warmed for.
+//!
 //! Hardware comes from what the runtime sets: `CUDA_MPS_ACTIVE_THREAD_PERCENTAGE` (a GPU share) wins,
 //! else `OMP_NUM_THREADS`, else the size of the CPU affinity mask. Every duration is multiplied by the
 //! time scale (`SMILESS_TIME_SCALE`, e.g. 0.1), which the provider's control loop shares, so an e2e run
@@ -22,6 +26,10 @@ pub const ENV_PROFILE: &str = "SMILESS_PROFILE";
 pub const ENV_PROFILES: &str = "SMILESS_PROFILES";
 /// Environment variable with the time-scale factor shared by the emulator and the control loop.
 pub const ENV_TIME_SCALE: &str = "SMILESS_TIME_SCALE";
+/// Request header of a warm-up call (classic mode sees it as `Http_X_Smiless_Warmup`): initialise only.
+pub const WARMUP_HEADER: &str = "X-Smiless-Warmup";
+/// The classic watchdog's environment name of [`WARMUP_HEADER`].
+pub const WARMUP_ENV: &str = "Http_X_Smiless_Warmup";
 /// File (in the replica's own `TMPDIR`) that marks a classic-mode replica as initialised.
 pub const READY_MARKER: &str = "smiless-fn.initialised";
 
@@ -107,6 +115,8 @@ pub struct Output {
     /// Initialisation paid by this request (classic mode's first request on a replica), milliseconds.
     pub init_ms: f64,
     pub input_bytes: usize,
+    /// A warm-up call: initialised, no inference.
+    pub warmup: bool,
 }
 
 impl Emulator {
@@ -156,6 +166,21 @@ impl Emulator {
             compute_ms: d.as_secs_f64() * 1e3,
             init_ms: init.as_secs_f64() * 1e3,
             input_bytes,
+            warmup: false,
+        }
+    }
+
+    /// The answer to a warm-up call (no inference).
+    pub fn warmed(&self, init: Duration) -> Output {
+        Output {
+            emulator: "smiless-fn",
+            profile: self.profile_name.clone(),
+            hardware: self.hardware.to_string(),
+            time_scale: self.time_scale,
+            compute_ms: 0.0,
+            init_ms: init.as_secs_f64() * 1e3,
+            input_bytes: 0,
+            warmup: true,
         }
     }
 }

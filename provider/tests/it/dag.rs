@@ -434,3 +434,66 @@ async fn dags_are_derived_again_after_a_restart() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prewarm_warms_up_the_emulator_before_its_request() {
+    // Exact profiles: the entry computes 1 s; the downstream model initialises in 0.4 s.
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles.json");
+    let prof = |init: f64, c: f64| {
+        let i = json!({"mean_s": init, "std_s": 0.0});
+        let m = json!({"a": 0.0, "b": 0.0, "c": c});
+        json!({"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64})
+    };
+    std::fs::write(
+        &profiles,
+        json!({"source": "test", "profiles": {"slow": prof(0.0, 1.0), "model": prof(0.4, 0.01)}})
+            .to_string(),
+    )
+    .unwrap();
+    let (p, _) = Provider::start(&dir.path().join("state")).await;
+    let a = p.addr;
+    let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
+    for (name, profile, next) in [("w-a", "slow", "w-b"), ("w-b", "model", "")] {
+        let mut m = member(
+            name,
+            &format!("{fnbin} --profile {profile}"),
+            "warm",
+            next,
+            json!({}),
+        );
+        m["envVars"] = json!({"SMILESS_PROFILES": profiles.display().to_string()});
+        assert_eq!(deploy(a, &m).await.0, 202);
+    }
+    wait_for("the DAG", async || {
+        status(a, "warm").await["availableReplicas"].as_u64() == Some(1)
+    })
+    .await;
+    let s = send_json(
+        a,
+        "POST",
+        "/system/scale-function/w-b",
+        &json!({"replicas": 0}),
+    )
+    .await;
+    assert_eq!(s.status, 202);
+    wait_for("w-b at zero", async || {
+        status(a, "w-b").await["availableReplicas"].as_u64() == Some(0)
+    })
+    .await;
+    // No SLA: no plan, so every downstream member is pre-warmed at the arrival; the emulator's 0.4 s
+    // initialisation then runs during the entry's 1 s of work, not on the request.
+    let r = request(a, "POST", "/function/warm", &[], b"x").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["profile"], "model");
+    assert_eq!(
+        out["init_ms"], 0.0,
+        "the initialisation was paid by the warm-up: {out}"
+    );
+    let plan = get(a, "/system/plan").await.json();
+    let stats = &plan["dags"][0]["stats"];
+    assert_eq!(stats["prewarms"], 1, "{plan}");
+    assert_eq!(stats["warmups"], 1, "{plan}");
+    assert_eq!(stats["cold_starts"], 0, "{plan}");
+}
