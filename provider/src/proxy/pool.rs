@@ -30,6 +30,9 @@ pub type UpstreamBody = Either<Full<Bytes>, StreamBody<PayloadFrames>>;
 
 type Sender = SendRequest<UpstreamBody>;
 
+/// Past this many upstream addresses, a check-in first drops the dead ones.
+const PRUNE_ABOVE: usize = 64;
+
 /// One payload chunk as a body frame.
 pub fn to_frame(chunk: Result<Bytes, PayloadError>) -> Result<Frame<Bytes>, PayloadError> {
     chunk.map(Frame::data)
@@ -79,6 +82,13 @@ impl Pool {
             return;
         }
         let mut idle = self.idle.borrow_mut();
+        if idle.len() > PRUNE_ABOVE {
+            // Replicas come and go on fresh ports; forget addresses whose connections have all closed.
+            idle.retain(|_, v| {
+                v.retain(|s| !s.is_closed());
+                !v.is_empty()
+            });
+        }
         let v = idle.entry(addr).or_default();
         if v.len() < self.max_idle_per_host {
             v.push(s);
