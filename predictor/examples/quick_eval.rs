@@ -1,5 +1,6 @@
 //! Quick evaluation from the command line without the provider binary:
-//! `cargo run -p predictor --example quick_eval -- 'synthetic:seed=1,rate=2,cv=1.5,hours=48'`.
+//! `cargo run --release -p predictor --example quick_eval -- 'synthetic:seed=1,rate=2,cv=1.5,hours=48' [out.svg]`
+//! (the same evaluation and table as `smiless forecast eval`).
 use predictor::baselines::{Ewma, Fourier, HybridHistogram, LastValue};
 use predictor::eval::{EvalConfig, NoProgress, evaluate};
 use predictor::{Forecaster, LstmForecaster, TrainConfig, Workload};
@@ -9,35 +10,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "synthetic:seed=1,rate=2,cv=1.5,hours=48".into());
     let series = spec.parse::<Workload>()?.load()?;
-    let make = || -> Vec<Box<dyn Forecaster>> {
-        vec![
+    let make = |_: usize| -> predictor::Result<Vec<Box<dyn Forecaster>>> {
+        Ok(vec![
             Box::new(LstmForecaster::new(TrainConfig::default())),
             Box::new(HybridHistogram::default()),
             Box::new(Ewma::default()),
             Box::new(Fourier::default()),
             Box::new(LastValue::default()),
-        ]
+        ])
     };
     let r = evaluate(&series, &make, &EvalConfig::default(), &mut NoProgress)?;
-    for row in &r.rows {
-        println!(
-            "{:<20} under {:.3} over {:.3} iat_mae {:.2} predict {:.1}us train {:.1}s",
-            row.forecaster,
-            row.under_prediction_rate,
-            row.over_provisioning,
-            row.iat_mae_s,
-            row.predict_us,
-            row.train_s
-        );
-    }
-    for p in &r.sweep {
-        println!(
-            "q={:<6} under {:.3} over {:.3}",
-            p.quantile, p.under_prediction_rate, p.over_provisioning
-        );
-    }
-    for m in &r.matched {
-        println!("{m:?}");
+    println!(
+        "{} series, {} test windows, workload {spec}",
+        r.series, r.test_windows
+    );
+    print!("{}", r.render());
+    if let Some(path) = std::env::args().nth(2) {
+        let svg = predictor::plot::forecast_svg(r.plot.as_ref().ok_or("no plot")?, (1000, 500))?;
+        std::fs::write(path, svg)?;
     }
     Ok(())
 }

@@ -23,9 +23,13 @@ pub struct Forecast {
 }
 
 /// Count classes by upper edge: class 0 is exactly 0, class `i` holds counts in
-/// `(upper[i-1], upper[i]]`. The default edges are 0, 1, 2, 4, 8, …, 2^22: a class never
-/// over-provisions by more than 2× its lower bound, and 24 classes cover any realistic window.
-/// Counts above the last edge fall into the last class (and are under-predicted).
+/// `(upper[i-1], upper[i]]`. The default edges are quarter-octaves: 0, 1, 2, 3, then
+/// 2^k·{1, 1.25, 1.5, 1.75} for k = 2…22 (4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, …,
+/// 2^22): the upper edge is at most 25 % above any count in its class (for counts ≥ 4), and 88
+/// classes cover any realistic window. Plain powers of two (0, 1, 2, 4, 8, …) are available as
+/// [`CountClasses::powers_of_two`]; they are too coarse for a classifier to trade under- against
+/// over-provisioning finely (a class can over-provision by 2×). Counts above the last edge fall
+/// into the last class (and are under-predicted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountClasses {
     uppers: Vec<u32>,
@@ -33,13 +37,25 @@ pub struct CountClasses {
 
 impl Default for CountClasses {
     fn default() -> Self {
-        let mut uppers = vec![0];
-        uppers.extend((0..=22).map(|k| 1u32 << k));
+        let mut uppers = vec![0, 1, 2, 3];
+        for k in 2..=22u32 {
+            let base = 1u32 << k;
+            uppers.extend([base, base + base / 4, base + base / 2, base + 3 * base / 4]);
+        }
+        // The last octave's steps above 2^22 are not needed.
+        uppers.truncate(uppers.len() - 3);
         Self { uppers }
     }
 }
 
 impl CountClasses {
+    /// Edges 0, 1, 2, 4, 8, …, 2^22.
+    pub fn powers_of_two() -> Self {
+        let mut uppers = vec![0];
+        uppers.extend((0..=22).map(|k| 1u32 << k));
+        Self { uppers }
+    }
+
     /// Classes with the given strictly ascending upper edges starting at 0.
     pub fn from_uppers(uppers: Vec<u32>) -> Result<Self> {
         if uppers.first() != Some(&0) || uppers.windows(2).any(|w| w[0] >= w[1]) {
@@ -126,7 +142,16 @@ mod tests {
 
     #[test]
     fn class_edges() {
-        let c = CountClasses::default();
+        let q = CountClasses::default();
+        assert_eq!(
+            &q.uppers()[..14],
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20]
+        );
+        assert_eq!(q.len(), 4 + 20 * 4 + 1);
+        assert_eq!(q.upper(q.len() - 1), 1 << 22);
+        assert_eq!(q.upper(q.class_of(9)), 10);
+        assert_eq!(q.upper(q.class_of(1000)), 1024);
+        let c = CountClasses::powers_of_two();
         assert_eq!(c.len(), 24);
         assert_eq!(c.class_of(0), 0);
         assert_eq!(c.class_of(1), 1);

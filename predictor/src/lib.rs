@@ -15,6 +15,7 @@ pub mod eval;
 pub mod forecast;
 pub mod lstm;
 pub mod plot;
+pub mod progress;
 pub mod series;
 pub mod workload;
 

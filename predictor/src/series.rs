@@ -88,7 +88,7 @@ impl Series {
 }
 
 fn steps_per_window(step_s: u32, window_s: u32) -> Result<u32> {
-    if step_s == 0 || window_s == 0 || window_s % step_s != 0 {
+    if step_s == 0 || window_s == 0 || !window_s.is_multiple_of(step_s) {
         return Err(Error::Invalid(format!(
             "window of {window_s} s is not a positive multiple of the series step of {step_s} s"
         )));
@@ -150,7 +150,8 @@ impl History {
                 Some(prev) => self.steps - prev,
                 None => self.steps + 1,
             };
-            self.gaps_s.push((gap_steps * u64::from(self.step_s)) as f32);
+            self.gaps_s
+                .push((gap_steps * u64::from(self.step_s)) as f32);
             self.event_counts.push(count);
             self.last_event_step = Some(self.steps);
         }

@@ -44,13 +44,9 @@ impl Forecaster for Ewma {
         format!("ewma(a={})", self.alpha)
     }
     fn forecast(&self, h: &History) -> Forecast {
-        let est = self
-            .smooth(h.windows())
-            .unwrap_or(0.0);
+        let est = self.smooth(h.windows()).unwrap_or(0.0);
         let class = self.classes.class_for_estimate(est);
-        let gap = self
-            .smooth(h.gaps_s())
-            .unwrap_or(f64::from(h.window_s()));
+        let gap = self.smooth(h.gaps_s()).unwrap_or(f64::from(h.window_s()));
         Forecast {
             count_class: class,
             count_upper: self.classes.upper(class),

@@ -90,15 +90,16 @@ pub fn fourier_extrapolate(xs: &[f64], window: usize, harmonics: usize) -> Optio
     let mut im = vec![0.0; n];
     fft(&mut re, &mut im);
     // Rank the positive frequencies 1..=n/2 by magnitude and keep the strongest.
+    let mag: Vec<f64> = (0..=n / 2).map(|k| re[k] * re[k] + im[k] * im[k]).collect();
     let mut idx: Vec<usize> = (1..=n / 2).collect();
-    idx.sort_by(|&a, &b| {
-        let ma = re[a].hypot(im[a]);
-        let mb = re[b].hypot(im[b]);
-        mb.total_cmp(&ma).then(a.cmp(&b))
-    });
+    let keep = harmonics.min(idx.len());
+    if keep > 0 && keep < idx.len() {
+        // Only the strongest `keep` are needed, in no particular order.
+        idx.select_nth_unstable_by(keep - 1, |&a, &b| mag[b].total_cmp(&mag[a]).then(a.cmp(&b)));
+    }
     let t = nf; // one step past the window
     let mut y = y_mean + slope * (t - t_mean) + re[0] / nf;
-    for &k in idx.iter().take(harmonics) {
+    for &k in idx.iter().take(keep) {
         let scale = if k == n / 2 { 1.0 } else { 2.0 } / nf;
         let ang = 2.0 * PI * k as f64 * t / nf;
         y += scale * (re[k] * ang.cos() - im[k] * ang.sin());

@@ -17,7 +17,7 @@ use crate::series::History;
 
 const RANGE_S: f64 = 4.0 * 3600.0;
 /// Idle times considered: the most recent ones, so a forecast stays bounded in time.
-const MAX_SAMPLES: usize = 4096;
+const MAX_SAMPLES: usize = 2048;
 const MIN_SAMPLES: usize = 10;
 const CV_THRESHOLD: f64 = 2.0;
 const FIXED_KEEPALIVE_S: f64 = 600.0;
@@ -109,18 +109,28 @@ impl HybridHistogram {
         // high CV; idle times spread evenly over the range give a low one.
         let bin = f64::from(h.step_s());
         let bins = (RANGE_S / bin).ceil() as usize;
-        let mut counts = std::collections::HashMap::<usize, usize>::new();
-        for &g in &inb {
-            *counts.entry(((g / bin) as usize).min(bins - 1)).or_default() += 1;
-        }
-        let mean = inb.len() as f64 / bins as f64;
-        let ss: f64 = counts
-            .values()
-            .map(|&c| (c as f64 - mean).powi(2))
-            .sum::<f64>()
-            + (bins - counts.len()) as f64 * mean * mean;
-        let cv = (ss / bins as f64).sqrt() / mean;
         inb.sort_by(f64::total_cmp);
+        // Bin counts from runs of the sorted idle times (no map needed).
+        let mean = inb.len() as f64 / bins as f64;
+        let (mut ss, mut occupied, mut run, mut cur) = (0.0, 0usize, 0usize, usize::MAX);
+        for &g in &inb {
+            let b = ((g / bin) as usize).min(bins - 1);
+            if b != cur {
+                if run > 0 {
+                    ss += (run as f64 - mean).powi(2);
+                    occupied += 1;
+                }
+                cur = b;
+                run = 0;
+            }
+            run += 1;
+        }
+        if run > 0 {
+            ss += (run as f64 - mean).powi(2);
+            occupied += 1;
+        }
+        ss += (bins - occupied) as f64 * mean * mean;
+        let cv = (ss / bins as f64).sqrt() / mean;
         let median = percentile(&inb, 50.0);
         if cv < CV_THRESHOLD {
             return fixed(median);
@@ -158,7 +168,11 @@ impl Forecaster for HybridHistogram {
             count_upper: self.classes.upper(class),
             next_interarrival_s: h.condition_gap(p.expected_idle_s as f32),
             // Heuristic: a representative histogram is trusted, the fallbacks are not.
-            confidence: if p.kind == PolicyKind::Histogram { 0.9 } else { 0.5 },
+            confidence: if p.kind == PolicyKind::Histogram {
+                0.9
+            } else {
+                0.5
+            },
         }
     }
 }

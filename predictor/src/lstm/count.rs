@@ -8,7 +8,7 @@ use super::train::{TrainConfig, TrainTrace, fit_loop};
 use crate::error::{Error, Result};
 use crate::forecast::CountClasses;
 use crate::series::{DAY_S, History};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::rnn::{LSTM, LSTMConfig, RNN};
 use candle_nn::{Linear, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ struct Net {
 
 impl Net {
     fn build(map: &VarMap, meta: &CountMeta) -> candle_core::Result<Self> {
-        let vb = VarBuilder::from_varmap(map, DType::F32, &Device::Cpu);
+        let vb = VarBuilder::from_varmap(map, DType::F32, &super::device());
         Ok(Self {
             lstm: candle_nn::lstm(FEATURES, meta.hidden, LSTMConfig::default(), vb.pp("lstm"))?,
             head: candle_nn::linear(meta.hidden, meta.n_classes, vb.pp("head"))?,
@@ -82,8 +82,8 @@ fn dataset(
         y.push(classes.class_of(h.windows()[t]).min(meta.n_classes - 1) as u32);
     }
     Ok((
-        Tensor::from_vec(x, (ts.len(), l, FEATURES), &Device::Cpu)?,
-        Tensor::from_vec(y, ts.len(), &Device::Cpu)?,
+        Tensor::from_vec(x, (ts.len(), l, FEATURES), &super::device())?,
+        Tensor::from_vec(y, ts.len(), &super::device())?,
     ))
 }
 
@@ -96,8 +96,7 @@ fn targets(n: usize, l_max: usize, cfg: &TrainConfig) -> Result<(Vec<usize>, Vec
             l_max + 20
         )));
     }
-    let t0 = l_max.max(n.saturating_sub(cfg.max_samples));
-    let all: Vec<usize> = (t0..n).collect();
+    let all = super::spread(l_max, n, cfg.max_samples);
     let n_val = ((all.len() as f64 * cfg.val_fraction).ceil() as usize).clamp(1, all.len() - 1);
     let (tr, va) = all.split_at(all.len() - n_val);
     Ok((tr.to_vec(), va.to_vec()))
@@ -178,7 +177,8 @@ impl CountModel {
                 best = Some((trace.best_val_loss, model));
             }
         }
-        let (_, model) = best.ok_or_else(|| Error::Invalid("no sequence length candidates".into()))?;
+        let (_, model) =
+            best.ok_or_else(|| Error::Invalid("no sequence length candidates".into()))?;
         Ok((model, traces))
     }
 
@@ -250,5 +250,8 @@ fn dataset_tail(h: &History, meta: &CountMeta, n: usize) -> candle_core::Result<
     for t in n - meta.seq_len..n {
         window_features(h, t, meta.scale, &mut x);
     }
-    Ok((Tensor::from_vec(x, (1, meta.seq_len, FEATURES), &Device::Cpu)?, ()))
+    Ok((
+        Tensor::from_vec(x, (1, meta.seq_len, FEATURES), &super::device())?,
+        (),
+    ))
 }

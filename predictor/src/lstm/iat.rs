@@ -5,10 +5,11 @@
 //! artifact's model, the window is a real sequence and no LSTM state leaks between samples.
 use super::infer::{Cell, Dense};
 use super::init::{restore, seed_vars, snapshot};
+use super::spread;
 use super::train::{TrainConfig, TrainTrace, fit_loop};
 use crate::error::{Error, Result};
 use crate::series::History;
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use candle_nn::rnn::{LSTM, LSTMConfig, RNN};
 use candle_nn::{Linear, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,7 @@ struct Net {
 
 impl Net {
     fn build(map: &VarMap, meta: &IatMeta) -> candle_core::Result<Self> {
-        let vb = VarBuilder::from_varmap(map, DType::F32, &Device::Cpu);
+        let vb = VarBuilder::from_varmap(map, DType::F32, &super::device());
         Ok(Self {
             gaps: candle_nn::lstm(1, meta.hidden, LSTMConfig::default(), vb.pp("gaps"))?,
             counts: candle_nn::lstm(1, meta.hidden, LSTMConfig::default(), vb.pp("counts"))?,
@@ -79,9 +80,9 @@ fn dataset(h: &History, meta: &IatMeta, ks: &[usize]) -> candle_core::Result<Dat
     }
     let n = ks.len();
     Ok((
-        Tensor::from_vec(xg, (n, l, 1), &Device::Cpu)?,
-        Tensor::from_vec(xc, (n, l, 1), &Device::Cpu)?,
-        Tensor::from_vec(y, (n, 1), &Device::Cpu)?,
+        Tensor::from_vec(xg, (n, l, 1), &super::device())?,
+        Tensor::from_vec(xc, (n, l, 1), &super::device())?,
+        Tensor::from_vec(y, (n, 1), &super::device())?,
     ))
 }
 
@@ -93,8 +94,7 @@ fn targets(n: usize, l_max: usize, cfg: &TrainConfig) -> Result<(Vec<usize>, Vec
         )));
     }
     // The first gap is measured from the start of the series, not from an arrival: skip it.
-    let t0 = (l_max + 1).max(n.saturating_sub(cfg.max_samples));
-    let all: Vec<usize> = (t0..n).collect();
+    let all = spread(l_max + 1, n, cfg.max_samples);
     let n_val = ((all.len() as f64 * cfg.val_fraction).ceil() as usize).clamp(1, all.len() - 1);
     let (tr, va) = all.split_at(all.len() - n_val);
     Ok((tr.to_vec(), va.to_vec()))
@@ -148,7 +148,10 @@ impl IatModel {
     }
 
     /// Trains one model per candidate sequence length and keeps the best on validation.
-    pub(crate) fn train(h: &History, cfg: &TrainConfig) -> Result<(Self, Vec<(usize, TrainTrace)>)> {
+    pub(crate) fn train(
+        h: &History,
+        cfg: &TrainConfig,
+    ) -> Result<(Self, Vec<(usize, TrainTrace)>)> {
         let l_max = cfg.seq_candidates.iter().copied().max().unwrap_or(8).max(1);
         let (tr, va) = targets(h.gaps_s().len(), l_max, cfg)?;
         let first = tr.first().copied().unwrap_or(0).saturating_sub(l_max);
@@ -171,7 +174,8 @@ impl IatModel {
                 best = Some((trace.best_val_loss, model));
             }
         }
-        let (_, model) = best.ok_or_else(|| Error::Invalid("no sequence length candidates".into()))?;
+        let (_, model) =
+            best.ok_or_else(|| Error::Invalid("no sequence length candidates".into()))?;
         Ok((model, traces))
     }
 

@@ -169,11 +169,13 @@ impl LstmForecaster {
     /// Models that are missing, or that the recent data is too short for, are copied unchanged.
     pub fn fine_tuned(&self, recent: &History, epochs: usize) -> Result<Self> {
         let count = match &self.count {
-            Some(m) => Some(match m.fine_tune(recent, &self.classes, &self.cfg, epochs) {
-                Ok((m, _)) => m,
-                Err(Error::TooLittleData(_)) => m.deep_clone()?,
-                Err(e) => return Err(e),
-            }),
+            Some(m) => Some(
+                match m.fine_tune(recent, &self.classes, &self.cfg, epochs) {
+                    Ok((m, _)) => m,
+                    Err(Error::TooLittleData(_)) => m.deep_clone()?,
+                    Err(e) => return Err(e),
+                },
+            ),
             None => None,
         };
         let iat = match &self.iat {
@@ -217,6 +219,32 @@ impl LstmForecaster {
     }
 }
 
+/// Target indices in `lo..hi`, at most `max` of them, spread evenly over the whole range (every
+/// k-th) rather than only the most recent: a dense series has tens of thousands of events a day, and
+/// its most recent few thousand would all come from one hour of one part of the daily cycle.
+pub(crate) fn spread(lo: usize, hi: usize, max: usize) -> Vec<usize> {
+    let n = hi.saturating_sub(lo);
+    let stride = n.div_ceil(max.max(1)).max(1);
+    // Anchor at the end so the most recent target is always included.
+    let mut v: Vec<usize> = (lo..hi).rev().step_by(stride).collect();
+    v.reverse();
+    v
+}
+
+/// The device models train on: the CPU, or with the opt-in `cuda` feature the first CUDA device when
+/// one is present. The models are small, so the CPU is the default and usually the faster choice;
+/// forecasts always run on the CPU copy of the weights.
+pub(crate) fn device() -> candle_core::Device {
+    #[cfg(feature = "cuda")]
+    {
+        candle_core::Device::cuda_if_available(0).unwrap_or(candle_core::Device::Cpu)
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        candle_core::Device::Cpu
+    }
+}
+
 /// Runs `f` inside a one-thread rayon pool (see `fit`); if the pool cannot be built, runs it as is.
 pub(crate) fn single_threaded<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
@@ -236,7 +264,8 @@ impl Forecaster for LstmForecaster {
         // candle's kernels on these small matrices lose more to cross-thread hand-offs than they
         // gain, so two single-threaded trainings use two cores better than one shared one.
         let (count, iat) = std::thread::scope(|s| {
-            let c = s.spawn(|| single_threaded(|| CountModel::train(train, &self.classes, &self.cfg)));
+            let c =
+                s.spawn(|| single_threaded(|| CountModel::train(train, &self.classes, &self.cfg)));
             let i = s.spawn(|| single_threaded(|| IatModel::train(train, &self.cfg)));
             (c.join(), i.join())
         });
@@ -275,7 +304,11 @@ impl Forecaster for LstmForecaster {
             None => {
                 // No model: provision for the largest of the last four windows.
                 let w = h.windows();
-                let m = w[w.len().saturating_sub(4)..].iter().copied().max().unwrap_or(0);
+                let m = w[w.len().saturating_sub(4)..]
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0);
                 (self.classes.class_of(m), 0.5)
             }
         };
@@ -302,6 +335,15 @@ impl Forecaster for LstmForecaster {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spread_covers_the_range() {
+        assert_eq!(spread(2, 7, 100), vec![2, 3, 4, 5, 6]);
+        let v = spread(10, 1010, 100);
+        assert_eq!(v.len(), 100);
+        assert_eq!(*v.last().unwrap(), 1009);
+        assert!(v[0] < 20);
+    }
 
     #[test]
     fn pick_class_reaches_quantile() {
@@ -340,5 +382,21 @@ mod mirror_tests {
         for (a, b) in fast.iter().zip(&slow) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
+    }
+}
+
+/// A forecaster loaded from disk whose `fit` is a no-op, for evaluating saved models as they are.
+#[derive(Debug)]
+pub struct Pretrained(pub LstmForecaster);
+
+impl Forecaster for Pretrained {
+    fn name(&self) -> String {
+        format!("saved-{}", self.0.name())
+    }
+    fn forecast(&self, h: &History) -> Forecast {
+        self.0.forecast(h)
+    }
+    fn class_distribution(&self, h: &History) -> Option<Vec<f32>> {
+        self.0.class_distribution(h)
     }
 }

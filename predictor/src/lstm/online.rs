@@ -82,11 +82,7 @@ impl OnlineLstm {
 
     /// Waits for the running update, if any, and returns its result.
     pub fn wait(&self) -> Result<()> {
-        let handle = self
-            .worker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
         match handle {
             None => Ok(()),
             Some(h) => h

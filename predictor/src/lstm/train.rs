@@ -30,7 +30,8 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Chronological share of samples held out for validation.
     pub val_fraction: f64,
-    /// Only the most recent samples are used (bounds training time on long or dense series).
+    /// At most this many samples, spread evenly over the history (bounds training time on long or
+    /// dense series).
     pub max_samples: usize,
 }
 
@@ -94,7 +95,7 @@ pub(crate) fn fit_loop(
             order.swap(i, rng.random_range(0..=i));
         }
         for chunk in order.chunks(cfg.batch.max(1)) {
-            let idx = Tensor::new(chunk, &candle_core::Device::Cpu)?;
+            let idx = Tensor::new(chunk, &super::device())?;
             let loss = step_loss(&idx)?;
             opt.backward_step(&loss)?;
         }

@@ -26,7 +26,10 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Series>> {
         message,
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
     let (_, header) = lines
         .next()
         .ok_or_else(|| err(1, 1, "empty file: expected a header line".into()))?;
@@ -38,14 +41,21 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Series>> {
                 return Err(err(
                     1,
                     i + 1,
-                    format!("expected header field {key:?}, found {:?}", found.unwrap_or(&"")),
+                    format!(
+                        "expected header field {key:?}, found {:?}",
+                        found.unwrap_or(&"")
+                    ),
                 ));
             }
         }
     }
     let minutes = head.len() - KEYS.len();
     if minutes == 0 {
-        return Err(err(1, KEYS.len() + 1, "no minute columns after Trigger".into()));
+        return Err(err(
+            1,
+            KEYS.len() + 1,
+            "no minute columns after Trigger".into(),
+        ));
     }
     for (j, h) in head[KEYS.len()..].iter().enumerate() {
         if h.trim() != (j + 1).to_string() {
@@ -135,7 +145,10 @@ mod tests {
     fn malformed_reports_line_and_column() {
         let h = "HashOwner,HashApp,HashFunction,Trigger,1,2,3\n";
         assert_eq!(pos(&format!("{h}o,a,f,http,1,x,3\n")), (2, 6));
-        assert_eq!(pos(&format!("{h}o,a,f,http,1,2,3\no,a,g,http,1,-2,3\n")), (3, 6));
+        assert_eq!(
+            pos(&format!("{h}o,a,f,http,1,2,3\no,a,g,http,1,-2,3\n")),
+            (3, 6)
+        );
         assert_eq!(pos(&format!("{h}o,a,f,http,1,2\n")), (2, 7));
         assert_eq!(pos("HashOwner,App,HashFunction,Trigger,1\n"), (1, 2));
         assert_eq!(pos("HashOwner,HashApp,HashFunction,Trigger,1,3\n"), (1, 6));

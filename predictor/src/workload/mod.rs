@@ -93,7 +93,11 @@ impl KeyValues {
 
     /// Fails on any key not in `allowed`.
     pub(crate) fn check_keys(&self, allowed: &[&str]) -> std::result::Result<(), String> {
-        match self.pairs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        match self
+            .pairs
+            .iter()
+            .find(|(k, _)| !allowed.contains(&k.as_str()))
+        {
             Some((k, _)) => Err(format!(
                 "unknown key {k:?} (allowed: {})",
                 allowed.join(", ")
@@ -121,9 +125,7 @@ impl KeyValues {
 }
 
 /// Common `hours=` / `functions=` keys with their limits.
-pub(crate) fn duration_and_functions(
-    kv: &KeyValues,
-) -> std::result::Result<(f64, usize), String> {
+pub(crate) fn duration_and_functions(kv: &KeyValues) -> std::result::Result<(f64, usize), String> {
     let hours: f64 = kv.get("hours")?.unwrap_or(24.0);
     if !(hours > 0.0 && hours <= 24.0 * 28.0) {
         return Err(format!("hours={hours} must be in (0, 672]"));

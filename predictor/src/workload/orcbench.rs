@@ -97,7 +97,9 @@ impl OrcModel {
             return Err(bad("inverse_ecdf is empty"));
         }
         if m.inverse_ecdf.iter().any(|&q| !(q.is_finite() && q > 0.0)) {
-            return Err(bad("inverse_ecdf holds a rate that is not positive and finite"));
+            return Err(bad(
+                "inverse_ecdf holds a rate that is not positive and finite",
+            ));
         }
         Ok(m)
     }

@@ -186,7 +186,8 @@ mod tests {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
         let n = 20_000;
         let rates: Vec<f64> = (0..n).map(|_| draw_rate_per_min(&mut rng)).collect();
-        let share = |f: &dyn Fn(f64) -> bool| rates.iter().filter(|&&r| f(r)).count() as f64 / n as f64;
+        let share =
+            |f: &dyn Fn(f64) -> bool| rates.iter().filter(|&&r| f(r)).count() as f64 / n as f64;
         assert!((share(&|r| r <= 1.0 / 60.0) - 0.45).abs() < 0.02);
         assert!((share(&|r| r <= 1.0) - 0.81).abs() < 0.02);
         assert!((share(&|r| r > 60.0) - 0.03).abs() < 0.01);

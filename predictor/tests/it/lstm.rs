@@ -9,9 +9,15 @@ pub fn pattern(n: usize, seed: u64) -> Series {
     let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
     let counts = (0..n)
         .map(|i| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let b = base[i % base.len()];
-            if b == 0 { 0 } else { b + ((x >> 33) % 3) as u32 }
+            if b == 0 {
+                0
+            } else {
+                b + ((x >> 33) % 3) as u32
+            }
         })
         .collect();
     Series {
@@ -81,7 +87,11 @@ fn save_and_load_give_identical_forecasts() {
     assert_eq!(g.quantile(), 0.8);
     assert_eq!(f.forecast(&h), g.forecast(&h));
     assert_eq!(f.class_distribution(&h), g.class_distribution(&h));
-    std::fs::write(dir.join("meta.json"), "{\"format\": 1,\n \"quantile\": oops}").unwrap();
+    std::fs::write(
+        dir.join("meta.json"),
+        "{\"format\": 1,\n \"quantile\": oops}",
+    )
+    .unwrap();
     let err = LstmForecaster::load(&dir).unwrap_err();
     assert!(matches!(err, Error::Parse { line: 2, .. }), "{err}");
 }

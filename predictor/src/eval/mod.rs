@@ -12,6 +12,8 @@
 //! For forecasters with class probabilities (the LSTM) the coverage target is also swept, which gives
 //! its whole under-prediction/over-provisioning curve; [`MatchedRow`] reads that curve at each
 //! baseline's over-provisioning, the fair "at equal or lower over-provisioning" comparison.
+mod render;
+
 use crate::error::{Error, Result};
 use crate::forecast::Forecaster;
 use crate::lstm::LstmForecaster;
@@ -37,9 +39,11 @@ impl Default for EvalConfig {
         Self {
             window_s: 60,
             train_fraction: 0.5,
-            quantiles: vec![
-                0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995,
-            ],
+            // Fine steps so a baseline's over-provisioning can be matched closely.
+            quantiles: (1..=39)
+                .map(|i| i as f32 / 40.0)
+                .chain([0.98, 0.99, 0.995])
+                .collect(),
             plot_windows: 360,
         }
     }
@@ -130,10 +134,13 @@ impl Acc {
     }
 }
 
-/// Evaluates the forecasters that `make` builds (fresh ones per series) on `series`.
+/// Builds the forecasters for series number `i` (fresh ones per series).
+pub type Factory<'a> = &'a dyn Fn(usize) -> Result<Vec<Box<dyn Forecaster>>>;
+
+/// Evaluates the forecasters that `make` builds on `series`.
 pub fn evaluate(
     series: &[Series],
-    make: &dyn Fn() -> Vec<Box<dyn Forecaster>>,
+    make: Factory<'_>,
     cfg: &EvalConfig,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
@@ -141,9 +148,11 @@ pub fn evaluate(
         return Err(Error::TooLittleData("no series to evaluate".into()));
     }
     if !(0.05..=0.95).contains(&cfg.train_fraction) {
-        return Err(Error::Invalid("train fraction must be in [0.05, 0.95]".into()));
+        return Err(Error::Invalid(
+            "train fraction must be in [0.05, 0.95]".into(),
+        ));
     }
-    let names: Vec<String> = make().iter().map(|f| f.name()).collect();
+    let names: Vec<String> = make(0)?.iter().map(|f| f.name()).collect();
     let mut acc = vec![Acc::default(); names.len()];
     let mut sweep_acc = vec![Acc::default(); cfg.quantiles.len()];
     let mut sweep_owner: Option<usize> = None;
@@ -160,7 +169,7 @@ pub fn evaluate(
     progress.stage("fit", (series.len() * names.len()) as u64);
     let mut fitted: Vec<Vec<Box<dyn Forecaster>>> = Vec::with_capacity(series.len());
     let mut splits = Vec::with_capacity(series.len());
-    for s in series {
+    for (si, s) in series.iter().enumerate() {
         let per = (cfg.window_s / s.step_s.max(1)).max(1) as usize;
         let n_windows = s.counts.len() / per;
         let train_windows = (n_windows as f64 * cfg.train_fraction) as usize;
@@ -172,7 +181,12 @@ pub fn evaluate(
         }
         let (train, test) = s.split_at(train_windows * per);
         let history = History::from_series(&train, cfg.window_s)?;
-        let mut fs = make();
+        let mut fs = make(si)?;
+        if fs.len() != names.len() {
+            return Err(Error::Invalid(
+                "the factory built a different set of forecasters".into(),
+            ));
+        }
         for (i, f) in fs.iter_mut().enumerate() {
             let t0 = Instant::now();
             f.fit(&history)?;
