@@ -170,6 +170,9 @@ pub async fn scale(
     let ns = query_param(&req, "namespace")
         .filter(|n| !n.is_empty())
         .unwrap_or(r.namespace);
+    if let Some(done) = crate::dag::status::scale(&state, &ns, &name, r.replicas).await {
+        return done.map(|()| HttpResponse::Accepted().finish());
+    }
     state.scale(&ns, &name, r.replicas).await?;
     Ok(HttpResponse::Accepted().finish())
 }

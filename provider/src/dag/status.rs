@@ -96,6 +96,35 @@ pub fn describe(state: &AppState, namespace: &str, name: &str) -> Option<Functio
     dags.get(ns, name).map(|e| dag_status(state, e))
 }
 
+/// `POST /system/scale-function/<dag>`: `None` when `name` is not a DAG (a function of that name wins).
+/// Scaling a DAG to `n ≥ 1` raises every member below `n` to `n`, so the stock gateway's scale from zero
+/// (it scales a name whose `availableReplicas` is 0, i.e. a DAG with a released member, then waits for
+/// it) wakes the whole DAG; `n = 0` releases every member.
+pub async fn scale(
+    state: &AppState,
+    namespace: &str,
+    name: &str,
+    replicas: u64,
+) -> Option<Result<(), ApiError>> {
+    let ns = state.catalog.resolve_namespace(namespace).to_owned();
+    if state.catalog.function(&ns, name).is_some() {
+        return None;
+    }
+    let dags = state.dags.current(&state.catalog);
+    let e = dags.get(&ns, name)?;
+    for m in &e.members {
+        let Some(rec) = state.catalog.function(&ns, m) else {
+            continue;
+        };
+        if (replicas == 0 || u64::from(rec.replicas) < replicas)
+            && let Err(err) = state.scale(&ns, m, replicas).await
+        {
+            return Some(Err(err));
+        }
+    }
+    Some(Ok(()))
+}
+
 /// One DAG in `/system/plan`.
 #[derive(Debug, Serialize)]
 pub struct DagReport {

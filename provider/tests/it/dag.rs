@@ -172,6 +172,33 @@ async fn fan_out_join_listing_validation_prewarm() {
     assert!(r.status >= 500, "{}: {}", r.status, r.text());
     assert!(r.text().contains("f-b"), "{}", r.text());
 
+    // The stock gateway scales a name whose availableReplicas is 0: for a DAG that wakes every member.
+    let s = send_json(
+        a,
+        "POST",
+        "/system/scale-function/p-left",
+        &json!({"replicas": 0}),
+    )
+    .await;
+    assert_eq!(s.status, 202);
+    wait_for("the DAG at zero", async || {
+        status(a, "pipe").await["availableReplicas"].as_u64() == Some(0)
+    })
+    .await;
+    let s = send_json(
+        a,
+        "POST",
+        "/system/scale-function/pipe",
+        &json!({"replicas": 1}),
+    )
+    .await;
+    assert_eq!(s.status, 202, "{}", s.text());
+    wait_for("the DAG awake", async || {
+        status(a, "pipe").await["availableReplicas"].as_u64() == Some(1)
+    })
+    .await;
+    assert_eq!(status(a, "p-left").await["replicas"], 1);
+
     // Pre-warm: p-left at 0 replicas is started after the DAG request arrives, while the entry is still
     // working (it touches `done` when it finishes).
     let s = send_json(
