@@ -57,7 +57,7 @@ fn classic(emu: &Emulator) -> anyhow::Result<()> {
     std::io::stdin()
         .read_to_end(&mut input)
         .context("reading stdin")?;
-    let init = emulator::classic_init(emu, &std::env::temp_dir());
+    let init = emulator::classic_init(emu, &std::env::temp_dir()).delay();
     let out = if std::env::var_os(emulator::WARMUP_ENV).is_some() {
         emu.warmed(init)
     } else {

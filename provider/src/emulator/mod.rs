@@ -201,19 +201,69 @@ pub fn busy(d: Duration) {
     std::hint::black_box(x);
 }
 
-/// Classic mode: initialise once per replica. The first request on a replica (its `TMPDIR` is private to
-/// it) pays the initialisation delay and leaves a marker; later requests find it and skip it. Returns the
-/// delay paid.
-pub fn classic_init(emu: &Emulator, replica_tmp: &Path) -> Duration {
+/// File (in the replica's `TMPDIR`) held while one call initialises the replica.
+pub const INIT_MARKER: &str = "smiless-fn.initialising";
+
+/// How a classic-mode call found its replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// Already initialised.
+    Warm,
+    /// This call initialised the replica, for this long.
+    Paid(Duration),
+    /// Another call was initialising it; this one waited this long for it (as a request to a model that
+    /// is still loading does).
+    Waited(Duration),
+}
+
+impl Init {
+    /// The time this call spent on initialisation.
+    pub fn delay(self) -> Duration {
+        match self {
+            Init::Warm => Duration::ZERO,
+            Init::Paid(d) | Init::Waited(d) => d,
+        }
+    }
+}
+
+/// Classic mode: initialise once per replica. The first call on a replica (its `TMPDIR` is private to it)
+/// takes the initialising marker (created exclusively), pays the initialisation delay and leaves the ready
+/// marker; a call that arrives meanwhile (e.g. the request right after a pre-warm's warm-up) waits for that
+/// marker instead of initialising again, up to the profile's mean + 6 std (then it initialises itself: the
+/// first call died).
+pub fn classic_init(emu: &Emulator, replica_tmp: &Path) -> Init {
     let marker = replica_tmp.join(READY_MARKER);
     if marker.exists() {
-        return Duration::ZERO;
+        return Init::Warm;
     }
-    let d = emu.draw_init_delay();
-    std::thread::sleep(d);
-    // A failed write only means the next request initialises again: slower, never wrong.
-    let _ = std::fs::write(&marker, b"");
-    d
+    let busy = replica_tmp.join(INIT_MARKER);
+    let paid = |emu: &Emulator| {
+        let d = emu.draw_init_delay();
+        std::thread::sleep(d);
+        // A failed write only means the next call initialises again: slower, never wrong.
+        let _ = std::fs::write(&marker, b"");
+        d
+    };
+    let mine = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&busy)
+        .is_ok();
+    if mine {
+        let d = paid(emu);
+        let _ = std::fs::remove_file(&busy);
+        return Init::Paid(d);
+    }
+    let start = Instant::now();
+    let s = emu.profile.init(emu.hardware);
+    let limit = secs((s.mean_s + 6.0 * s.std_s) * emu.time_scale) + Duration::from_secs(1);
+    while !marker.exists() {
+        if start.elapsed() > limit {
+            return Init::Paid(paid(emu));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Init::Waited(start.elapsed())
 }
 
 #[cfg(test)]
@@ -312,8 +362,34 @@ mod tests {
         .unwrap();
         e.profile.init.cpu.std_s = 0.0;
         let first = classic_init(&e, dir.path());
-        assert!(first > Duration::ZERO);
+        assert!(
+            matches!(first, Init::Paid(d) if d > Duration::ZERO),
+            "{first:?}"
+        );
         assert!(dir.path().join(READY_MARKER).exists());
-        assert_eq!(classic_init(&e, dir.path()), Duration::ZERO);
+        assert!(!dir.path().join(INIT_MARKER).exists());
+        assert_eq!(classic_init(&e, dir.path()), Init::Warm);
+    }
+
+    #[test]
+    fn a_call_during_initialisation_waits_instead_of_initialising_again() {
+        let dir = tempfile::tempdir().unwrap();
+        // Another call holds the initialising marker; it finishes a moment later.
+        std::fs::write(dir.path().join(INIT_MARKER), b"").unwrap();
+        let e = Emulator::new(
+            &ProfileSet::paper(),
+            "texttospeech",
+            Hardware::Cpu { cores: 1 },
+            1.0,
+        )
+        .unwrap();
+        let ready = dir.path().join(READY_MARKER);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::fs::write(ready, b"").unwrap();
+        });
+        let got = classic_init(&e, dir.path());
+        t.join().unwrap();
+        assert!(matches!(got, Init::Waited(_)), "{got:?}");
     }
 }
