@@ -212,7 +212,9 @@ fn print_table(a: &ProxyArgs, report: &Report) {
             if met { "met" } else { "not met" }
         );
     } else {
-        println!("nginx: not measured (install nginx-light to add the nginx rows)");
+        println!(
+            "nginx: not measured (--no-nginx, or nginx not installed: apt-get install nginx-light)"
+        );
     }
 }
 
