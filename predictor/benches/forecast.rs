@@ -75,7 +75,7 @@ fn main() {
     // The forecast cost grows with the chosen sequence length; time the longest candidate too
     // (one epoch: the cost of a forecast does not depend on how well the weights are trained).
     let mut longest = LstmForecaster::new(TrainConfig {
-        seq_candidates: vec![24],
+        seq_candidates: vec![16],
         max_epochs: 1,
         ..TrainConfig::default()
     });
@@ -84,7 +84,7 @@ fn main() {
         .expect("one day is enough data to train");
     let forecasters: Vec<Box<dyn Forecaster>> = vec![
         Box::new(lstm),
-        Box::new(Named("lstm L=24 (longest)", longest)),
+        Box::new(Named("lstm L=16 (longest)", longest)),
         Box::new(HybridHistogram::default()),
         Box::new(Ewma::default()),
         Box::new(Fourier::default()),

@@ -95,16 +95,33 @@ impl Cell {
         let b_ih = flat(map, &format!("{prefix}.bias_ih_l0"))?;
         let b_hh = flat(map, &format!("{prefix}.bias_hh_l0"))?;
         let gates = 4 * hidden;
+        let mut w_ih_t = transpose(&flat(map, &format!("{prefix}.weight_ih_l0"))?, gates, input);
+        let mut w_hh_t = transpose(
+            &flat(map, &format!("{prefix}.weight_hh_l0"))?,
+            gates,
+            hidden,
+        );
+        let mut bias: Vec<f32> = b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect();
+        // tanh(x) = 2·σ(2x) − 1: doubling the cell-gate rows lets one sigmoid loop cover all four
+        // gates (one straight loop the compiler vectorises).
+        let g = 2 * hidden..3 * hidden;
+        for col in w_ih_t
+            .chunks_exact_mut(gates)
+            .chain(w_hh_t.chunks_exact_mut(gates))
+        {
+            for w in &mut col[g.clone()] {
+                *w *= 2.0;
+            }
+        }
+        for b in &mut bias[g] {
+            *b *= 2.0;
+        }
         Ok(Self {
             input,
             hidden,
-            w_ih_t: transpose(&flat(map, &format!("{prefix}.weight_ih_l0"))?, gates, input),
-            w_hh_t: transpose(
-                &flat(map, &format!("{prefix}.weight_hh_l0"))?,
-                gates,
-                hidden,
-            ),
-            bias: b_ih.iter().zip(&b_hh).map(|(a, b)| a + b).collect(),
+            w_ih_t,
+            w_hh_t,
+            bias,
         })
     }
 
@@ -127,17 +144,18 @@ impl Cell {
                     *zr += w * hj;
                 }
             }
-            let (ifg, o) = z.split_at_mut(3 * h_n);
-            let (if_, g) = ifg.split_at_mut(2 * h_n);
-            for v in if_.iter_mut().chain(o.iter_mut()) {
+            for v in z.iter_mut() {
                 *v = sigmoid_fast(*v);
             }
-            for v in g.iter_mut() {
-                *v = tanh_fast(*v);
+            let (i, rest) = z.split_at(h_n);
+            let (f, rest) = rest.split_at(h_n);
+            let (g, o) = rest.split_at(h_n);
+            // g holds σ(2x); the cell input is tanh(x) = 2σ(2x) − 1.
+            for (((cj, fj), ij), gj) in c.iter_mut().zip(f).zip(i).zip(g) {
+                *cj = fj * *cj + ij * (2.0 * gj - 1.0);
             }
-            for j in 0..h_n {
-                c[j] = if_[h_n + j] * c[j] + if_[j] * g[j];
-                h[j] = o[j] * tanh_fast(c[j]);
+            for ((hj, oj), cj) in h.iter_mut().zip(o).zip(&c) {
+                *hj = oj * tanh_fast(*cj);
             }
         }
         h

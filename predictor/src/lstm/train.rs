@@ -41,7 +41,7 @@ impl Default for TrainConfig {
             seed: 0,
             count_hidden: 32,
             iat_hidden: 16,
-            seq_candidates: vec![8, 16, 24],
+            seq_candidates: vec![8, 16],
             max_epochs: 40,
             patience: 4,
             batch: 128,
