@@ -77,6 +77,10 @@ pub struct Args {
     /// SLA quantile of the planners: keep-alive windows cover this fraction of bursts.
     #[arg(long, default_value_t = 0.999)]
     pub sla_quantile: f64,
+    /// Planning SLA headroom: plans are made for SLA × (1 − headroom), to absorb inference noise and
+    /// queueing the planners do not model.
+    #[arg(long, default_value_t = HEADROOM)]
+    pub headroom: f64,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -388,7 +392,7 @@ pub fn run(args: Args) -> Result<()> {
             warmup_s: duration_s(&args.warmup)?,
             ..SimOptions::default()
         },
-        headroom: HEADROOM,
+        headroom: args.headroom,
         sla_quantile: args.sla_quantile,
         threads: args.threads,
     };
@@ -455,7 +459,7 @@ fn run_paper(args: &Args, profiles: &ProfileSet) -> Result<()> {
             policies: policies.clone(),
             duration_s: duration,
             opts,
-            headroom: HEADROOM,
+            headroom: args.headroom,
             sla_quantile: args.sla_quantile,
             threads: args.threads,
         };
