@@ -10,14 +10,16 @@ use serde_json::{Value, json};
 use crate::client::{get, request, send_json};
 use crate::provider::Provider;
 
-fn script(dir: &Path, name: &str, body: &str) -> String {
+mod emulated;
+
+pub fn script(dir: &Path, name: &str, body: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p.display().to_string()
 }
 
-fn member(name: &str, fprocess: &str, dag: &str, next: &str, extra: Value) -> Value {
+pub fn member(name: &str, fprocess: &str, dag: &str, next: &str, extra: Value) -> Value {
     let mut ann = json!({"com.smiless.dag": dag});
     if !next.is_empty() {
         ann["com.smiless.next"] = json!(next);
@@ -30,18 +32,18 @@ fn member(name: &str, fprocess: &str, dag: &str, next: &str, extra: Value) -> Va
     json!({"service": name, "image": "local/test:1", "envProcess": fprocess, "annotations": ann})
 }
 
-async fn deploy(addr: SocketAddr, body: &Value) -> (u16, String) {
+pub async fn deploy(addr: SocketAddr, body: &Value) -> (u16, String) {
     let r = send_json(addr, "POST", "/system/functions", body).await;
     (r.status, r.text())
 }
 
-async fn status(addr: SocketAddr, name: &str) -> Value {
+pub async fn status(addr: SocketAddr, name: &str) -> Value {
     let r = get(addr, &format!("/system/function/{name}")).await;
     assert_eq!(r.status, 200, "{name}: {}", r.text());
     r.json()
 }
 
-async fn wait_for(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+pub async fn wait_for(what: &str, mut ok: impl AsyncFnMut() -> bool) {
     let t0 = Instant::now();
     while !ok().await {
         assert!(
@@ -260,183 +262,6 @@ async fn fan_out_join_listing_validation_prewarm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn emulated_dag_is_planned_and_served() {
-    let dir = tempfile::tempdir().unwrap();
-    let (p, _) = Provider::start_with(
-        dir.path(),
-        &[("basic_auth", "false"), ("SMILESS_TIME_SCALE", "0.02")],
-    )
-    .await;
-    let a = p.addr;
-    let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
-    let emu = |name: &str, profile: &str, next: &str, extra: Value| {
-        let mut m = member(
-            name,
-            &format!("{fnbin} --profile {profile}"),
-            "voice",
-            next,
-            extra,
-        );
-        m["annotations"]["com.smiless.profile"] = json!(profile);
-        m["envVars"] = json!({"SMILESS_TIME_SCALE": "0.02"});
-        m
-    };
-    for m in [
-        emu(
-            "v-asr",
-            "speechrecognition",
-            "v-topic,v-tts",
-            json!({"com.smiless.sla": "3s"}),
-        ),
-        emu("v-topic", "topicmodeling", "v-tts", json!({})),
-        emu("v-tts", "texttospeech", "", json!({})),
-    ] {
-        let (code, text) = deploy(a, &m).await;
-        assert_eq!(code, 202, "{text}");
-    }
-    wait_for("the DAG to be available", async || {
-        status(a, "voice").await["availableReplicas"].as_u64() == Some(1)
-    })
-    .await;
-    let r = request(a, "POST", "/function/voice", &[], b"audio").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let out = r.json();
-    assert_eq!(out["emulator"], "smiless-fn");
-    assert_eq!(out["profile"], "texttospeech");
-    assert_eq!(out["time_scale"], 0.02);
-    // The join's input was the object of its two predecessors' outputs.
-    assert!(out["input_bytes"].as_u64() > Some(100), "{out}");
-
-    // The control loop plans it within a few ticks.
-    let mut d = Value::Null;
-    wait_for("a plan", async || {
-        let plan = get(a, "/system/plan").await.json();
-        d = plan["dags"][0].clone();
-        !d["control"]["plan"].is_null()
-    })
-    .await;
-    assert_eq!(d["name"], "voice");
-    assert_eq!(d["sla_s"], 3.0);
-    let plan = &d["control"]["plan"];
-    assert_eq!(plan["policy"], "smiless");
-    assert!(plan["predicted_latency_s"].as_f64().unwrap() > 0.0);
-    assert!(plan["cost_per_hour"].as_f64().unwrap() > 0.0);
-    let fns = plan["functions"].as_array().unwrap();
-    assert_eq!(fns.len(), 3);
-    for f in fns {
-        assert!(
-            f["choice"]["hardware"].as_str().unwrap().contains(':'),
-            "{f}"
-        );
-        assert!(f["choice"]["policy"]["kind"].is_string(), "{f}");
-        assert!(f["alternatives"].is_array(), "{f}");
-    }
-    assert!(
-        d["control"]["reason"].as_str().unwrap().contains("planned"),
-        "{d}"
-    );
-    // Hardware: the plan fits the host and is applied (each member placed on its planned hardware).
-    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
-    for f in fns {
-        let hw = f["choice"]["hardware"].as_str().unwrap();
-        let cores: u64 = hw
-            .strip_prefix("cpu:")
-            .expect("no GPU here: CPU only")
-            .parse()
-            .unwrap();
-        assert!(cores <= cpus, "{hw} on a {cpus}-core host");
-    }
-    assert_eq!(d["control"]["hardware_applied"], true, "{d}");
-    let actions = d["control"]["actions"].as_array().unwrap();
-    assert_eq!(
-        actions
-            .iter()
-            .filter(|a| a.as_str().unwrap().contains("placed on"))
-            .count(),
-        3,
-        "{d}"
-    );
-    assert!(d["stats"]["requests"].as_u64() >= Some(1));
-    let m = get(a, "/metrics").await.text();
-    assert!(
-        m.contains("smiless_dag_plan_cost_per_hour{dag=\"voice\",namespace=\"openfaas-fn\"} "),
-        "{m}"
-    );
-    // The sink's replica now runs on the planned hardware (a rolled replica reports it).
-    let want = fns.iter().find(|f| f["name"] == "v-tts").unwrap()["choice"]["hardware"].clone();
-    wait_for("v-tts on its planned hardware", async || {
-        let r = request(a, "POST", "/function/voice", &[], b"audio").await;
-        r.status == 200 && r.json()["hardware"] == want
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn emulator_http_mode_initialises_before_listening() {
-    use std::io::{BufRead, BufReader};
-    // A profile without variance, so the initialisation delay is exact: 0.8 s × scale 0.5 = 0.4 s.
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = dir.path().join("profiles.json");
-    let m = json!({"a": 0.02, "b": 0.0, "c": 0.01});
-    let i = json!({"mean_s": 0.8, "std_s": 0.0});
-    std::fs::write(
-        &profiles,
-        json!({"source": "test", "profiles": {"model": {
-            "init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
-        .to_string(),
-    )
-    .unwrap();
-    let t0 = Instant::now();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smiless-fn"))
-        .args([
-            "--profile",
-            "model",
-            "--listen",
-            "127.0.0.1:0",
-            "--profiles",
-        ])
-        .arg(&profiles)
-        .env("OMP_NUM_THREADS", "2")
-        .env("SMILESS_TIME_SCALE", "0.5")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stderr).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let waited = t0.elapsed();
-    let addr: SocketAddr = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .expect(&line);
-    assert!(
-        waited >= Duration::from_millis(400),
-        "listening after {waited:?}, before its 0.4 s initialisation: {line}"
-    );
-    let r = request(addr, "POST", "/", &[], b"0123456789").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let out = r.json();
-    assert_eq!(out["emulator"], "smiless-fn");
-    assert_eq!(out["hardware"], "cpu:2");
-    assert_eq!(out["input_bytes"], 10);
-    // t(1, 2) = 0.02/2 + 0.01 = 0.02 s, × 0.5.
-    assert!(
-        (out["compute_ms"].as_f64().unwrap() - 10.0).abs() < 1e-6,
-        "{out}"
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dags_are_derived_again_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
@@ -460,67 +285,4 @@ async fn dags_are_derived_again_after_a_restart() {
         r.status == 200 && r.body == b"same"
     })
     .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prewarm_warms_up_the_emulator_before_its_request() {
-    // Exact profiles: the entry computes 1 s; the downstream model initialises in 0.4 s.
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = dir.path().join("profiles.json");
-    let prof = |init: f64, c: f64| {
-        let i = json!({"mean_s": init, "std_s": 0.0});
-        let m = json!({"a": 0.0, "b": 0.0, "c": c});
-        json!({"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64})
-    };
-    std::fs::write(
-        &profiles,
-        json!({"source": "test", "profiles": {"slow": prof(0.0, 1.0), "model": prof(0.4, 0.01)}})
-            .to_string(),
-    )
-    .unwrap();
-    let (p, _) = Provider::start(&dir.path().join("state")).await;
-    let a = p.addr;
-    let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
-    for (name, profile, next) in [("w-a", "slow", "w-b"), ("w-b", "model", "")] {
-        let mut m = member(
-            name,
-            &format!("{fnbin} --profile {profile}"),
-            "warm",
-            next,
-            json!({}),
-        );
-        m["envVars"] = json!({"SMILESS_PROFILES": profiles.display().to_string()});
-        assert_eq!(deploy(a, &m).await.0, 202);
-    }
-    wait_for("the DAG", async || {
-        status(a, "warm").await["availableReplicas"].as_u64() == Some(1)
-    })
-    .await;
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/w-b",
-        &json!({"replicas": 0}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
-    wait_for("w-b at zero", async || {
-        status(a, "w-b").await["availableReplicas"].as_u64() == Some(0)
-    })
-    .await;
-    // No SLA: no plan, so every downstream member is pre-warmed at the arrival; the emulator's 0.4 s
-    // initialisation then runs during the entry's 1 s of work, not on the request.
-    let r = request(a, "POST", "/function/warm", &[], b"x").await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let out = r.json();
-    assert_eq!(out["profile"], "model");
-    assert_eq!(
-        out["init_ms"], 0.0,
-        "the initialisation was paid by the warm-up: {out}"
-    );
-    let plan = get(a, "/system/plan").await.json();
-    let stats = &plan["dags"][0]["stats"];
-    assert_eq!(stats["prewarms"], 1, "{plan}");
-    assert_eq!(stats["warmups"], 1, "{plan}");
-    assert_eq!(stats["cold_starts"], 0, "{plan}");
 }
