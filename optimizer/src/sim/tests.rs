@@ -260,3 +260,82 @@ fn deterministic_for_a_seed() {
     );
     assert_eq!(a.summary.completed, arrivals.len() as u64);
 }
+
+/// Plans one function always-on, on `dense` hardware when the estimated gap is short and on `sparse`
+/// hardware when it is long.
+struct Flip {
+    dense: Hardware,
+    sparse: Hardware,
+}
+
+impl Policy for Flip {
+    fn name(&self) -> &'static str {
+        "flip"
+    }
+    fn plan(&self, input: &PlanInput) -> Result<Plan, PlanError> {
+        let hw = if input.load.interarrival_s > 30.0 {
+            self.sparse
+        } else {
+            self.dense
+        };
+        let c = Choice {
+            hardware: hw,
+            batch: 1,
+            replicas: 1,
+            policy: ColdStart::AlwaysOn,
+        };
+        Ok(plan_from_choices(input, vec![c], "flip"))
+    }
+}
+
+fn flip_decisions(dense: Hardware, sparse: Hardware) -> (Hardware, bool) {
+    let dag = Dag::build(
+        "one",
+        "openfaas-fn",
+        &[("f".to_string(), None, vec![])],
+        None,
+    )
+    .unwrap();
+    let profiles = ProfileSet {
+        source: "test".into(),
+        profiles: [("f".to_string(), toy(2.0, 0.5))].into_iter().collect(),
+    };
+    let input = PlanInput::new(dag, &profiles, 10.0, Load::new(Some(1.0), None).unwrap()).unwrap();
+    let mut c = Controller::new(
+        Box::new(Flip { dense, sparse }),
+        Box::new(RecentWindow::new(60.0, None)),
+        input,
+        0.0,
+    );
+    let current = BTreeMap::new();
+    let busy: Vec<f64> = (0..60).map(|k| f64::from(k) + 0.5).collect();
+    let obs = super::Observations {
+        arrivals: &busy,
+        current: &current,
+    };
+    assert_eq!(
+        c.decide(60.0, &obs).unwrap().plan.functions[0]
+            .choice
+            .hardware,
+        dense
+    );
+    // Ten quiet minutes: the policy now prefers `sparse`.
+    let quiet = super::Observations {
+        arrivals: &[],
+        current: &current,
+    };
+    let d = c.decide(700.0, &quiet).unwrap();
+    (d.plan.functions[0].choice.hardware, d.changed)
+}
+
+#[test]
+fn hysteresis_keeps_hardware_unless_the_switch_saves_enough() {
+    // gpu:1 costs 0.0306 $/h against cpu:1's 0.034: a 10 % saving does not pay a re-initialisation.
+    let small = Hardware::Gpu { share_pct: 1 };
+    assert_eq!(flip_decisions(CPU1, small), (CPU1, false));
+    // cpu:2 → cpu:1 halves the cost: switch.
+    assert_eq!(
+        flip_decisions(Hardware::Cpu { cores: 2 }, CPU1),
+        (CPU1, true)
+    );
+}
