@@ -25,7 +25,7 @@ pub struct Forecast {
 /// Count classes by upper edge: class 0 is exactly 0, class `i` holds counts in
 /// `(upper[i-1], upper[i]]`. The default edges are quarter-octaves: 0, 1, 2, 3, then
 /// 2^k·{1, 1.25, 1.5, 1.75} for k = 2…22 (4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, …,
-/// 2^22): the upper edge is at most 25 % above any count in its class (for counts ≥ 4), and 88
+/// 2^22): the upper edge is at most 25 % above any count in its class (for counts ≥ 4), and 85
 /// classes cover any realistic window. Plain powers of two (0, 1, 2, 4, 8, …) are available as
 /// [`CountClasses::powers_of_two`]; they are too coarse for a classifier to trade under- against
 /// over-provisioning finely (a class can over-provision by 2×). Counts above the last edge fall
