@@ -214,7 +214,9 @@ impl LoadEstimator for ForecastEstimator {
             } else {
                 self.counts.remove(0)
             };
-            closed |= c > 0 || self.history.push(c).is_some();
+            // Push first: every second must reach the history, arrivals or not.
+            let window_closed = self.history.push(c).is_some();
+            closed |= c > 0 || window_closed;
             self.pushed_s += 1;
         }
         if closed || self.cached.is_none() {
@@ -495,4 +497,35 @@ fn run_paper(args: &Args, profiles: &ProfileSet) -> Result<()> {
     println!("{}", optimizer::sim::paper::headline(&main_rows));
     println!("wrote {} files to {}", files.len() + 1, args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations_slas_and_policies() {
+        assert_eq!(duration_s("2h").unwrap(), 7200.0);
+        assert_eq!(duration_s("1d").unwrap(), 86_400.0);
+        assert_eq!(duration_s("90s").unwrap(), 90.0);
+        assert!(duration_s("2x").is_err());
+        assert_eq!(parse_slas("2s,1500ms").unwrap(), vec![2.0, 1.5]);
+        assert_eq!(parse_policies(None).unwrap().len(), SIM_POLICIES.len());
+        let err = parse_policies(Some("smiless,foo")).unwrap_err().to_string();
+        assert!(err.contains("foo") && err.contains("opt-gap"), "{err}");
+    }
+
+    #[test]
+    fn a_predictor_forecaster_becomes_a_load_estimator() {
+        let mut e =
+            ForecastEstimator::new(Box::new(predictor::baselines::Ewma::default()), 60).unwrap();
+        for k in 0..60 {
+            e.observe(f64::from(k) * 10.0 + 0.5);
+        }
+        let l = e.estimate(600.0);
+        assert!(l.rate_per_s > 0.05 && l.rate_per_s < 0.3, "{l:?}");
+        assert!(l.interarrival_s >= 5.0 && l.interarrival_s <= 20.0, "{l:?}");
+        assert_eq!(l.gaps, GapModel::Exponential);
+    }
 }
