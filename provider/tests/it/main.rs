@@ -4,8 +4,8 @@
 mod client;
 mod dag;
 mod provider;
+mod runtime;
+mod runtime_env;
 mod serve;
 mod watchdog;
 mod watchdog_http;
-mod runtime;
-mod runtime_env;

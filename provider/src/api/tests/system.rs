@@ -236,7 +236,9 @@ async fn metrics_count_requests_by_route() {
     );
     assert!(text.contains(r#"provider_http_requests_total{code="404",method="GET",path="/system/function/{name}"} 1"#), "{text}");
     assert!(
-        text.contains(r#"provider_http_requests_total{code="503",method="POST",path="/function/{name}"} 1"#),
+        text.contains(
+            r#"provider_http_requests_total{code="503",method="POST",path="/function/{name}"} 1"#
+        ),
         "{text}"
     );
     assert!(text.contains("provider_http_request_duration_seconds_bucket"));
