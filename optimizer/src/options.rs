@@ -70,6 +70,13 @@ fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
     }
 }
 
+/// A key whose integer order is exactly `f64::total_cmp`'s order (the same bit transform it applies).
+#[inline]
+fn total_key(x: f64) -> i64 {
+    let bits = x.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+}
+
 /// Builds the tables for `space` (which may be narrower than `input.space`, e.g. for the CPU-only variant).
 ///
 /// Cheap exact reductions before the Pareto pass: a larger size of the same device kind whose call time
@@ -99,7 +106,7 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
     };
     let lower = prewarm_lower_offset(load);
     let mut all: Vec<Opt> = Vec::with_capacity(512);
-    let mut keys: Vec<(f64, f64, f64, u32)> = Vec::with_capacity(512);
+    let mut keys: Vec<(i64, i64, i64, u32)> = Vec::with_capacity(512);
     // Call time of the previous (smaller) size of the same kind, per batch index.
     let mut prev_t: Vec<f64> = vec![f64::INFINITY; batches.len()];
     for node in 0..n {
@@ -216,14 +223,16 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
         keys.clear();
         keys.extend(all.iter().enumerate().filter_map(|(i, o)| {
             let dominated = i != fast && fastest_opt.is_some_and(|f| f.dominates(o));
-            (!dominated).then_some((o.cost, o.alpha, o.beta, i as u32))
+            (!dominated).then_some((
+                total_key(o.cost),
+                total_key(o.alpha),
+                total_key(o.beta),
+                i as u32,
+            ))
         }));
-        keys.sort_unstable_by(|a, b| {
-            a.0.total_cmp(&b.0)
-                .then(a.1.total_cmp(&b.1))
-                .then(a.2.total_cmp(&b.2))
-                .then(a.3.cmp(&b.3))
-        });
+        // Integer keys order exactly as `total_cmp` on (cost, α, β) then the index, but compare
+        // without re-deriving the order per field: this sort was a third of a plan call's time.
+        keys.sort_unstable();
         // Pareto pass in cost order. Options with β = α and no idle cost ("line" options: every policy but
         // a pre-warm) dominate exactly the later options with α at least theirs, so one running minimum
         // replaces a scan over them; the few others are checked one by one.
