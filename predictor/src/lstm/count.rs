@@ -3,7 +3,7 @@
 //! trained with cross-entropy. Classification rather than regression gives a distribution over
 //! classes, so the provisioned class can be chosen for a target coverage (see `quantile`).
 use super::infer::{Cell, Dense, softmax};
-use super::init::{restore, seed_vars, snapshot};
+use super::init::{load_weights, restore, save_weights, seed_vars, snapshot};
 use super::train::{TrainConfig, TrainTrace, fit_loop};
 use crate::error::{Error, Result};
 use crate::forecast::CountClasses;
@@ -97,9 +97,7 @@ fn targets(n: usize, l_max: usize, cfg: &TrainConfig) -> Result<(Vec<usize>, Vec
         )));
     }
     let all = super::spread(l_max, n, cfg.max_samples);
-    let n_val = ((all.len() as f64 * cfg.val_fraction).ceil() as usize).clamp(1, all.len() - 1);
-    let (tr, va) = all.split_at(all.len() - n_val);
-    Ok((tr.to_vec(), va.to_vec()))
+    Ok(super::split_validation(all, cfg.val_fraction))
 }
 
 impl CountModel {
@@ -135,18 +133,12 @@ impl CountModel {
     /// Loads weights saved by [`CountModel::save`].
     pub(crate) fn load(meta: CountMeta, path: &std::path::Path) -> Result<Self> {
         let mut model = Self::new(meta)?;
-        model.map.load(path).map_err(|e| Error::Model {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        load_weights(&mut model.map, path)?;
         model.refresh()
     }
 
     pub(crate) fn save(&self, path: &std::path::Path) -> Result<()> {
-        self.map.save(path).map_err(|e| Error::Model {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        save_weights(&self.map, path)
     }
 
     /// Trains one model per candidate sequence length and keeps the best on validation.

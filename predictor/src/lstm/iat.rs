@@ -4,7 +4,7 @@
 //! so the forecast is the conditional median gap, the MAE-optimal point forecast. Unlike the
 //! artifact's model, the window is a real sequence and no LSTM state leaks between samples.
 use super::infer::{Cell, Dense};
-use super::init::{restore, seed_vars, snapshot};
+use super::init::{load_weights, restore, save_weights, seed_vars, snapshot};
 use super::spread;
 use super::train::{TrainConfig, TrainTrace, fit_loop};
 use crate::error::{Error, Result};
@@ -95,9 +95,7 @@ fn targets(n: usize, l_max: usize, cfg: &TrainConfig) -> Result<(Vec<usize>, Vec
     }
     // The first gap is measured from the start of the series, not from an arrival: skip it.
     let all = spread(l_max + 1, n, cfg.max_samples);
-    let n_val = ((all.len() as f64 * cfg.val_fraction).ceil() as usize).clamp(1, all.len() - 1);
-    let (tr, va) = all.split_at(all.len() - n_val);
-    Ok((tr.to_vec(), va.to_vec()))
+    Ok(super::split_validation(all, cfg.val_fraction))
 }
 
 fn l1(pred: &Tensor, y: &Tensor) -> candle_core::Result<Tensor> {
@@ -133,18 +131,12 @@ impl IatModel {
 
     pub(crate) fn load(meta: IatMeta, path: &std::path::Path) -> Result<Self> {
         let mut model = Self::new(meta)?;
-        model.map.load(path).map_err(|e| Error::Model {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        load_weights(&mut model.map, path)?;
         model.refresh()
     }
 
     pub(crate) fn save(&self, path: &std::path::Path) -> Result<()> {
-        self.map.save(path).map_err(|e| Error::Model {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })
+        save_weights(&self.map, path)
     }
 
     /// Trains one model per candidate sequence length and keeps the best on validation.

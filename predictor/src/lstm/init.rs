@@ -54,3 +54,19 @@ pub(crate) fn flat(map: &VarMap, name: &str) -> candle_core::Result<Vec<f32>> {
         .ok_or_else(|| candle_core::Error::Msg(format!("no variable {name}")))?;
     var.as_tensor().flatten_all()?.to_vec1::<f32>()
 }
+
+/// Loads weights saved by [`save_weights`] into an already-built map (names and shapes must match).
+pub(crate) fn load_weights(map: &mut VarMap, path: &std::path::Path) -> crate::error::Result<()> {
+    map.load(path).map_err(|e| crate::error::Error::Model {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Saves every weight of `map` as safetensors.
+pub(crate) fn save_weights(map: &VarMap, path: &std::path::Path) -> crate::error::Result<()> {
+    map.save(path).map_err(|e| crate::error::Error::Model {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}

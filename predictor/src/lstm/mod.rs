@@ -219,6 +219,13 @@ impl LstmForecaster {
     }
 }
 
+/// Splits training targets chronologically: the last `val_fraction` (at least one) validate.
+pub(crate) fn split_validation(mut all: Vec<usize>, val_fraction: f64) -> (Vec<usize>, Vec<usize>) {
+    let n_val = ((all.len() as f64 * val_fraction).ceil() as usize).clamp(1, all.len() - 1);
+    let va = all.split_off(all.len() - n_val);
+    (all, va)
+}
+
 /// Target indices in `lo..hi`, at most `max` of them, spread evenly over the whole range (every
 /// k-th) rather than only the most recent: a dense series has tens of thousands of events a day, and
 /// its most recent few thousand would all come from one hour of one part of the daily cycle.
