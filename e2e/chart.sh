@@ -1,0 +1,572 @@
+#!/usr/bin/env bash
+# The Helm chart tier: lint and render chart/ with the real helm, check the rendered objects, then apply
+# them to a real Kubernetes control plane (e2e/kube/cluster.sh: etcd, kube-apiserver, controller manager,
+# scheduler, kwok fake CPU and GPU nodes) and check that they come up and that the provider's ServiceAccount
+# has exactly the rights it needs.
+#
+# Usage: e2e/chart.sh [--no-cluster] [--keep-cluster] [--help]
+# Last line: `chart: N passed, M failed`; exit status 1 when M > 0 (or when a step cannot run at all).
+set -euo pipefail
+
+# shellcheck source=e2e/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+HELM_VERSION="v3.22.0"
+HELM_MODULE="helm.sh/helm/v3"
+# helm's release builds stamp the Kubernetes version it renders for by default (and lints against) from its
+# client-go: v0.37.0 in helm v3.22.0's go.mod, i.e. Kubernetes 1.37. Without it helm assumes 1.20.
+HELM_K8S_VERSION="1.37"
+HELM_BIN_DIR="${SMILESS_HELM_BIN:-$HOME/.cache/smiless/helm/bin}"
+HELM="$HELM_BIN_DIR/helm"
+CHART="${SMILESS_CHART_DIR:-$REPO_ROOT/chart}"
+RELEASE_NS="openfaas"
+FN_NS="openfaas-fn"
+SA="system:serviceaccount:$RELEASE_NS:smiless"
+
+usage() {
+  cat <<EOF
+e2e/chart.sh: lint, render and check the Helm chart, then apply it to a real API server.
+
+  --no-cluster     only helm build, lint, template and the structural checks (the summary says PARTIAL)
+  --keep-cluster   leave the cluster this script started running (prints its directory)
+  --help           this text
+
+Environment:
+  SMILESS_HELM_BIN     where helm $HELM_VERSION is built and cached (default \$HOME/.cache/smiless/helm/bin)
+  SMILESS_KUBE_DIR     use the running cluster of e2e/kube/cluster.sh in this directory (its env file) instead
+                       of starting one; it is left running, only the objects this script created are deleted
+  SMILESS_CHART_DIR    the chart to test (default chart/; e.g. a mutated copy, to see the checks fail)
+  SMILESS_E2E_RESULTS  results root (default .cache/e2e-chart); each run writes <root>/<UTC time>-<pid>/
+
+Example:
+  e2e/chart.sh                 # everything; needs Go for helm and e2e/kube/cluster.sh for the cluster
+  e2e/chart.sh --no-cluster    # render checks only (about 10 s once helm is built)
+EOF
+}
+
+WITH_CLUSTER=1
+KEEP_CLUSTER=0
+while (($#)); do
+  case "$1" in
+  --no-cluster) WITH_CLUSTER=0 ;;
+  --keep-cluster) KEEP_CLUSTER=1 ;;
+  -h | --help)
+    usage
+    exit 0
+    ;;
+  *) die "unknown argument $1 (see --help)" ;;
+  esac
+  shift
+done
+
+RESULTS_ROOT="${SMILESS_E2E_RESULTS:-$REPO_ROOT/.cache/e2e-chart}"
+RESULTS="$RESULTS_ROOT/$(date -u +%Y%m%dT%H%M%SZ)-$$"
+mkdir -p "$RESULTS/rendered"
+E2E_STEPS_FILE="$RESULTS/steps.txt"
+: >"$E2E_STEPS_FILE"
+ln -sfn "$RESULTS" "$RESULTS_ROOT/latest"
+TIMINGS="$RESULTS/timings.txt"
+: >"$TIMINGS"
+timing() { printf '%-28s %5ss\n' "$1" "$2" | tee -a "$TIMINGS" >&2; }
+
+# ---- helm ---------------------------------------------------------------------------------------------------
+# Built from the Go module proxy (no package offers helm 3 here) and cached; the stamp names the version so a
+# version change rebuilds. `go install M@V` builds M at exactly V with V's own go.mod and go.sum; when that
+# path is refused (a proxy that does not serve version lists), the module is downloaded and built in place,
+# which is the same build.
+build_helm() {
+  local stamp="$HELM_BIN_DIR/.helm.version" t0 dir ldflags want="$HELM_MODULE@$HELM_VERSION k8s $HELM_K8S_VERSION" p
+  if [[ -x "$HELM" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    log "helm: $HELM_VERSION already built ($HELM)"
+    return 0
+  fi
+  command -v go >/dev/null || die "Go is needed to build helm $HELM_VERSION"
+  mkdir -p "$HELM_BIN_DIR"
+  t0=$SECONDS
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for p in pkg/lint/rules pkg/chartutil; do
+    ldflags+=" -X helm.sh/helm/v3/$p.k8sVersionMajor=${HELM_K8S_VERSION%.*}"
+    ldflags+=" -X helm.sh/helm/v3/$p.k8sVersionMinor=${HELM_K8S_VERSION#*.}"
+  done
+  log "helm: building $HELM_MODULE@$HELM_VERSION into $HELM_BIN_DIR (first run: several minutes on 2 cores)"
+  if ! GOBIN="$HELM_BIN_DIR" go install -trimpath -ldflags "$ldflags" "$HELM_MODULE/cmd/helm@$HELM_VERSION" \
+    >"$RESULTS/helm-build.log" 2>&1; then
+    log "helm: go install refused ($(tail -1 "$RESULTS/helm-build.log")); building in the module directory"
+    dir="$(go_module_dir "$HELM_MODULE" "$HELM_VERSION")" || die "the Go module proxy did not serve $HELM_MODULE@$HELM_VERSION"
+    (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$HELM.tmp" ./cmd/helm) >>"$RESULTS/helm-build.log" 2>&1 ||
+      die "building helm failed (log: $RESULTS/helm-build.log)"
+    mv -f "$HELM.tmp" "$HELM"
+  fi
+  echo "$want" >"$stamp"
+  timing "helm build (cold)" "$((SECONDS - t0))"
+}
+
+# ---- render checks ------------------------------------------------------------------------------------------
+render() { # render NAME [helm template args...]: writes rendered/NAME.yaml
+  local name="$1"
+  shift
+  "$HELM" template smiless "$CHART" --namespace "$RELEASE_NS" "$@" >"$RESULTS/rendered/$name.yaml" 2>"$RESULTS/rendered/$name.err"
+}
+
+# check_rendered NAME EXPECTATIONS: runs the structural checks (python below) on rendered/NAME.yaml and turns
+# its PASS/FAIL lines into this script's bookkeeping. EXPECTATIONS is a JSON object of what the values said.
+check_rendered() {
+  local name="$1" expect="$2" line
+  while IFS= read -r line; do
+    case "$line" in
+    PASS\ *) pass "$name: ${line#PASS }" ;;
+    FAIL\ *)
+      local rest="${line#FAIL }"
+      fail "$name: ${rest%%::*}" "${rest#*::}"
+      ;;
+    *) log "$line" ;;
+    esac
+  done < <(python3 - "$RESULTS/rendered/$name.yaml" "$expect" 2>&1 <<'PY' || echo "FAIL checker crashed:: see above"
+import json, sys
+import yaml
+
+path, expect = sys.argv[1], json.loads(sys.argv[2])
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+ns_rel, ns_fn = expect["release_ns"], expect["fn_ns"]
+svc_name, sa_name, port = expect["service"], expect["sa"], expect["port"]
+
+def ok(name, cond, detail=""):
+    print(("PASS %s" % name) if cond else ("FAIL %s:: %s" % (name, detail or "condition false")))
+
+def find(kind, name):
+    return [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+
+def one(kind, name):
+    f = find(kind, name)
+    return f[0] if len(f) == 1 else None
+
+def env_of(container):
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+def mounts(pod, container, mount_path):
+    """Secret names mounted at mount_path in container."""
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    out = []
+    for m in container.get("volumeMounts", []):
+        if m["mountPath"] == mount_path and "secret" in vols.get(m["name"], {}):
+            out.append((vols[m["name"]]["secret"]["secretName"], m.get("readOnly", False)))
+    return out
+
+kinds = sorted({"%s/%s" % (d["kind"], d["metadata"]["name"]) for d in docs})
+print("objects: " + ", ".join(kinds))
+for d in docs:
+    if d["kind"] not in ("ClusterRole", "ClusterRoleBinding", "Namespace"):
+        want = ns_fn if d["kind"] in ("Role", "RoleBinding") else ns_rel
+        ok("%s/%s namespace is %s" % (d["kind"], d["metadata"]["name"], want),
+           d["metadata"].get("namespace") == want, "got %r" % d["metadata"].get("namespace"))
+
+gw = one("Deployment", "gateway")
+prov = one("Deployment", svc_name)
+psvc = one("Service", svc_name)
+ok("gateway Deployment present", gw is not None)
+ok("provider Deployment present", prov is not None)
+ok("provider Service present", psvc is not None)
+if not (gw and prov and psvc):
+    sys.exit(0)
+gpod, ppod = gw["spec"]["template"]["spec"], prov["spec"]["template"]["spec"]
+gc = [c for c in gpod["containers"] if c["name"] == "gateway"][0]
+pc = [c for c in ppod["containers"] if c["name"] == "smiless"][0]
+genv, penv = env_of(gc), env_of(pc)
+
+# The gateway -> provider wiring.
+want_url = "http://%s.%s.svc.cluster.local:%d/" % (svc_name, ns_rel, port)
+ok("gateway functions_provider_url points at the provider Service",
+   genv.get("functions_provider_url") == want_url, "got %r, want %r" % (genv.get("functions_provider_url"), want_url))
+sport = [p for p in psvc["spec"]["ports"] if p["port"] == port]
+ok("provider Service serves port %d" % port, len(sport) == 1, str(psvc["spec"]["ports"]))
+cport = [p for p in pc.get("ports", []) if p["containerPort"] == port]
+ok("provider Service targets the container's port",
+   len(sport) == 1 and len(cport) == 1 and sport[0]["targetPort"] in (port, cport[0].get("name")),
+   "service %s, container %s" % (sport, cport))
+labels = prov["spec"]["template"]["metadata"]["labels"]
+ok("provider Service selects the provider pods",
+   all(labels.get(k) == v for k, v in psvc["spec"]["selector"].items()), str(psvc["spec"]["selector"]))
+ok("gateway selector is app=gateway (the OpenFaaS chart's, immutable on upgrade)",
+   gw["spec"]["selector"]["matchLabels"] == {"app": "gateway"}, str(gw["spec"]["selector"]))
+ok("gateway has no provider sidecar", [c["name"] for c in gpod["containers"]] == ["gateway"])
+ok("gateway pod mounts no API token", gpod.get("automountServiceAccountToken") is False)
+
+# The gateway's environment (contract §5.3).
+for k in ("read_timeout", "write_timeout", "upstream_timeout", "function_namespace", "scale_from_zero",
+          "direct_functions", "basic_auth", "secret_mount_path", "max_idle_conns", "max_idle_conns_per_host"):
+    ok("gateway env %s set" % k, genv.get(k) not in (None, ""), "missing")
+ok("gateway function_namespace = %s" % ns_fn, genv.get("function_namespace") == ns_fn, str(genv.get("function_namespace")))
+ok("gateway direct_functions=false", genv.get("direct_functions") == "false", str(genv.get("direct_functions")))
+
+def secs(go):
+    import re
+    total = 0.0
+    for num, unit in re.findall(r"([0-9.]+)(ms|s|m|h)", go):
+        total += float(num) * {"ms": 1e-3, "s": 1, "m": 60, "h": 3600}[unit]
+    return total
+ok("gateway upstream_timeout < read_timeout and write_timeout",
+   secs(genv["upstream_timeout"]) < min(secs(genv["read_timeout"]), secs(genv["write_timeout"])),
+   "%s / %s / %s" % (genv["upstream_timeout"], genv["read_timeout"], genv["write_timeout"]))
+
+# The provider: command, faas-netes env names, probe, placement settings.
+cmd = pc.get("command", []) + pc.get("args", [])
+ok("provider runs `smiless serve --backend kubernetes`",
+   cmd[:4] == ["smiless", "serve", "--backend", "kubernetes"], str(cmd))
+for k in ("port", "read_timeout", "write_timeout", "function_namespace", "basic_auth", "secret_mount_path"):
+    ok("provider env %s (faas-netes name)" % k, penv.get(k) not in (None, ""), "missing")
+ok("provider env port = %d" % port, penv.get("port") == str(port), str(penv.get("port")))
+ok("provider function_namespace = %s" % ns_fn, penv.get("function_namespace") == ns_fn, str(penv.get("function_namespace")))
+rp = pc.get("readinessProbe", {}).get("httpGet", {})
+ok("provider readiness probe GET /healthz on its port",
+   rp.get("path") == "/healthz" and rp.get("port") in (port, "http"), str(rp))
+ok("provider runs once, replaced with Recreate (one control loop)",
+   prov["spec"]["replicas"] == 1 and prov["spec"]["strategy"]["type"] == "Recreate", str(prov["spec"].get("strategy")))
+ok("provider pod uses ServiceAccount %s" % sa_name, ppod.get("serviceAccountName") == sa_name, str(ppod.get("serviceAccountName")))
+for k, v in expect["provider_env"].items():
+    ok("provider env %s = %s" % (k, v), penv.get(k) == v, "got %r" % penv.get(k))
+
+# Basic auth shared by both (contract §3).
+if expect["basic_auth"]:
+    ok("Secret basic-auth rendered", one("Secret", "basic-auth") is not None)
+    for who, pod, c, env in (("gateway", gpod, gc, genv), ("provider", ppod, pc, penv)):
+        ok("%s mounts Secret basic-auth read-only at /var/secrets" % who,
+           mounts(pod, c, "/var/secrets") == [("basic-auth", True)], str(mounts(pod, c, "/var/secrets")))
+        ok("%s basic_auth=true, secret_mount_path=/var/secrets" % who,
+           env.get("basic_auth") == "true" and env.get("secret_mount_path") == "/var/secrets",
+           "%r %r" % (env.get("basic_auth"), env.get("secret_mount_path")))
+    sec = one("Secret", "basic-auth")
+    if sec:
+        import base64
+        pw = base64.b64decode(sec["data"]["basic-auth-password"]).decode()
+        ok("basic-auth: user admin, 32-character password",
+           base64.b64decode(sec["data"]["basic-auth-user"]).decode() == "admin" and len(pw) == 32, "len %d" % len(pw))
+        ok("basic-auth is a pre-install hook (kept on upgrade from an OpenFaaS release)",
+           sec["metadata"].get("annotations", {}).get("helm.sh/hook") == "pre-install")
+else:
+    ok("no basic-auth Secret", one("Secret", "basic-auth") is None)
+    ok("gateway and provider basic_auth=false", genv.get("basic_auth") == "false" and penv.get("basic_auth") == "false")
+    ok("no /var/secrets mounts", not mounts(gpod, gc, "/var/secrets") and not mounts(ppod, pc, "/var/secrets"))
+
+# Prices file.
+cm = one("ConfigMap", svc_name + "-config")
+ok("prices ConfigMap rendered", cm is not None)
+if cm:
+    prices = json.loads(cm["data"]["prices.json"])
+    ok("prices.json = %s" % expect["prices"], prices == expect["prices"], str(prices))
+
+# RBAC: least privilege.
+rules_by = {}
+for d in docs:
+    if d["kind"] in ("Role", "ClusterRole"):
+        rules_by[(d["kind"], d["metadata"]["name"])] = d.get("rules", [])
+        bad = [r for r in d.get("rules", [])
+               if any("*" in r.get(f, []) for f in ("verbs", "resources", "apiGroups", "resourceNames"))
+               or "nonResourceURLs" in r or set(r.get("verbs", [])) & {"escalate", "bind", "impersonate"}]
+        ok("%s %s: no '*' verbs/resources/groups, no nonResourceURLs, escalate, bind or impersonate"
+           % (d["kind"], d["metadata"]["name"]), not bad, "offending rules: %s" % bad)
+fn_kind = "ClusterRole" if expect["cluster_role"] else "Role"
+fn_roles = [k for k in rules_by if k[0] == fn_kind and k[1].endswith("smiless-functions")]
+ok("function rules are a %s" % fn_kind, len(fn_roles) == 1, str(list(rules_by)))
+if fn_roles:
+    allowed = {}
+    for r in rules_by[fn_roles[0]]:
+        for g in r["apiGroups"]:
+            for res in r["resources"]:
+                allowed.setdefault((g, res), set()).update(r["verbs"])
+    crud = {"get", "list", "watch", "create", "update", "patch", "delete"}
+    read = {"get", "list", "watch"}
+    want = {("apps", "deployments"): crud, ("", "services"): crud, ("", "secrets"): crud,
+            ("", "pods"): read, ("", "endpoints"): read, ("", "events"): read, ("", "pods/log"): {"get"},
+            ("discovery.k8s.io", "endpointslices"): read}
+    ok("function rules are exactly the needed resources and verbs", allowed == want,
+       "got %s" % sorted((k, sorted(v)) for k, v in allowed.items()))
+reads = [k for k in rules_by if k[0] == "ClusterRole" and k[1].endswith("smiless-cluster-read")]
+ok("one cluster-wide read role", len(reads) == 1, str(list(rules_by)))
+if reads:
+    rr = rules_by[reads[0]]
+    res = sorted(x for r in rr for x in r["resources"])
+    verbs = sorted({v for r in rr for v in r["verbs"]})
+    ok("cluster-wide role reads only nodes and namespaces", res == ["namespaces", "nodes"] and verbs == ["get", "list", "watch"],
+       "%s %s" % (res, verbs))
+for d in docs:
+    if d["kind"] in ("RoleBinding", "ClusterRoleBinding"):
+        ok("%s %s binds only the smiless ServiceAccount" % (d["kind"], d["metadata"]["name"]),
+           d["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": ns_rel}], str(d["subjects"]))
+        ok("%s %s refers to a rendered role" % (d["kind"], d["metadata"]["name"]),
+           (d["roleRef"]["kind"], d["roleRef"]["name"]) in rules_by, str(d["roleRef"]))
+ok("ServiceAccount %s rendered" % sa_name, one("ServiceAccount", sa_name) is not None)
+
+# Optional monitoring.
+for comp in ("prometheus", "alertmanager"):
+    present = one("Deployment", comp) is not None
+    ok("%s %s" % (comp, "rendered" if expect["monitoring"] else "absent"), present == expect["monitoring"])
+if expect["monitoring"]:
+    ok("gateway faas_prometheus_host is the prometheus Service",
+       genv.get("faas_prometheus_host") == "prometheus.%s.svc.cluster.local" % ns_rel, str(genv.get("faas_prometheus_host")))
+    pcfg = yaml.safe_load(one("ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    targets = [t for sc in pcfg["scrape_configs"] for s in sc["static_configs"] for t in s["targets"]]
+    ok("prometheus scrapes the gateway metrics and the provider",
+       "gateway.%s.svc.cluster.local:8082" % ns_rel in targets and
+       "%s.%s.svc.cluster.local:%d" % (svc_name, ns_rel, port) in targets, str(targets))
+    amcfg = yaml.safe_load(one("ConfigMap", "alertmanager-config")["data"]["alertmanager.yml"])
+    url = amcfg["receivers"][0]["webhook_configs"][0]["url"]
+    ok("alertmanager posts to the gateway's /system/alert",
+       url == "http://gateway.%s.svc.cluster.local:8080/system/alert" % ns_rel, url)
+else:
+    ok("gateway has no faas_prometheus_host", "faas_prometheus_host" not in genv)
+
+# The chart's own pods: placement, security.
+for d in docs:
+    if d["kind"] == "Deployment":
+        pod = d["spec"]["template"]["spec"]
+        ok("%s pod nodeSelector = %s" % (d["metadata"]["name"], expect["node_selector"]),
+           pod.get("nodeSelector", {}) == expect["node_selector"], str(pod.get("nodeSelector")))
+        for c in pod["containers"]:
+            sc = c.get("securityContext", {})
+            ok("%s: read-only root, no privilege escalation" % d["metadata"]["name"],
+               sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False, str(sc))
+        ok("%s: only smiless holds an API token" % d["metadata"]["name"],
+           d is prov or pod.get("automountServiceAccountToken") is False)
+if expect.get("pvc"):
+    ok("PersistentVolumeClaim for the provider state", one("PersistentVolumeClaim", svc_name + "-state") is not None)
+    vols = {v["name"]: v for v in ppod["volumes"]}
+    ok("provider state volume is the claim",
+       vols.get("state", {}).get("persistentVolumeClaim", {}).get("claimName") == svc_name + "-state", str(vols.get("state")))
+ext = one("Service", "gateway-external")
+ok("gateway-external %s" % expect["external_type"],
+   (ext is None and expect["external_type"] == "absent") or (ext is not None and ext["spec"]["type"] == expect["external_type"]),
+   str(ext and ext["spec"]))
+PY
+  )
+}
+
+expect_json() { # expect_json KEY=JSON... over the defaults
+  python3 - "$@" <<'PY'
+import json, sys
+e = {"release_ns": "openfaas", "fn_ns": "openfaas-fn", "service": "smiless-provider", "sa": "smiless", "port": 8081,
+     "basic_auth": True, "cluster_role": False, "monitoring": True, "node_selector": {}, "pvc": False,
+     "external_type": "NodePort", "prices": {"cpu_core_hour": 0.034, "gpu_hour": 3.06},
+     "provider_env": {"SMILESS_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true",
+                      "SMILESS_CPU_NODE_SELECTOR": "node.smiless.dev/hardware=cpu",
+                      "SMILESS_GPU_RESOURCE": "nvidia.com/gpu", "SMILESS_GPU_MPS_REPLICAS": "10",
+                      "SMILESS_PRICES": "/etc/smiless/prices.json", "read_timeout": "1m05s",
+                      "write_timeout": "1m05s", "secret_mount_path": "/var/secrets", "cluster_role": "false"}}
+for kv in sys.argv[1:]:
+    k, v = kv.split("=", 1)
+    v = json.loads(v)
+    if isinstance(v, dict) and isinstance(e.get(k), dict) and k == "provider_env":
+        e[k].update(v)
+    else:
+        e[k] = v
+print(json.dumps(e))
+PY
+}
+
+# render_case NAME EXPECTATIONS [helm args...]: render, then check.
+render_case() {
+  local name="$1" expect="$2"
+  shift 2
+  if render "$name" "$@"; then
+    pass "$name: helm template $*"
+    check_rendered "$name" "$expect"
+  else
+    fail "$name: helm template $*" "$(tail -c 600 "$RESULTS/rendered/$name.err")"
+  fi
+}
+
+# render_refused NAME MESSAGE [helm args...]: bad values must stop the rendering with a readable message.
+render_refused() {
+  local name="$1" msg="$2"
+  shift 2
+  if render "$name" "$@"; then
+    fail "$name: helm template $* refused" "it rendered"
+  else
+    assert_contains "$name: helm template $* refused with a clear message" "$(cat "$RESULTS/rendered/$name.err")" "$msg"
+  fi
+}
+
+offline_checks() {
+  section "helm lint"
+  local t0=$SECONDS out
+  for args in "" "-f $CHART/ci/gpu-values.yaml" "-f $CHART/ci/kwok-values.yaml"; do
+    # shellcheck disable=SC2086 # args is a flag list
+    if out="$("$HELM" lint --strict "$CHART" $args 2>&1)"; then
+      pass "helm lint --strict chart/ $args"
+    else
+      fail "helm lint --strict chart/ $args" "$(printf '%s' "$out" | tail -c 800)"
+    fi
+  done
+  printf '%s\n' "$out" >"$RESULTS/lint.txt"
+
+  section "helm template + structural checks"
+  render_case default "$(expect_json)"
+  render_case gpu "$(expect_json cluster_role=true pvc=true external_type='"LoadBalancer"' \
+    prices='{"cpu_core_hour":0.04,"gpu_hour":2.48}' \
+    provider_env='{"SMILESS_GPU_NODE_SELECTOR":"node.smiless.dev/hardware=gpu,nvidia.com/gpu.present=true","cluster_role":"true","RUST_LOG":"info,provider=debug"}')" \
+    -f "$CHART/ci/gpu-values.yaml"
+  render_case kwok "$(expect_json node_selector='{"node.smiless.dev/hardware":"cpu"}')" -f "$CHART/ci/kwok-values.yaml"
+  render_case minimal "$(expect_json basic_auth=false monitoring=false external_type='"absent"')" \
+    --set basic_auth=false --set prometheus.create=false --set alertmanager.create=false --set exposeServices=false
+  # An OpenFaaS values file's names keep working: the function namespace, timeouts and pull policy.
+  render_case openfaas-names "$(expect_json fn_ns='"fns"' \
+    provider_env='{"function_namespace":"fns","read_timeout":"2m","image_pull_policy":"IfNotPresent","http_probe":"false"}')" \
+    --set functionNamespace=fns --set faasnetes.readTimeout=2m --set faasnetes.imagePullPolicy=IfNotPresent \
+    --set faasnetes.httpProbe=false
+  render_refused bad-namespace 'functionNamespace "Bad_NS" is not a DNS-1123 label' --set functionNamespace=Bad_NS
+  render_refused bad-mps 'smiless.gpu.mpsReplicas must be at least 1' --set smiless.gpu.mpsReplicas=0
+  render_refused bad-price 'must be positive' --set smiless.prices.gpuHour=0
+  render_refused bad-service-type 'serviceType "Foo"' --set serviceType=Foo
+  timing "lint + template + checks" "$((SECONDS - t0))"
+}
+
+# ---- the real API server --------------------------------------------------------------------------------------
+KUBE_DIR=""
+STARTED_CLUSTER=0
+APPLIED=""
+
+cleanup() {
+  local rc=$?
+  if [[ -n "$APPLIED" && -n "${KUBECONFIG:-}" ]]; then
+    kubectl delete --ignore-not-found --wait=false -f "$APPLIED" >/dev/null 2>&1 || true
+  fi
+  if ((STARTED_CLUSTER)); then
+    if ((KEEP_CLUSTER)); then
+      log "cluster left running: source $KUBE_DIR/env; stop it with e2e/kube/cluster.sh down $KUBE_DIR"
+    else
+      "$REPO_ROOT/e2e/kube/cluster.sh" down "$KUBE_DIR" >>"$RESULTS/cluster.log" 2>&1 || log "cluster.sh down failed (see $RESULTS/cluster.log)"
+    fi
+  fi
+  exit "$rc"
+}
+
+cluster_up() {
+  local t0=$SECONDS
+  if [[ -n "${SMILESS_KUBE_DIR:-}" ]]; then
+    KUBE_DIR="$SMILESS_KUBE_DIR"
+    [[ -f "$KUBE_DIR/env" ]] || die "SMILESS_KUBE_DIR=$KUBE_DIR has no env file (is it a cluster.sh directory?)"
+  else
+    [[ -x "$REPO_ROOT/e2e/kube/cluster.sh" ]] || die "e2e/kube/cluster.sh is missing: no API server to apply the chart to"
+    KUBE_DIR="$RESULTS/cluster"
+    STARTED_CLUSTER=1
+    log "starting the control plane (e2e/kube/cluster.sh up $KUBE_DIR; log: $RESULTS/cluster.log)"
+    "$REPO_ROOT/e2e/kube/cluster.sh" up "$KUBE_DIR" >>"$RESULTS/cluster.log" 2>&1 ||
+      die "cluster.sh up failed: $(tail -5 "$RESULTS/cluster.log")"
+  fi
+  # shellcheck disable=SC1091
+  source "$KUBE_DIR/env"
+  [[ -n "${KUBECONFIG:-}" ]] || die "$KUBE_DIR/env did not set KUBECONFIG"
+  timing "cluster up" "$((SECONDS - t0))"
+}
+
+# can_i EXPECTED VERB RESOURCE [kubectl auth can-i args...]
+can_i() {
+  local want="$1" verb="$2" res="$3" got
+  shift 3
+  got="$(kubectl auth can-i "$verb" "$res" --as="$SA" "$@" 2>/dev/null || true)"
+  assert_eq "smiless ServiceAccount: can-i $verb $res $* = $want" "$want" "$got"
+}
+
+cluster_checks() {
+  section "API server: server-side dry run"
+  local f out t0=$SECONDS
+  # Hooks are plain objects for kubectl; the rendered default and GPU variants must pass the API server's own
+  # validation (schemas, strict field validation, admission) without being created.
+  for f in default gpu; do
+    if out="$(kubectl apply --dry-run=server --validate=strict -f "$RESULTS/rendered/$f.yaml" 2>&1)"; then
+      pass "kubectl apply --dry-run=server: $f ($(grep -c 'created (server dry run)' <<<"$out") objects)"
+    else
+      fail "kubectl apply --dry-run=server: $f" "$(printf '%s' "$out" | grep -iv 'created (server dry run)' | tail -c 800)"
+    fi
+  done
+
+  section "API server: apply and come up"
+  APPLIED="$RESULTS/rendered/kwok.yaml"
+  if out="$(kubectl apply -f "$APPLIED" 2>&1)"; then
+    pass "kubectl apply: $(wc -l <<<"$out") objects"
+  else
+    fail "kubectl apply" "$(printf '%s' "$out" | tail -c 800)"
+  fi
+  printf '%s\n' "$out" >"$RESULTS/apply.txt"
+
+  local d deps=(gateway smiless-provider prometheus alertmanager)
+  for d in "${deps[@]}"; do
+    if out="$(kubectl -n "$RELEASE_NS" wait --for=condition=Available "deploy/$d" --timeout=120s 2>&1)"; then
+      pass "Deployment $d Available"
+    else
+      fail "Deployment $d Available" "$out :: $(kubectl -n "$RELEASE_NS" describe "deploy/$d" 2>&1 | tail -20)"
+    fi
+    local nodes
+    nodes="$(kubectl -n "$RELEASE_NS" get pods -l "app=$d" -o jsonpath='{range .items[*]}{.spec.nodeName}{" "}{end}' 2>&1)"
+    nodes="${nodes% }"
+    if [[ -n "$nodes" && " $nodes" != *" gpu-"* && "$nodes" =~ ^(cpu-node-[0-9]+ ?)+$ ]]; then
+      pass "$d pods scheduled on CPU nodes ($nodes)"
+    else
+      fail "$d pods scheduled on CPU nodes" "got [$nodes]"
+    fi
+  done
+  kubectl -n "$RELEASE_NS" get deploy,pods,svc -o wide >"$RESULTS/objects.txt" 2>&1 || true
+  local ready
+  ready="$(kubectl -n "$RELEASE_NS" get pods -l app=smiless-provider -o jsonpath='{.items[0].status.conditions[?(@.type=="Ready")].status}' 2>&1)"
+  assert_eq "provider pod Ready (kwok)" "True" "$ready"
+  check "Service smiless-provider has a ready endpoint" \
+    bash -c "kubectl -n $RELEASE_NS get endpointslices -l kubernetes.io/service-name=smiless-provider -o jsonpath='{.items[*].endpoints[*].conditions.ready}' | grep -q true"
+
+  section "API server: RBAC as the provider's ServiceAccount"
+  check "ServiceAccount smiless exists" kubectl -n "$RELEASE_NS" get serviceaccount smiless
+  check "Role smiless-functions exists in $FN_NS" kubectl -n "$FN_NS" get role smiless-functions
+  check "RoleBinding smiless-functions exists in $FN_NS" kubectl -n "$FN_NS" get rolebinding smiless-functions
+  check "ClusterRole smiless-smiless-cluster-read exists" kubectl get clusterrole smiless-smiless-cluster-read
+  check "Secret basic-auth exists" kubectl -n "$RELEASE_NS" get secret basic-auth
+  can_i yes create deployments -n "$FN_NS"
+  can_i yes patch deployments -n "$FN_NS"
+  can_i yes delete services -n "$FN_NS"
+  can_i yes create secrets -n "$FN_NS"
+  can_i yes get pods --subresource=log -n "$FN_NS"
+  can_i yes list endpointslices.discovery.k8s.io -n "$FN_NS"
+  can_i yes list nodes
+  can_i yes list namespaces
+  can_i no delete nodes
+  can_i no patch nodes
+  can_i no get secrets -n kube-system
+  can_i no get secrets -n "$RELEASE_NS"
+  can_i no create deployments -n default
+  can_i no create deployments -n "$RELEASE_NS"
+  can_i no create namespaces
+  can_i no delete pods -n "$FN_NS"
+  can_i no create pods/exec -n "$FN_NS"
+  can_i no create clusterrolebindings
+  can_i no '*' '*' -n "$FN_NS"
+  timing "cluster checks" "$((SECONDS - t0))"
+
+  section "API server: delete"
+  if out="$(kubectl delete -f "$APPLIED" --wait=true --timeout=60s 2>&1)"; then
+    pass "kubectl delete of the applied manifests"
+    APPLIED=""
+  else
+    fail "kubectl delete of the applied manifests" "$(printf '%s' "$out" | tail -c 600)"
+  fi
+}
+
+# ---- main -----------------------------------------------------------------------------------------------------
+main() {
+  local t_all=$SECONDS
+  trap cleanup EXIT
+  section "helm $HELM_VERSION"
+  build_helm
+  assert_contains "helm version is $HELM_VERSION" "$("$HELM" version --short 2>&1)" "$HELM_VERSION"
+  offline_checks
+  if ((WITH_CLUSTER)); then
+    cluster_up
+    cluster_checks
+  fi
+  timing "total" "$((SECONDS - t_all))"
+  local verdict="chart: ${#E2E_PASSES[@]} passed, ${#E2E_FAILS[@]} failed"
+  ((WITH_CLUSTER)) || verdict="$verdict (PARTIAL: --no-cluster)"
+  printf '%s\n' "$verdict" | tee "$RESULTS/summary.txt"
+  if ((${#E2E_FAILS[@]})); then
+    printf 'failed: %s\n' "${E2E_FAILS[@]}" >&2
+    exit 1
+  fi
+}
+
+main
