@@ -128,6 +128,7 @@ import yaml
 path, expect = sys.argv[1], json.loads(sys.argv[2])
 docs = [d for d in yaml.safe_load_all(open(path)) if d]
 ns_rel, ns_fn = expect["release_ns"], expect["fn_ns"]
+fn_ns_name = ns_fn
 svc_name, sa_name, port = expect["service"], expect["sa"], expect["port"]
 
 def ok(name, cond, detail=""):
@@ -280,14 +281,18 @@ if fn_roles:
             ("discovery.k8s.io", "endpointslices"): read}
     ok("function rules are exactly the needed resources and verbs", allowed == want,
        "got %s" % sorted((k, sorted(v)) for k, v in allowed.items()))
-reads = [k for k in rules_by if k[0] == "ClusterRole" and k[1].endswith("smiless-cluster-read")]
-ok("one cluster-wide read role", len(reads) == 1, str(list(rules_by)))
+reads = [k for k in rules_by if k[0] == "ClusterRole" and k[1].endswith("smiless-cluster")]
+ok("one cluster-wide role", len(reads) == 1, str(list(rules_by)))
 if reads:
-    rr = rules_by[reads[0]]
-    res = sorted(x for r in rr for x in r["resources"])
-    verbs = sorted({v for r in rr for v in r["verbs"]})
-    ok("cluster-wide role reads only nodes and namespaces", res == ["namespaces", "nodes"] and verbs == ["get", "list", "watch"],
-       "%s %s" % (res, verbs))
+    got = sorted((tuple(r["apiGroups"]), tuple(r["resources"]), tuple(sorted(r["verbs"])), tuple(r.get("resourceNames", [])))
+                 for r in rules_by[reads[0]])
+    want = [(("",), ("nodes", "namespaces"), ("get", "list", "watch"), ())]
+    if expect["cluster_role"]:
+        want.append((("",), ("namespaces",), ("create", "patch"), ()))
+    else:
+        want.append((("",), ("namespaces",), ("patch",), (fn_ns_name,)))
+    ok("cluster-wide role: read nodes and namespaces; patch only %s" % ("namespaces (+create)" if expect["cluster_role"] else "the function namespace"),
+       got == sorted(want), "got %s" % got)
 for d in docs:
     if d["kind"] in ("RoleBinding", "ClusterRoleBinding"):
         ok("%s %s binds only the smiless ServiceAccount" % (d["kind"], d["metadata"]["name"]),
@@ -346,9 +351,9 @@ import json, sys
 e = {"release_ns": "openfaas", "fn_ns": "openfaas-fn", "service": "smiless-provider", "sa": "smiless", "port": 8081,
      "basic_auth": True, "cluster_role": False, "monitoring": True, "node_selector": {}, "pvc": False,
      "external_type": "NodePort", "prices": {"cpu_core_hour": 0.034, "gpu_hour": 3.06},
-     "provider_env": {"SMILESS_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true",
-                      "SMILESS_CPU_NODE_SELECTOR": "node.smiless.dev/hardware=cpu",
-                      "SMILESS_GPU_RESOURCE": "nvidia.com/gpu", "SMILESS_GPU_MPS_REPLICAS": "10",
+     "provider_env": {"SMILESS_KUBE_GPU_NODE_SELECTOR": "nvidia.com/gpu.present=true",
+                      "SMILESS_KUBE_CPU_NODE_SELECTOR": "node.smiless.dev/hardware=cpu",
+                      "SMILESS_KUBE_GPU_RESOURCE": "nvidia.com/gpu", "SMILESS_KUBE_GPU_REPLICAS": "10",
                       "SMILESS_PRICES": "/etc/smiless/prices.json", "read_timeout": "1m05s",
                       "write_timeout": "1m05s", "secret_mount_path": "/var/secrets", "cluster_role": "false"}}
 for kv in sys.argv[1:]:
@@ -402,7 +407,7 @@ offline_checks() {
   render_case default "$(expect_json)"
   render_case gpu "$(expect_json cluster_role=true pvc=true external_type='"LoadBalancer"' \
     prices='{"cpu_core_hour":0.04,"gpu_hour":2.48}' \
-    provider_env='{"SMILESS_GPU_NODE_SELECTOR":"node.smiless.dev/hardware=gpu,nvidia.com/gpu.present=true","cluster_role":"true","RUST_LOG":"info,provider=debug"}')" \
+    provider_env='{"SMILESS_KUBE_GPU_NODE_SELECTOR":"node.smiless.dev/hardware=gpu,nvidia.com/gpu.present=true","cluster_role":"true","RUST_LOG":"info,provider=debug"}')" \
     -f "$CHART/ci/gpu-values.yaml"
   render_case kwok "$(expect_json node_selector='{"node.smiless.dev/hardware":"cpu"}')" -f "$CHART/ci/kwok-values.yaml"
   render_case minimal "$(expect_json basic_auth=false monitoring=false external_type='"absent"')" \
@@ -515,7 +520,10 @@ cluster_checks() {
   check "ServiceAccount smiless exists" kubectl -n "$RELEASE_NS" get serviceaccount smiless
   check "Role smiless-functions exists in $FN_NS" kubectl -n "$FN_NS" get role smiless-functions
   check "RoleBinding smiless-functions exists in $FN_NS" kubectl -n "$FN_NS" get rolebinding smiless-functions
-  check "ClusterRole smiless-smiless-cluster-read exists" kubectl get clusterrole smiless-smiless-cluster-read
+  check "ClusterRole smiless-smiless-cluster exists" kubectl get clusterrole smiless-smiless-cluster
+  can_i yes patch "namespaces/$FN_NS"
+  can_i no patch namespaces/kube-system
+  can_i no delete "namespaces/$FN_NS"
   check "Secret basic-auth exists" kubectl -n "$RELEASE_NS" get secret basic-auth
   can_i yes create deployments -n "$FN_NS"
   can_i yes patch deployments -n "$FN_NS"
