@@ -418,9 +418,12 @@ offline_checks() {
     --set functionNamespace=fns --set faasnetes.readTimeout=2m --set faasnetes.imagePullPolicy=IfNotPresent \
     --set faasnetes.httpProbe=false
   render_refused bad-namespace 'functionNamespace "Bad_NS" is not a DNS-1123 label' --set functionNamespace=Bad_NS
-  render_refused bad-mps 'smiless.gpu.mpsReplicas must be at least 1' --set smiless.gpu.mpsReplicas=0
-  render_refused bad-price 'must be positive' --set smiless.prices.gpuHour=0
-  render_refused bad-service-type 'serviceType "Foo"' --set serviceType=Foo
+  # values.schema.json rejects wrong types, out-of-range numbers and misspelt smiless keys, naming the key.
+  render_refused bad-mps "/smiless/gpu/mpsReplicas" --set smiless.gpu.mpsReplicas=0
+  render_refused bad-price "/smiless/prices/gpuHour" --set smiless.prices.gpuHour=0
+  render_refused bad-service-type "/serviceType" --set serviceType=Foo
+  render_refused typo-key "nodeselector" --set smiless.gpu.nodeselector.x=y
+  render_refused bad-bool "/basic_auth" --set-string basic_auth=yes
   timing "lint + template + checks" "$((SECONDS - t0))"
 }
 
@@ -428,11 +431,16 @@ offline_checks() {
 KUBE_DIR=""
 STARTED_CLUSTER=0
 APPLIED=""
+HELM_RELEASE_LIVE=""
 
 cleanup() {
   local rc=$?
   if [[ -n "$APPLIED" && -n "${KUBECONFIG:-}" ]]; then
     kubectl delete --ignore-not-found --wait=false -f "$APPLIED" >/dev/null 2>&1 || true
+  fi
+  if [[ -n "$HELM_RELEASE_LIVE" && -n "${KUBECONFIG:-}" ]]; then
+    "$HELM" uninstall "$HELM_RELEASE_LIVE" -n "$RELEASE_NS" >/dev/null 2>&1 || true
+    kubectl -n "$RELEASE_NS" delete secret basic-auth --ignore-not-found >/dev/null 2>&1 || true
   fi
   if ((STARTED_CLUSTER)); then
     if ((KEEP_CLUSTER)); then
@@ -513,7 +521,7 @@ cluster_checks() {
   local ready
   ready="$(kubectl -n "$RELEASE_NS" get pods -l app=smiless-provider -o jsonpath='{.items[0].status.conditions[?(@.type=="Ready")].status}' 2>&1)"
   assert_eq "provider pod Ready (kwok)" "True" "$ready"
-  check "Service smiless-provider has a ready endpoint" \
+  check "Service smiless-provider has a ready endpoint" try_until 30 \
     bash -c "kubectl -n $RELEASE_NS get endpointslices -l kubernetes.io/service-name=smiless-provider -o jsonpath='{.items[*].endpoints[*].conditions.ready}' | grep -q true"
 
   section "API server: RBAC as the provider's ServiceAccount"
@@ -541,7 +549,7 @@ cluster_checks() {
   can_i no create deployments -n "$RELEASE_NS"
   can_i no create namespaces
   can_i no delete pods -n "$FN_NS"
-  can_i no create pods/exec -n "$FN_NS"
+  can_i no create pods --subresource=exec -n "$FN_NS"
   can_i no create clusterrolebindings
   can_i no '*' '*' -n "$FN_NS"
   timing "cluster checks" "$((SECONDS - t0))"
@@ -555,6 +563,119 @@ cluster_checks() {
   fi
 }
 
+# An OpenFaaS-shaped release to upgrade from: the objects of the OpenFaaS chart that an in-place upgrade
+# depends on, with their names, selectors and hook (gateway Deployment `app: gateway` with the faas-netes
+# sidecar on 127.0.0.1:8081, Service `gateway`, ServiceAccount `openfaas-controller`, the pre-install
+# `basic-auth` Secret). Written here from those facts; the OpenFaaS chart itself is not available offline.
+write_openfaas_like_chart() {
+  local d="$1"
+  mkdir -p "$d/templates"
+  cat >"$d/Chart.yaml" <<'EOF'
+apiVersion: v2
+name: openfaas-like
+version: 0.0.1
+description: The OpenFaaS chart's objects an upgrade to smiless must take over (test fixture).
+EOF
+  cat >"$d/templates/objects.yaml" <<'EOF'
+apiVersion: v1
+kind: Secret
+metadata:
+  name: basic-auth
+  namespace: {{ .Release.Namespace }}
+  annotations:
+    helm.sh/hook: pre-install
+type: Opaque
+data:
+  basic-auth-user: {{ "admin" | b64enc }}
+  basic-auth-password: {{ randAlphaNum 32 | b64enc }}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: openfaas-controller
+  namespace: {{ .Release.Namespace }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: gateway
+  namespace: {{ .Release.Namespace }}
+spec:
+  selector: {app: gateway}
+  ports: [{name: http, port: 8080, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: gateway
+  namespace: {{ .Release.Namespace }}
+  labels: {app: openfaas, component: gateway}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: gateway}
+  template:
+    metadata:
+      labels: {app: gateway}
+    spec:
+      serviceAccountName: openfaas-controller
+      nodeSelector: {node.smiless.dev/hardware: cpu}
+      containers:
+        - name: gateway
+          image: ghcr.io/openfaas/gateway:0.27.14
+          env: [{name: functions_provider_url, value: "http://127.0.0.1:8081/"}]
+        - name: faas-netes
+          image: ghcr.io/openfaas/faas-netes:0.18.17
+          env: [{name: port, value: "8081"}]
+EOF
+}
+
+# helm install of an OpenFaaS-shaped release, then helm upgrade of the same release to this chart: the gateway
+# Deployment is taken over in place (same selector), the provider comes up, the password survives.
+helm_upgrade_checks() {
+  section "API server: helm upgrade of an OpenFaaS release to smiless"
+  local t0=$SECONDS fixture="$RESULTS/openfaas-like" out pw_before pw_after
+  write_openfaas_like_chart "$fixture"
+  HELM_RELEASE_LIVE=openfaas
+  if out="$("$HELM" install openfaas "$fixture" -n "$RELEASE_NS" --wait --timeout 120s 2>&1)"; then
+    pass "helm install of the OpenFaaS-shaped release"
+  else
+    fail "helm install of the OpenFaaS-shaped release" "$(printf '%s' "$out" | tail -c 600)"
+    return 0
+  fi
+  pw_before="$(kubectl -n "$RELEASE_NS" get secret basic-auth -o jsonpath='{.data.basic-auth-password}')"
+  if out="$("$HELM" upgrade openfaas "$CHART" -n "$RELEASE_NS" -f "$CHART/ci/kwok-values.yaml" --wait --timeout 180s 2>&1)"; then
+    pass "helm upgrade openfaas chart/ --wait (every Deployment Available)"
+  else
+    fail "helm upgrade openfaas chart/ --wait" "$(printf '%s' "$out" | tail -c 800)"
+  fi
+  printf '%s\n' "$out" >"$RESULTS/helm-upgrade.txt"
+  pw_after="$(kubectl -n "$RELEASE_NS" get secret basic-auth -o jsonpath='{.data.basic-auth-password}')"
+  if [[ -n "$pw_before" && "$pw_before" == "$pw_after" ]]; then
+    pass "basic-auth password kept across the upgrade"
+  else
+    fail "basic-auth password kept across the upgrade" "before [${pw_before:0:6}…] after [${pw_after:0:6}…]"
+  fi
+  assert_eq "gateway pod has only the gateway container after the upgrade" "gateway" \
+    "$(kubectl -n "$RELEASE_NS" get deploy gateway -o jsonpath='{.spec.template.spec.containers[*].name}')"
+  assert_eq "gateway functions_provider_url after the upgrade" \
+    "http://smiless-provider.$RELEASE_NS.svc.cluster.local:8081/" \
+    "$(kubectl -n "$RELEASE_NS" get deploy gateway -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="functions_provider_url")].value}')"
+  assert_eq "gateway Deployment rolled out (updated = available = 1)" "1 1" \
+    "$(kubectl -n "$RELEASE_NS" get deploy gateway -o jsonpath='{.status.updatedReplicas} {.status.availableReplicas}')"
+  if kubectl -n "$RELEASE_NS" get serviceaccount openfaas-controller >/dev/null 2>&1; then
+    fail "faas-netes' ServiceAccount removed by the upgrade" "openfaas-controller still exists"
+  else
+    pass "faas-netes' ServiceAccount removed by the upgrade"
+  fi
+  check "helm uninstall openfaas" "$HELM" uninstall openfaas -n "$RELEASE_NS" --wait --timeout 60s
+  HELM_RELEASE_LIVE=""
+  # The Secret is a hook (as in the OpenFaaS chart): uninstall leaves it, like the password users hold.
+  check "basic-auth kept after uninstall (hook resource)" kubectl -n "$RELEASE_NS" get secret basic-auth
+  kubectl -n "$RELEASE_NS" delete secret basic-auth --ignore-not-found >/dev/null 2>&1 || true
+  timing "helm upgrade checks" "$((SECONDS - t0))"
+}
+
 # ---- main -----------------------------------------------------------------------------------------------------
 main() {
   local t_all=$SECONDS
@@ -566,6 +687,7 @@ main() {
   if ((WITH_CLUSTER)); then
     cluster_up
     cluster_checks
+    helm_upgrade_checks
   fi
   timing "total" "$((SECONDS - t_all))"
   local verdict="chart: ${#E2E_PASSES[@]} passed, ${#E2E_FAILS[@]} failed"
