@@ -53,8 +53,8 @@ fn main() {
         sla_quantile: 0.999,
         threads: 2,
     };
-    let est = |_: &str, sla: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
-        Box::new(RecentWindow::with_burst_gap(600.0, Some(0.99), sla))
+    let est = |_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
+        Box::new(RecentWindow::new(600.0, Some(0.99)))
     };
     let t0 = Instant::now();
     let outs = match experiment::run(&m, &est, &|_, _, _| {}) {

@@ -121,6 +121,25 @@ impl Load {
     }
 }
 
+/// P(N ≥ k) for N ~ Poisson(`mu`): the chance that at least `k` bursts arrive in a window where `mu`
+/// are expected.
+pub fn poisson_at_least(mu: f64, k: u32) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if mu <= 0.0 {
+        return 0.0;
+    }
+    // 1 − Σ_{i<k} e^{−μ} μ^i / i!, summed in increasing terms; small k only (a few rounds of replicas).
+    let mut term = (-mu).exp();
+    let mut below = term;
+    for i in 1..k {
+        term *= mu / f64::from(i);
+        below += term;
+    }
+    (1.0 - below).max(0.0)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -134,6 +153,15 @@ mod tests {
         assert_eq!(l.burst_size(), 16);
         assert!(Load::new(Some(1.0), Some(0.1)).is_err());
         assert!(Load::new(Some(-1.0), None).is_err());
+    }
+
+    #[test]
+    fn poisson_tail() {
+        assert_eq!(poisson_at_least(0.5, 0), 1.0);
+        assert!((poisson_at_least(0.5, 1) - (1.0 - (-0.5f64).exp())).abs() < 1e-12);
+        // P(N ≥ 2) = 1 − e^{−μ}(1 + μ).
+        assert!((poisson_at_least(0.5, 2) - (1.0 - (-0.5f64).exp() * 1.5)).abs() < 1e-12);
+        assert_eq!(poisson_at_least(0.0, 3), 0.0);
     }
 
     #[test]

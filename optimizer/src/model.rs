@@ -17,8 +17,21 @@
 //! measured from the end of the burst with the gap's own distribution (memoryless; accurate while a
 //! burst's service time is small against the gap). A function whose hardware differs from the current
 //! deployment pays one re-initialisation of its replicas, amortised over the planning horizon.
+//!
+//! **Queueing.** Requests do not always find a replica free: one that comes `x` seconds after another,
+//! with `x` under the call time `d`, finds that replica busy. With `n` replicas, a request waits when at
+//! least `n` others arrived in the last `d` seconds. Requests follow each other closely at most at the
+//! close-arrival rate `λ_c` (the forecast's lower gap tail as a hazard rate, or `1 / interarrival` for
+//! exponential gaps), so that count is bounded by Poisson(`λ_c · d`). The wait added to the function's
+//! latency is its SLA quantile counted in whole rounds of `d` (round `j` serves `n · batch` more of the
+//! queued requests): the smallest `j·d` with `P(N ≥ n + j·n·batch) ≤ 1 − quantile`. Replicas beyond the
+//! utilisation minimum, up to the count with no wait, are the options that buy the wait down. With an
+//! exactly known gap `g` (an oracle) the wait is `max(0, d − g)` unless the replicas hold two bursts.
+//! The waits of the functions on a path add up (like per-stage sojourn times in a tandem queue); for
+//! two close requests on a chain the true extra delay is the bottleneck stage's, so this errs on the
+//! safe side.
 use crate::hardware::Hardware;
-use crate::load::{GapModel, Load};
+use crate::load::{GapModel, Load, poisson_at_least};
 use crate::plan::{Choice, ColdStart, PlanInput};
 use crate::profile::Profile;
 
@@ -52,6 +65,49 @@ pub fn service(p: &Profile, hw: Hardware, batch: u32, m: u32) -> Service {
 pub fn min_replicas(busy: f64, load: &Load, util_cap: f64) -> u32 {
     let n = (busy / (util_cap * load.interarrival_s)).ceil();
     n.clamp(1.0, 1e6) as u32
+}
+
+/// Most rounds of waiting the queueing term counts (a cap, reached only far above the utilisation cap's
+/// load, where the replica options that remove the wait are the ones to pick anyway).
+const MAX_WAIT_ROUNDS: u32 = 4;
+
+/// The queueing term: the SLA-quantile wait (seconds) of a request at a function whose calls hold a
+/// replica for `d` seconds, with `n` replicas and batch cap `batch` (see the module doc). `close_rate`
+/// is the close-arrival rate `λ_c` per second, `eps` the allowed tail (1 − SLA quantile).
+pub fn queue_wait(load: &Load, close_rate: f64, d: f64, batch: u32, n: u32, eps: f64) -> f64 {
+    let n = n.max(1);
+    match load.gaps {
+        GapModel::Deterministic => {
+            if load.interarrival_s < d && n < 2 * load.burst_size() {
+                d - load.interarrival_s
+            } else {
+                0.0
+            }
+        }
+        GapModel::Exponential => {
+            let mu = close_rate * d;
+            // Round j serves n·batch more of the queued requests.
+            (0..MAX_WAIT_ROUNDS)
+                .find(|&j| poisson_at_least(mu, n + j * n * batch.max(1)) <= eps)
+                .map_or(f64::from(MAX_WAIT_ROUNDS) * d, |j| f64::from(j) * d)
+        }
+    }
+}
+
+/// The close-arrival rate the queueing term uses for `input`: the forecast's, never below the gap
+/// model's own `1 / interarrival`.
+pub fn close_rate(input: &PlanInput) -> f64 {
+    let own = 1.0 / input.load.interarrival_s;
+    input.close_rate_per_s.map_or(own, |r| r.max(own))
+}
+
+/// The fewest replicas (at most `cap`) whose queueing wait is zero at the SLA quantile for calls of
+/// `t_b` seconds: replicas between the utilisation minimum and this are worth offering the search.
+pub fn queue_free_replicas(close_rate: f64, t_b: f64, eps: f64, cap: u32) -> u32 {
+    let mu = close_rate * t_b;
+    (1..=cap)
+        .find(|&k| poisson_at_least(mu, k) <= eps)
+        .unwrap_or(cap)
 }
 
 /// The earliest a pre-warm may make a replica ready relative to the burst's arrival, before its init:
@@ -108,6 +164,17 @@ pub(crate) struct Pieces {
     pub reinit_h: f64,
     pub lower_offset: f64,
     pub quantile: f64,
+    /// The queueing term of this (hardware, batch, replicas): seconds added to the service time.
+    pub wait: f64,
+    /// Requests per burst.
+    pub m: u32,
+}
+
+impl Pieces {
+    /// The time one burst holds the function: its waves of calls.
+    pub fn duration(&self) -> f64 {
+        f64::from(self.svc.calls.div_ceil(self.n)) * self.svc.t_b
+    }
 }
 
 /// A policy with its keep-alive probabilities precomputed.
@@ -143,7 +210,7 @@ pub(crate) fn pieces(
         }
         _ => 0.0,
     };
-    Pieces {
+    let mut pieces = Pieces {
         price,
         per_hour: load.bursts_per_hour() * price,
         svc,
@@ -153,13 +220,32 @@ pub(crate) fn pieces(
         reinit_h,
         lower_offset: prewarm_lower_offset(load),
         quantile: input.params.sla_quantile,
+        wait: 0.0,
+        m: load.burst_size(),
+    };
+    pieces.wait = wait_for(input, &pieces);
+    pieces
+}
+
+/// [`queue_wait`] for `p` under `input` (0 when the queueing term is off).
+pub(crate) fn wait_for(input: &PlanInput, p: &Pieces) -> f64 {
+    if !input.params.queueing {
+        return 0.0;
     }
+    queue_wait(
+        &input.load,
+        close_rate(input),
+        p.duration(),
+        p.svc.b,
+        p.n,
+        1.0 - input.params.sla_quantile,
+    )
 }
 
 /// The model's formulas (see the module doc), shared by [`behaviour`] and the option tables.
 pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
     let n = f64::from(p.n);
-    let d = f64::from(p.svc.calls.div_ceil(p.n)) * p.svc.t_b;
+    let d = p.duration() + p.wait;
     let mut b = match pol {
         Pol::AlwaysOn => Behaviour {
             cost_h: p.price * n * 3600.0,
@@ -179,7 +265,8 @@ pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
             }
         }
         Pol::PreWarm { offset } => {
-            let n_used = f64::from(p.n.min(p.svc.calls));
+            // One replica per request up to `n` (the executor pre-warms for every arrival).
+            let n_used = f64::from(p.n.min(p.m));
             Behaviour {
                 cost_h: p.per_hour * (p.svc.busy + n_used * p.init_est),
                 delay: 0.0,

@@ -70,6 +70,9 @@ fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
     }
 }
 
+/// Most replicas beyond one per call the options offer against queueing.
+const MAX_QUEUE_EXTRA: u32 = 4;
+
 /// A key whose integer order is exactly `f64::total_cmp`'s order (the same bit transform it applies).
 #[inline]
 fn total_key(x: f64) -> i64 {
@@ -105,6 +108,8 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
         idle: load.expected_idle(warm),
     };
     let lower = prewarm_lower_offset(load);
+    let close = model::close_rate(input);
+    let mut replica_opts: Vec<u32> = Vec::with_capacity(8);
     let mut all: Vec<Opt> = Vec::with_capacity(512);
     let mut keys: Vec<(i64, i64, i64, u32)> = Vec::with_capacity(512);
     // Call time of the previous (smaller) size of the same kind, per batch index.
@@ -145,12 +150,24 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                 prev_t[bi] = svc.t_b;
                 let n_min = min_replicas(svc.busy, load, input.params.util_cap);
                 let n_spread = n_min.max(svc.calls);
-                let replica_opts: &[u32] = if space.spread_replicas && n_spread != n_min {
-                    &[n_min, n_spread]
-                } else {
-                    &[n_min]
-                };
-                for &replicas in replica_opts {
+                replica_opts.clear();
+                replica_opts.push(n_min);
+                if space.spread_replicas {
+                    replica_opts.push(n_spread);
+                    if input.params.queueing {
+                        // Up to the count whose queueing wait is zero at the SLA quantile.
+                        let n_free = model::queue_free_replicas(
+                            close,
+                            svc.t_b,
+                            1.0 - input.params.sla_quantile,
+                            n_spread + MAX_QUEUE_EXTRA,
+                        );
+                        replica_opts.extend(n_spread + 1..=n_free);
+                    }
+                    replica_opts.sort_unstable();
+                    replica_opts.dedup();
+                }
+                for &replicas in &replica_opts {
                     let reinit_h = match current {
                         Some(now) if now != hw => {
                             price * f64::from(replicas) * init.mean_s * 3600.0
@@ -158,7 +175,7 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                         }
                         _ => 0.0,
                     };
-                    let pieces = Pieces {
+                    let mut pieces = Pieces {
                         price,
                         per_hour: load.bursts_per_hour() * price,
                         svc,
@@ -168,7 +185,10 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                         reinit_h,
                         lower_offset: lower,
                         quantile: input.params.sla_quantile,
+                        wait: 0.0,
+                        m,
                     };
+                    pieces.wait = model::wait_for(input, &pieces);
                     let mut push = |policy: ColdStart, pol: Pol, dag_aware_prewarm: bool| {
                         let choice = Choice {
                             hardware: hw,

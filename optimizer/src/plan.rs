@@ -121,6 +121,10 @@ pub struct ModelParams {
     pub util_cap: f64,
     /// Seconds over which a hardware change's re-initialisation is amortised.
     pub horizon_s: f64,
+    /// Add the queueing term to a function's latency: the wait, at the SLA quantile, of a burst that
+    /// arrives while earlier bursts still hold the function's replicas (see `model::queue_wait`).
+    /// Off, the model is the paper's (each burst finds its replicas free).
+    pub queueing: bool,
 }
 
 impl Default for ModelParams {
@@ -130,6 +134,7 @@ impl Default for ModelParams {
             sla_quantile: 0.99,
             util_cap: 0.8,
             horizon_s: 3600.0,
+            queueing: true,
         }
     }
 }
@@ -143,6 +148,10 @@ pub struct PlanInput {
     pub prices: Prices,
     pub sla_s: f64,
     pub load: Load,
+    /// Rate (per second) bounding how often a burst follows the previous one closely: the forecast's
+    /// lower gap tail as a hazard rate, `P(gap < x) ≤ 1 − e^{−rate·x}` over service-time scales. `None`:
+    /// the exponential gap model's own `1 / interarrival`. Drives the queueing term.
+    pub close_rate_per_s: Option<f64>,
     /// The hardware each function runs on now (a change costs a re-initialisation).
     pub current: BTreeMap<String, Hardware>,
     pub space: SearchSpace,
@@ -204,6 +213,7 @@ impl PlanInput {
             prices: Prices::default(),
             sla_s,
             load,
+            close_rate_per_s: None,
             current: BTreeMap::new(),
             space: SearchSpace::default(),
             params: ModelParams::default(),

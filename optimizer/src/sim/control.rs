@@ -50,7 +50,8 @@ pub struct ControlStats {
     pub infeasible: u64,
 }
 
-type Key = (i32, i32, bool, u64);
+/// (gap level, burst-size level, deterministic, close-rate level or `i32::MIN` for none, hardware hash).
+type Key = (i32, i32, bool, i32, u64);
 
 /// A policy, a load estimator and the plan cache.
 pub struct Controller {
@@ -80,6 +81,11 @@ impl std::fmt::Debug for Controller {
 fn level(x: f64, step: f64, up: bool) -> i32 {
     let l = x.max(1e-9).ln() / step.ln();
     (if up { l.ceil() } else { l.round() }) as i32
+}
+
+/// The quantised close-arrival rate of a key (rounded up: a rate rounded down would under-size).
+fn key_close(key: &Key) -> Option<f64> {
+    (key.3 != i32::MIN).then(|| STEP.powi(key.3))
 }
 
 fn hash_current(current: &BTreeMap<String, Hardware>) -> u64 {
@@ -114,6 +120,14 @@ impl Controller {
         }
     }
 
+    /// Replaces the profiles (one per DAG node, in node order) after an online refresh: cached plans were
+    /// made with the old ones, so they are dropped and the next decision re-plans.
+    pub fn set_profiles(&mut self, profiles: Vec<crate::Profile>) {
+        self.template.profiles = profiles;
+        self.cache.clear();
+        self.key = None;
+    }
+
     pub fn policy_name(&self) -> &'static str {
         self.policy.name()
     }
@@ -138,12 +152,15 @@ impl Controller {
             level(load.interarrival_s, step, deterministic),
             level(per_burst, STEP, deterministic),
             deterministic,
+            self.estimator
+                .close_rate_per_s()
+                .map_or(i32::MIN, |r| level(r, STEP, true)),
             hash_current(obs.current),
         );
         let changed = self.key != Some(key);
         self.key = Some(key);
         if !self.cache.contains_key(&key) {
-            let plan = self.plan_for(self.key_load(&key), obs.current)?;
+            let plan = self.plan_for(self.key_load(&key), key_close(&key), obs.current)?;
             self.cache.insert(key, plan);
         }
         if changed
@@ -180,6 +197,7 @@ impl Controller {
         }
         let mut input = self.template.clone();
         input.load = self.key_load(key);
+        input.close_rate_per_s = key_close(key);
         let choices: Vec<_> = cur.functions.iter().map(|f| f.choice).collect();
         let ev = crate::model::evaluate(&input, &choices);
         ev.latency_s <= input.sla_s * (1.0 - self.headroom)
@@ -204,11 +222,13 @@ impl Controller {
     fn plan_for(
         &mut self,
         load: Load,
+        close: Option<f64>,
         current: &BTreeMap<String, Hardware>,
     ) -> Result<Plan, PlanError> {
         self.stats.plans_computed += 1;
         let mut input = self.template.clone();
         input.load = load;
+        input.close_rate_per_s = close;
         input.current = current.clone();
         let sla = input.sla_s;
         input.sla_s = sla * (1.0 - self.headroom);

@@ -383,7 +383,22 @@ impl<'a> Sim<'a> {
             .opts
             .max_replicas
             .saturating_sub(self.fns[f].live.len());
-        for _ in 0..deficit.div_ceil(batch).min(room) {
+        // Kept-warm replicas (always-on, keep-alive) come up to the planned count once a task finds
+        // them all busy: the plan sized them so that close bursts do not queue (model::queue_wait).
+        let planned_gap = if matches!(
+            choice.policy,
+            ColdStart::AlwaysOn | ColdStart::KeepAlive { .. }
+        ) {
+            let live = self.fns[f]
+                .live
+                .iter()
+                .filter(|&&r| !self.reps[r].retire)
+                .count();
+            (choice.replicas.max(1) as usize).saturating_sub(live)
+        } else {
+            0
+        };
+        for _ in 0..deficit.div_ceil(batch).max(planned_gap).min(room) {
             self.start_replica(f, f64::NEG_INFINITY);
         }
     }
@@ -395,18 +410,31 @@ impl<'a> Sim<'a> {
         if !matches!(choice.policy, ColdStart::PreWarm { .. }) {
             return;
         }
-        let batch = choice.batch.max(1);
-        let need = m
-            .max(self.fns[f].pending)
-            .div_ceil(batch)
-            .min(choice.replicas.max(1)) as usize;
-        let have = self.fns[f]
-            .live
-            .iter()
-            .filter(|&&r| !self.reps[r].retire)
-            .count();
+        // Requests still to be served here (in flight, not in a call now) need replicas that are
+        // initialising or idle; a busy replica serves them only after its call, which is the queueing
+        // the plan sized its replicas against.
+        let mut live = 0usize;
+        let (mut free, mut in_calls) = (0usize, 0usize);
+        for &r in &self.fns[f].live {
+            let rep = &self.reps[r];
+            if rep.retire {
+                continue;
+            }
+            live += 1;
+            match rep.state {
+                State::Init | State::Idle => free += 1,
+                _ => in_calls += rep.tasks.len(),
+            }
+        }
+        let waiting = (self.fns[f].pending as usize).saturating_sub(in_calls);
+        // One replica per waiting request (up to the plan's count): requests of a burst arrive spread
+        // out, so they share a call only when they queue, which the plan's replica count bounds.
+        let need = (m as usize).max(waiting);
+        let room = (choice.replicas.max(1) as usize)
+            .min(self.opts.max_replicas)
+            .saturating_sub(live);
         let hold = self.fns[f].hold_until;
-        for _ in have..need.min(self.opts.max_replicas) {
+        for _ in 0..need.saturating_sub(free).min(room) {
             self.start_replica(f, hold);
         }
     }

@@ -31,6 +31,38 @@ pub trait LoadEstimator: Send {
     fn next_burst(&self, _now: f64) -> Option<(f64, u32)> {
         None
     }
+    /// The close-arrival rate of the last [`LoadEstimator::estimate`] (see
+    /// [`crate::PlanInput::close_rate_per_s`]), when the estimator measures the gap distribution's lower
+    /// tail; `None` lets the planner assume exponential gaps.
+    fn close_rate_per_s(&self) -> Option<f64> {
+        None
+    }
+}
+
+/// Gap lengths (s) at which [`close_rate`] reads the lower tail: the scale of inference and
+/// initialisation times, where a close burst finds the replicas still busy.
+const CLOSE_SCALES_S: [f64; 6] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
+
+/// The close-arrival rate of a set of request gaps: the largest hazard `−ln(1 − F(x)) / x` of their
+/// empirical distribution `F` over [`CLOSE_SCALES_S`], so that `P(gap < x) ≤ 1 − e^{−rate·x}` holds at
+/// those scales (heavy-tailed traces have many more short gaps than an exponential with their mean).
+/// `None` with fewer than 5 gaps.
+pub fn close_rate(gaps: &[f64]) -> Option<f64> {
+    if gaps.len() < 5 {
+        return None;
+    }
+    let n = gaps.len() as f64;
+    let mean = gaps.iter().sum::<f64>() / n;
+    let hazard = CLOSE_SCALES_S
+        .iter()
+        .map(|&x| {
+            // Half a gap in the count keeps a finite rate when every gap is short.
+            let below = gaps.iter().filter(|&&g| g < x).count() as f64;
+            let f = (below / n).min(1.0 - 0.5 / n);
+            -(1.0 - f).ln() / x
+        })
+        .fold(0.0, f64::max);
+    Some(hazard.max(1.0 / mean.max(1e-3)))
 }
 
 /// Groups sorted arrival times into bursts `(start, count)`: a burst continues while the gap to the
@@ -70,6 +102,8 @@ pub struct RecentWindow {
     arrivals: VecDeque<f64>,
     /// The last arrival before the window (for the first gap).
     before: Option<f64>,
+    /// The close-arrival rate of the last estimate.
+    close: Option<f64>,
 }
 
 impl RecentWindow {
@@ -88,6 +122,7 @@ impl RecentWindow {
             burst_gap_s: burst_gap_s.max(0.0),
             arrivals: VecDeque::new(),
             before: None,
+            close: None,
         }
     }
 
@@ -117,6 +152,7 @@ impl LoadEstimator for RecentWindow {
             .chain(self.arrivals.iter().copied())
             .collect();
         let b = bursts_within(&all, self.burst_gap_s);
+        self.close = close_rate(&gaps_of(&all));
         let from = now - self.window_s;
         // The open gap since the last burst counts too: a long silence must lengthen the estimate.
         let open = b.last().map_or(self.window_s, |&(s, _)| (now - s).max(0.0));
@@ -129,6 +165,16 @@ impl LoadEstimator for RecentWindow {
             self.tail_quantile,
         )
     }
+
+    fn close_rate_per_s(&self) -> Option<f64> {
+        self.close
+    }
+}
+
+/// Gaps between consecutive requests (not bursts: the queueing term is about any request finding a
+/// replica busy).
+fn gaps_of(arrivals: &[f64]) -> Vec<f64> {
+    arrivals.windows(2).map(|p| p[1] - p[0]).collect()
 }
 
 /// The load of a window of `window_s` seconds from `from` holding `n` arrivals, given the bursts
@@ -192,6 +238,7 @@ pub struct WindowOracle {
     bursts: Vec<(f64, u32)>,
     window_s: f64,
     tail_quantile: Option<f64>,
+    close: Option<f64>,
 }
 
 impl WindowOracle {
@@ -207,6 +254,7 @@ impl WindowOracle {
             bursts: bursts_within(arrivals, burst_gap_s),
             window_s: window_s.max(1.0),
             tail_quantile,
+            close: None,
         }
     }
 }
@@ -231,6 +279,8 @@ impl LoadEstimator for WindowOracle {
             .bursts
             .get(s0)
             .map_or(self.window_s, |b| (b.0 - now).max(0.0));
+        let (e0, e1) = (a0.saturating_sub(1), (a1 + 1).min(self.arrivals.len()));
+        self.close = close_rate(&gaps_of(&self.arrivals[e0..e1]));
         window_load(
             a1 - a0,
             &self.bursts[lo..hi],
@@ -239,6 +289,10 @@ impl LoadEstimator for WindowOracle {
             open,
             self.tail_quantile,
         )
+    }
+
+    fn close_rate_per_s(&self) -> Option<f64> {
+        self.close
     }
 }
 

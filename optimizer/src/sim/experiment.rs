@@ -215,7 +215,12 @@ fn run_one(
     let pol = crate::policy_by_name(planner)
         .ok_or_else(|| ExperimentError::UnknownPolicy(policy.to_string()))?;
     let est: Box<dyn LoadEstimator> = match policy {
-        "opt" => Box::new(WindowOracle::new(arrivals, OPT_WINDOW_S, OPT_TAIL, sla)),
+        "opt" => Box::new(WindowOracle::new(
+            arrivals,
+            OPT_WINDOW_S,
+            OPT_TAIL,
+            super::estimate::BURST_GAP_S,
+        )),
         "opt-gap" => Box::new(Oracle::new(arrivals)),
         _ => estimator(policy, sla, arrivals),
     };

@@ -339,3 +339,54 @@ fn hysteresis_keeps_hardware_unless_the_switch_saves_enough() {
         (CPU1, true)
     );
 }
+
+/// Two requests 0.3 s apart at a one-function DAG (1 s calls, SLA 1.5 s), every 100 s: the second
+/// finds a single replica busy and waits 0.7 s. The queueing term sees it coming (the forecast says
+/// close arrivals happen at 0.05/s, so 4.9 % of requests find the previous one still in its call, far
+/// above the 1 % the SLA quantile allows) and plans two replicas; the queue-free model plans one, and
+/// the simulator shows every second request of a pair missing the SLA with it.
+#[test]
+fn close_arrivals_need_the_queueing_term() {
+    let dag = Dag::build(
+        "one",
+        "openfaas-fn",
+        &[("f".to_string(), None, vec![])],
+        None,
+    )
+    .unwrap();
+    let profiles = ProfileSet {
+        source: "test".into(),
+        profiles: [("f".to_string(), toy(2.0, 1.0))].into_iter().collect(),
+    };
+    let mut input =
+        PlanInput::new(dag, &profiles, 1.5, Load::new(Some(0.02), None).unwrap()).unwrap();
+    input.close_rate_per_s = Some(0.05);
+    let queueing = crate::CoOptimiser::SMILESS.plan(&input).unwrap();
+    input.params.queueing = false;
+    let queue_free = crate::CoOptimiser::SMILESS.plan(&input).unwrap();
+    let (q, f) = (queueing.functions[0].choice, queue_free.functions[0].choice);
+    assert_eq!((q.replicas, f.replicas), (2, 1), "{q:?} {f:?}");
+    assert!(queueing.meets_sla && queueing.predicted_latency_s <= 1.5);
+    // One replica under the queueing model: a whole call of waiting, over the SLA.
+    input.params.queueing = true;
+    let one = crate::model::evaluate(&input, &[f]);
+    assert!(close(one.latency_s, 2.0), "{}", one.latency_s);
+
+    let arrivals: Vec<f64> = (1..=20)
+        .flat_map(|k| [f64::from(k) * 100.0, f64::from(k) * 100.0 + 0.3])
+        .collect();
+    // Replicas always on, so only queueing (not initialisation) can delay a request; run() plans for
+    // a 10-s SLA, so the 1.5-s misses are counted from the latencies.
+    let misses = |replicas| {
+        let c = choice(ColdStart::AlwaysOn, replicas);
+        let r = run(&[("f", 2.0, 1.0, c)], &arrivals, 2200.0);
+        assert!(r.latencies.len() == 40 && r.latencies.iter().all(|&l| l >= 1.0 - 1e-9));
+        r.latencies.iter().filter(|&&l| l > 1.5 + 1e-9).count()
+    };
+    assert_eq!(misses(q.replicas), 0);
+    assert_eq!(
+        misses(f.replicas),
+        20,
+        "the second of each pair waits 0.7 s"
+    );
+}

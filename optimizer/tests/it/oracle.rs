@@ -2,6 +2,41 @@
 //! definition (docs/planning.md) without the crate's evaluator, and checks that the crate agrees.
 use optimizer::{ColdStart, GapModel, Load, Plan, PlanInput, Policy, ProfileSet, testkit};
 
+/// P(N ≥ k), N ~ Poisson(mu), from the probability mass function.
+fn poisson_tail(mu: f64, k: u32) -> f64 {
+    let mut pmf = (-mu).exp();
+    let mut below = 0.0;
+    for i in 0..k {
+        below += pmf;
+        pmf *= mu / f64::from(i + 1);
+    }
+    1.0 - below
+}
+
+/// The queueing term (docs/planning.md): the SLA-quantile wait of a request at a function whose call
+/// takes `d` s, with batch `b` and `n` replicas.
+fn wait(input: &PlanInput, d: f64, b: u32, n: u32) -> f64 {
+    if !input.params.queueing {
+        return 0.0;
+    }
+    let g = input.load.interarrival_s;
+    if input.load.gaps == GapModel::Deterministic {
+        return if g < d && n < 2 * input.load.burst_size() {
+            d - g
+        } else {
+            0.0
+        };
+    }
+    let rate = input.close_rate_per_s.unwrap_or(0.0).max(1.0 / g);
+    let eps = 1.0 - input.params.sla_quantile;
+    for j in 0..4 {
+        if poisson_tail(rate * d, n + j * n * b) <= eps {
+            return f64::from(j) * d;
+        }
+    }
+    4.0 * d
+}
+
 /// Latency of `plan` recomputed from first principles.
 pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
     let dag = &input.dag;
@@ -40,7 +75,7 @@ pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
                 s.max(offset_s.max(lower) + init_est)
             }
         };
-        finish[f] = start + d;
+        finish[f] = start + d + wait(input, d, b, c.replicas.max(1));
     }
     dag.sinks().map(|f| finish[f]).fold(0.0, f64::max)
 }

@@ -258,8 +258,8 @@ fn estimator_factory(kind: &str) -> Result<Box<experiment::EstimatorFactory<'sta
         )
     };
     Ok(match kind {
-        "recent" => Box::new(|_: &str, sla: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
-            Box::new(RecentWindow::with_burst_gap(600.0, Some(0.99), sla))
+        "recent" => Box::new(|_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
+            Box::new(RecentWindow::new(600.0, Some(0.99)))
         }),
         "ewma" => make("ewma"),
         "last" => make("last"),
