@@ -69,7 +69,7 @@ build_one() {
   log "$name $version: building (go build -p $KUBE_BUILD_P) ..."
   rm -f "$stamp"
   # Build to a temporary name and rename, so an interrupted build never leaves a binary the stamp trusts.
-  (cd "$mod" && go build -p "$KUBE_BUILD_P" -trimpath -ldflags "-s -w $ldflags" -o "$KUBE_BIN/.$name.tmp" "$pkg") ||
+  (cd "$mod" && go build -p "$KUBE_BUILD_P" -trimpath -buildvcs=false -ldflags "-s -w $ldflags" -o "$KUBE_BIN/.$name.tmp" "$pkg") ||
     die "building $name failed"
   mv -f "$KUBE_BIN/.$name.tmp" "$KUBE_BIN/$name"
   mkdir -p "$KUBE_BIN/.stamps"
