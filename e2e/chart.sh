@@ -29,12 +29,15 @@ e2e/chart.sh: lint, render and check the Helm chart, then apply it to a real API
 
   --no-cluster     only helm build, lint, template and the structural checks (the summary says PARTIAL)
   --keep-cluster   leave the cluster this script started running (prints its directory)
+  --provider       also run the real provider with the chart's ServiceAccount token and environment and
+                   deploy and remove a function and a secret through it (cargo build of smiless unless SMILESS_BIN)
   --help           this text
 
 Environment:
   SMILESS_HELM_BIN     where helm $HELM_VERSION is built and cached (default \$HOME/.cache/smiless/helm/bin)
   SMILESS_KUBE_DIR     use the running cluster of e2e/kube/cluster.sh in this directory (its env file) instead
                        of starting one; it is left running, only the objects this script created are deleted
+  SMILESS_BIN          a smiless binary with --backend kubernetes (implies --provider; no cargo build)
   SMILESS_CHART_DIR    the chart to test (default chart/; e.g. a mutated copy, to see the checks fail)
   SMILESS_E2E_RESULTS  results root (default .cache/e2e-chart); each run writes <root>/<UTC time>-<pid>/
 
@@ -46,9 +49,12 @@ EOF
 
 WITH_CLUSTER=1
 KEEP_CLUSTER=0
+WITH_PROVIDER=0
+[[ -n "${SMILESS_BIN:-}" ]] && WITH_PROVIDER=1
 while (($#)); do
   case "$1" in
   --no-cluster) WITH_CLUSTER=0 ;;
+  --provider) WITH_PROVIDER=1 ;;
   --keep-cluster) KEEP_CLUSTER=1 ;;
   -h | --help)
     usage
@@ -435,6 +441,7 @@ HELM_RELEASE_LIVE=""
 
 cleanup() {
   local rc=$?
+  stop_all
   if [[ -n "$APPLIED" && -n "${KUBECONFIG:-}" ]]; then
     kubectl delete --ignore-not-found --wait=false -f "$APPLIED" >/dev/null 2>&1 || true
   fi
@@ -554,6 +561,8 @@ cluster_checks() {
   can_i no '*' '*' -n "$FN_NS"
   timing "cluster checks" "$((SECONDS - t0))"
 
+  ((WITH_PROVIDER)) && provider_as_serviceaccount
+
   section "API server: delete"
   if out="$(kubectl delete -f "$APPLIED" --wait=true --timeout=60s 2>&1)"; then
     pass "kubectl delete of the applied manifests"
@@ -561,6 +570,96 @@ cluster_checks() {
   else
     fail "kubectl delete of the applied manifests" "$(printf '%s' "$out" | tail -c 600)"
   fi
+}
+
+# The real provider with exactly the chart's rights: `smiless serve --backend kubernetes` on this machine with
+# the environment of the rendered provider Deployment and a kubeconfig holding a token of the chart's
+# ServiceAccount (TokenRequest), so every API call it makes is authorised by the chart's RBAC and nothing else.
+# A function deployed, scaled, given a secret and removed through its API must show up in the cluster, and
+# the provider must never be refused (403) by the API server.
+provider_as_serviceaccount() {
+  section "API server: the provider with the chart's ServiceAccount"
+  local t0=$SECONDS out token server ca kc="$RESULTS/provider/sa.kubeconfig" port auth envfile
+  mkdir -p "$RESULTS/provider/secrets" "$RESULTS/provider/state"
+  if ! token="$(kubectl -n "$RELEASE_NS" create token smiless --duration=20m 2>&1)"; then
+    fail "token of ServiceAccount smiless (TokenRequest)" "$token"
+    return 0
+  fi
+  pass "token of ServiceAccount smiless (TokenRequest)"
+  server="$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.server}')"
+  ca="$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')"
+  if [[ -z "$ca" ]]; then
+    local caf
+    caf="$(kubectl config view --minify --raw -o jsonpath='{.clusters[0].cluster.certificate-authority}')"
+    ca="$(base64 -w0 <"$caf")"
+  fi
+  cat >"$kc" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
+users: [{name: smiless, user: {token: "$token"}}]
+contexts: [{name: c, context: {cluster: c, user: smiless, namespace: $RELEASE_NS}}]
+current-context: c
+EOF
+  chmod 600 "$kc"
+  check "the ServiceAccount kubeconfig is refused cluster-wide deployments" \
+    bash -c "! KUBECONFIG='$kc' kubectl get deployments -A >/dev/null 2>&1"
+  # The Deployment's environment, with the host's paths and a free port instead of the pod's.
+  envfile="$RESULTS/provider/env"
+  python3 - "$RESULTS/rendered/kwok.yaml" >"$envfile" <<'PY'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "Deployment" and d["metadata"]["name"] == "smiless-provider":
+        for e in d["spec"]["template"]["spec"]["containers"][0]["env"]:
+            print("%s=%s" % (e["name"], e.get("value", "")))
+PY
+  port="$(free_port)"
+  printf 'admin' >"$RESULTS/provider/secrets/basic-auth-user"
+  head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >"$RESULTS/provider/secrets/basic-auth-password"
+  auth="admin:$(cat "$RESULTS/provider/secrets/basic-auth-password")"
+  local -a envs
+  mapfile -t envs < <(grep -v -e '^port=' -e '^secret_mount_path=' -e '^SMILESS_STATE_DIR=' -e '^SMILESS_PRICES=' "$envfile")
+  start_bg provider "$RESULTS/provider/provider.log" env -i PATH="$PATH" HOME="$HOME" "${envs[@]}" \
+    port="$port" SMILESS_BIND=127.0.0.1 secret_mount_path="$RESULTS/provider/secrets" \
+    SMILESS_STATE_DIR="$RESULTS/provider/state" KUBECONFIG="$kc" \
+    "$SMILESS_BIN" serve --backend kubernetes
+  local p="http://127.0.0.1:$port"
+  if ! try_until 60 http_ok "$p/healthz"; then
+    fail "provider up with the chart's environment" "$(tail -5 "$RESULTS/provider/provider.log")"
+    stop_all
+    return 0
+  fi
+  pass "provider up with the chart's environment ($SMILESS_BIN, ServiceAccount token)"
+  local body='{"service":"chart-probe","image":"smiless/smiless-fn:latest","envProcess":"cat","labels":{"com.openfaas.scale.min":"1"}}'
+  assert_eq "deploy chart-probe through the provider: 202" 202 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X POST -d "$body" "$p/system/functions")"
+  if try_until 60 bash -c "[[ \$(kubectl -n $FN_NS get deploy chart-probe -o jsonpath='{.status.availableReplicas}' 2>/dev/null) -ge 1 ]]"; then
+    pass "Deployment chart-probe Available in $FN_NS"
+  else
+    fail "Deployment chart-probe Available in $FN_NS" "$(kubectl -n "$FN_NS" get deploy,pods 2>&1 | tail -5)"
+  fi
+  check "Service chart-probe created" kubectl -n "$FN_NS" get service chart-probe
+  if try_until 30 bash -c "curl -fsS -u '$auth' '$p/system/function/chart-probe?namespace=$FN_NS' | jq -e '.availableReplicas >= 1'"; then
+    pass "provider reports chart-probe available (from its watch of $FN_NS)"
+  else
+    fail "provider reports chart-probe available" "$(curl -sS -u "$auth" "$p/system/function/chart-probe?namespace=$FN_NS" 2>&1 | head -c 300)"
+  fi
+  assert_one_of "create a secret through the provider" "200 201 202" \
+    "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X POST -d '{"name":"chart-secret","value":"v1"}' "$p/system/secrets")"
+  if try_until 30 kubectl -n "$FN_NS" get secret chart-secret; then pass "Secret chart-secret in $FN_NS"; else fail "Secret chart-secret in $FN_NS" "missing"; fi
+  assert_eq "delete chart-probe through the provider: 202" 202 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X DELETE -d '{"functionName":"chart-probe"}' "$p/system/functions")"
+  if try_until 60 bash -c "! kubectl -n $FN_NS get deploy chart-probe >/dev/null 2>&1"; then
+    pass "Deployment chart-probe removed"
+  else
+    fail "Deployment chart-probe removed" "still there"
+  fi
+  curl -s -o /dev/null -u "$auth" -X DELETE -d '{"name":"chart-secret"}' "$p/system/secrets" || true
+  stop_all
+  local refused
+  refused="$(grep -ciE 'forbidden|\b403\b' "$RESULTS/provider/provider.log" || true)"
+  assert_eq "provider log: no request refused by RBAC (forbidden/403 lines)" 0 "$refused"
+  timing "provider as ServiceAccount" "$((SECONDS - t0))"
 }
 
 # An OpenFaaS-shaped release to upgrade from: the objects of the OpenFaaS chart that an in-place upgrade
@@ -685,13 +784,18 @@ main() {
   assert_contains "helm version is $HELM_VERSION" "$("$HELM" version --short 2>&1)" "$HELM_VERSION"
   offline_checks
   if ((WITH_CLUSTER)); then
+    ((WITH_PROVIDER)) && build_provider debug
     cluster_up
     cluster_checks
     helm_upgrade_checks
   fi
   timing "total" "$((SECONDS - t_all))"
   local verdict="chart: ${#E2E_PASSES[@]} passed, ${#E2E_FAILS[@]} failed"
-  ((WITH_CLUSTER)) || verdict="$verdict (PARTIAL: --no-cluster)"
+  if ((!WITH_CLUSTER)); then
+    verdict="$verdict (PARTIAL: --no-cluster)"
+  elif ((!WITH_PROVIDER)); then
+    verdict="$verdict (the provider under the chart's ServiceAccount not run: --provider)"
+  fi
   printf '%s\n' "$verdict" | tee "$RESULTS/summary.txt"
   if ((${#E2E_FAILS[@]})); then
     printf 'failed: %s\n' "${E2E_FAILS[@]}" >&2
