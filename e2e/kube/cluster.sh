@@ -33,6 +33,7 @@ die() {
 
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+  printf '\n'
   cat <<'EOF'
 environment:
   SMILESS_KUBE_BIN      where the binaries are built and cached (default ~/.cache/smiless/kube/bin)
@@ -144,9 +145,10 @@ SERVICE_CIDR=10.96.0.0/16
 # IP belong in a network namespace that has only loopback, where such a dial fails at once.
 POD_CIDR=10.244.0.1/16
 
-set_dir() { # DIR: absolute path of the cluster directory into KDIR
+set_dir() { # DIR [create]: absolute path of the cluster directory into KDIR; only `up` creates it
   [[ -n "${1:-}" ]] || die "missing DIR (see --help)"
-  mkdir -p "$1"
+  if [[ "${2:-}" == create ]]; then mkdir -p "$1"; fi
+  [[ -d "$1" ]] || die "$1 is not a directory (no cluster was brought up there)"
   KDIR="$(cd "$1" && pwd)"
 }
 
@@ -488,6 +490,7 @@ EOF
 }
 
 namespaces_manifest() {
+  printf '\n'
   cat <<'EOF'
 ---
 apiVersion: v1
@@ -511,7 +514,7 @@ nodes_ready() {
 }
 
 cmd_up() {
-  set_dir "$1"
+  set_dir "$1" create
   local name
   for name in "${COMPONENTS[@]}"; do
     [[ -z "$(pid_of "$name")" ]] || die "$KDIR: $name is already running; run: cluster.sh down $KDIR"
