@@ -62,8 +62,12 @@ finish() {
 trap finish EXIT
 
 t0=$SECONDS
-"$CLUSTER" up "$DIR"
-pass "cluster.sh up (in $((SECONDS - t0)) s)"
+if "$CLUSTER" up "$DIR"; then
+  pass "cluster.sh up (in $((SECONDS - t0)) s)"
+else
+  fail "cluster.sh up" "it failed; see the log lines above and $DIR/logs"
+  exit 1
+fi
 # shellcheck disable=SC1091 # written by cluster.sh up
 source "$DIR/env"
 k() { kubectl --request-timeout=20s "$@"; }

@@ -102,6 +102,7 @@ build_kwok_stages() {
 
 cmd_build() {
   command -v go >/dev/null || die "go is not installed (the control plane is built from Go modules)"
+  command -v flock >/dev/null || die "flock is needed (Debian: util-linux)"
   mkdir -p "$KUBE_BIN"
   export CGO_ENABLED=0
   # One build at a time per cache: a second caller waits here and then finds everything stamped.
@@ -519,7 +520,10 @@ cmd_up() {
   for name in "${COMPONENTS[@]}"; do
     [[ -z "$(pid_of "$name")" ]] || die "$KDIR: $name is already running; run: cluster.sh down $KDIR"
   done
-  command -v openssl >/dev/null || die "openssl is needed for the certificates"
+  local tool
+  for tool in openssl curl ss setsid base64; do
+    command -v "$tool" >/dev/null || die "$tool is needed (Debian: openssl curl iproute2 util-linux coreutils)"
+  done
   cmd_build
   local t0=$SECONDS
   # A fresh cluster every time: only the paths this script creates are removed.
