@@ -22,6 +22,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Internal(String),
+    /// A dependency (the Kubernetes API server) cannot be reached now: 503, retry later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<CatalogError> for ApiError {
@@ -42,6 +45,7 @@ impl From<BackendError> for ApiError {
         match e {
             BackendError::Invalid(m) => ApiError::BadRequest(m),
             BackendError::Failed(m) => ApiError::Internal(m),
+            BackendError::Unavailable(m) => ApiError::Unavailable(m),
         }
     }
 }
@@ -61,6 +65,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -56,7 +56,9 @@ async fn put(
     require_name(&s)?;
     let ns = namespace_of(&req, &s);
     let catalog = Arc::clone(&state.catalog);
+    let (rns, name) = (catalog.resolve_namespace(&ns).to_owned(), s.name.clone());
     blocking(move || catalog.put_secret(&ns, &s.name, s.bytes(), create)).await?;
+    state.backend.secret_changed(&rns, &name).await?;
     Ok(HttpResponse::Accepted().finish())
 }
 
@@ -91,6 +93,8 @@ pub async fn delete(
     require_name(&s)?;
     let ns = namespace_of(&req, &s);
     let catalog = Arc::clone(&state.catalog);
+    let (rns, name) = (catalog.resolve_namespace(&ns).to_owned(), s.name.clone());
     blocking(move || catalog.delete_secret(&ns, &s.name)).await?;
+    state.backend.secret_changed(&rns, &name).await?;
     Ok(HttpResponse::Accepted().finish())
 }

@@ -2,7 +2,7 @@
 //!
 //! The HTTP layer talks only to [`Backend`]; the local backend ([`local`]) drives child processes through
 //! the runtime module, [`fixed`] routes every function to one fixed address (benchmarks, HTTP-layer
-//! tests), and a Kubernetes backend can be added beside them.
+//! tests), and [`kube`] runs each function as a Deployment and a Service on a Kubernetes cluster.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,15 +14,19 @@ use crate::catalog::FunctionRecord;
 use crate::types::{FunctionDeployment, LogMessage};
 
 pub mod fixed;
+pub mod kube;
 pub mod local;
 
-/// Backend failures. `Invalid` is the caller's fault (400); the rest are the provider's (500).
+/// Backend failures. `Invalid` is the caller's fault (400); `Unavailable` is a dependency that cannot be
+/// reached now, e.g. the Kubernetes API server (503, retry later); the rest are the provider's (500).
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("{0}")]
     Invalid(String),
     #[error("backend failure: {0}")]
     Failed(String),
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Desired and ready replicas as the backend sees them.
@@ -85,6 +89,22 @@ pub trait Backend: Send + Sync + 'static {
         _placement: Option<Placement>,
     ) -> BoxFuture<'a, Result<bool, BackendError>> {
         Box::pin(async { Ok(false) })
+    }
+
+    /// A secret was created, updated or deleted in the catalog (its value is the catalog's file, or gone).
+    /// Backends that keep secrets elsewhere (Kubernetes Secrets) sync it here.
+    fn secret_changed<'a>(
+        &'a self,
+        _namespace: &'a str,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// What the planner may place functions on, when the backend knows better than this host: cores of
+    /// the largest node and whole GPUs (`None`: plan for this host).
+    fn hardware(&self) -> Option<(usize, u32)> {
+        None
     }
 
     /// Stops and forgets a function.

@@ -1,4 +1,4 @@
-//! `smiless serve`: the OpenFaaS provider on the local backend.
+//! `smiless serve`: the OpenFaaS provider on the local backend (child processes) or on Kubernetes.
 //!
 //! Start-up order keeps `/healthz` fast: open the catalog (one small file), create the runtime, bind,
 //! and restore the persisted functions in the background while already serving.
@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use crate::api::{self, AppState};
 use crate::backend::Backend;
+use crate::backend::kube::KubeBackend;
 use crate::backend::local::LocalBackend;
 use crate::catalog::Catalog;
 use crate::config::{Config, ServeArgs};
@@ -19,6 +20,9 @@ use crate::runtime::{Runtime, RuntimeConfig};
 pub enum BackendKind {
     /// Child processes on this machine (`smiless watchdog` per replica).
     Local,
+    /// A Deployment and a Service per function on a Kubernetes cluster (KUBECONFIG, ~/.kube/config or
+    /// the pod's service account).
+    Kubernetes,
 }
 
 #[derive(Debug, clap::Args)]
@@ -26,6 +30,7 @@ pub enum BackendKind {
   smiless serve                                   # :8081, state in ~/.local/share/smiless
   smiless serve --port 8081 --state-dir /var/lib/smiless --read-timeout 1m5s
   basic_auth=true secret_mount_path=/var/secrets function_namespace=openfaas-fn smiless serve
+  KUBECONFIG=~/.kube/config smiless serve --backend kubernetes --state-dir /var/lib/smiless
 
 The first line on stdout is `smiless: listening on ADDR` (useful with --port 0).")]
 pub struct Args {
@@ -34,6 +39,8 @@ pub struct Args {
     /// The backend.
     #[arg(long, value_enum, default_value = "local", env = "SMILESS_BACKEND")]
     pub backend: BackendKind,
+    #[command(flatten)]
+    pub kube: crate::backend::kube::KubeArgs,
 }
 
 /// Restores the persisted desired state in the backend (after a restart, including after kill -9).
@@ -43,6 +50,33 @@ async fn restore(catalog: Arc<Catalog>, backend: Arc<dyn Backend>) {
             tracing::error!("cannot restore {}.{}: {e}", rec.name(), rec.namespace());
         }
     }
+}
+
+/// Kubernetes start-up: import the cluster's functions into the catalog (until the API server answers),
+/// then restore the catalog into the cluster.
+async fn take_over(catalog: Arc<Catalog>, kube: KubeBackend) {
+    let mut warned = false;
+    loop {
+        match kube.import(&catalog).await {
+            Ok(n) => {
+                tracing::info!(
+                    "kubernetes: imported {} namespaces, {} functions, {} secrets from the cluster",
+                    n.namespaces,
+                    n.functions,
+                    n.secrets
+                );
+                break;
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::warn!("kubernetes: cannot import the cluster's state yet (retrying): {e}");
+                    warned = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        }
+    }
+    restore(catalog, Arc::new(kube)).await;
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -82,8 +116,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 config.read_timeout,
             ))
         }
+        BackendKind::Kubernetes => {
+            let kube = backend_rt
+                .block_on(KubeBackend::connect(
+                    &args.kube,
+                    catalog.secrets_root(),
+                    &config.default_namespace,
+                ))
+                .context("starting the kubernetes backend")?;
+            // Learn what the cluster already runs, then apply the catalog (retrying while the API
+            // server is unreachable), so neither side's functions are lost.
+            backend_rt.spawn(take_over(Arc::clone(&catalog), kube.clone()));
+            Arc::new(kube)
+        }
     };
-    backend_rt.spawn(restore(Arc::clone(&catalog), Arc::clone(&backend)));
+    if matches!(args.backend, BackendKind::Local) {
+        backend_rt.spawn(restore(Arc::clone(&catalog), Arc::clone(&backend)));
+    }
     let state = web::Data::new(AppState::new(
         Arc::clone(&catalog),
         Arc::clone(&backend),

@@ -58,6 +58,13 @@ pub fn host() -> decide::Host {
     }
 }
 
+/// What the planner may use: the backend's hardware when it knows it (a cluster's nodes), else this host.
+pub fn host_of(backend: &dyn crate::backend::Backend) -> decide::Host {
+    backend
+        .hardware()
+        .map_or_else(host, |(cpus, gpus)| decide::Host { cpus, gpus })
+}
+
 /// One DAG's controller and a parallel estimator whose load is reported (the controller's is private).
 struct DagControl {
     dag: Dag,
@@ -144,7 +151,7 @@ async fn step(
                 ));
             }
         };
-        input.space.hardware = decide::space(host());
+        input.space.hardware = decide::space(host_of(&*state.backend));
         let Some(policy) = optimizer::policy_by_name("smiless") else {
             return view("not planned: the smiless policy is missing".into());
         };
@@ -213,7 +220,7 @@ async fn step(
         reason
     };
     let mut actions = Vec::new();
-    let host = host();
+    let host = host_of(&*state.backend);
     let mut slot = 0usize;
     let mut hardware_applied = true;
     for fp in &plan.functions {
