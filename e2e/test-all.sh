@@ -3,6 +3,10 @@
 #   1. formatting and lints      (cargo fmt --check, cargo clippy -D warnings)
 #   2. unit, property and integration tests (cargo test --workspace)
 #   3. OpenFaaS e2e: the stock gateway + faas-cli + the certifier against `smiless serve` (e2e/openfaas.sh)
+#   4. Kubernetes: a real control plane built from Go modules (e2e/kube/cluster.sh build, then its self-test),
+#      the kube backend through the stock gateway and faas-cli (e2e/kube.sh), the Helm chart (e2e/chart.sh)
+#   5. live DAGs: the control loop against always-on and a fixed keep-alive through the stock gateway
+#      (e2e/live.sh)
 # A tier whose tools cannot be installed fails; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +24,18 @@ cargo test --workspace --locked
 
 step "tier 3: OpenFaaS e2e (stock gateway, faas-cli, certifier)"
 bash e2e/openfaas.sh
+
+step "tier 4: Kubernetes control plane (build: cached after the first run; cold about 25-45 min on 2 cores)"
+bash e2e/kube/cluster.sh build
+bash e2e/kube/cluster-test.sh
+
+step "tier 4: kube backend through the stock gateway and faas-cli (e2e/kube.sh)"
+bash e2e/kube.sh
+
+step "tier 4: Helm chart (e2e/chart.sh)"
+bash e2e/chart.sh
+
+step "tier 5: live DAGs against always-on and a fixed keep-alive (e2e/live.sh)"
+bash e2e/live.sh
 
 step "all tiers passed"
