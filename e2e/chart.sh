@@ -338,6 +338,10 @@ for d in docs:
                sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False, str(sc))
         ok("%s: only smiless holds an API token" % d["metadata"]["name"],
            d is prov or pod.get("automountServiceAccountToken") is False)
+        # Named explicitly: on upgrade from OpenFaaS, an unnamed one would keep the old release's (removed) one.
+        ok("%s: names a rendered ServiceAccount" % d["metadata"]["name"],
+           pod.get("serviceAccountName") and one("ServiceAccount", pod["serviceAccountName"]) is not None,
+           str(pod.get("serviceAccountName")))
 if expect.get("pvc"):
     ok("PersistentVolumeClaim for the provider state", one("PersistentVolumeClaim", svc_name + "-state") is not None)
     vols = {v["name"]: v for v in ppod["volumes"]}
@@ -630,30 +634,47 @@ PY
     return 0
   fi
   pass "provider up with the chart's environment ($SMILESS_BIN, ServiceAccount token)"
-  local body='{"service":"chart-probe","image":"smiless/smiless-fn:latest","envProcess":"cat","labels":{"com.openfaas.scale.min":"1"}}'
-  assert_eq "deploy chart-probe through the provider: 202" 202 \
-    "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X POST -d "$body" "$p/system/functions")"
-  if try_until 60 bash -c "[[ \$(kubectl -n $FN_NS get deploy chart-probe -o jsonpath='{.status.availableReplicas}' 2>/dev/null) -ge 1 ]]"; then
-    pass "Deployment chart-probe Available in $FN_NS"
-  else
-    fail "Deployment chart-probe Available in $FN_NS" "$(kubectl -n "$FN_NS" get deploy,pods 2>&1 | tail -5)"
-  fi
-  check "Service chart-probe created" kubectl -n "$FN_NS" get service chart-probe
-  if try_until 30 bash -c "curl -fsS -u '$auth' '$p/system/function/chart-probe?namespace=$FN_NS' | jq -e '.availableReplicas >= 1'"; then
-    pass "provider reports chart-probe available (from its watch of $FN_NS)"
-  else
-    fail "provider reports chart-probe available" "$(curl -sS -u "$auth" "$p/system/function/chart-probe?namespace=$FN_NS" 2>&1 | head -c 300)"
-  fi
+  # One CPU function and one that asks for a GPU: the chart's node selectors (SMILESS_KUBE_*) must place them.
+  local fn body sel want_sel want_node nodes
+  for fn in chart-probe chart-probe-gpu; do
+    if [[ "$fn" == chart-probe ]]; then
+      body='{"service":"chart-probe","image":"smiless/smiless-fn:latest","envProcess":"cat"}'
+      want_sel='{"node.smiless.dev/hardware":"cpu"}' want_node=cpu-node
+    else
+      body='{"service":"chart-probe-gpu","image":"smiless/smiless-fn:latest","envProcess":"cat","limits":{"nvidia.com/gpu":"1"}}'
+      want_sel='{"nvidia.com/gpu.present":"true"}' want_node=gpu-node
+    fi
+    assert_eq "deploy $fn through the provider: 202" 202 \
+      "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X POST -d "$body" "$p/system/functions")"
+    if try_until 60 bash -c "[[ \$(kubectl -n $FN_NS get deploy $fn -o jsonpath='{.status.availableReplicas}' 2>/dev/null) -ge 1 ]]"; then
+      pass "Deployment $fn Available in $FN_NS"
+    else
+      fail "Deployment $fn Available in $FN_NS" "$(kubectl -n "$FN_NS" get deploy,pods 2>&1 | tail -5)"
+    fi
+    check "Service $fn created" kubectl -n "$FN_NS" get service "$fn"
+    sel="$(kubectl -n "$FN_NS" get deploy "$fn" -o jsonpath='{.spec.template.spec.nodeSelector}' 2>&1)"
+    assert_eq "$fn nodeSelector is the chart's (values smiless.${want_node%-node}.nodeSelector)" \
+      "$(jq -cS . <<<"$want_sel")" "$(jq -cS . <<<"$sel" 2>/dev/null || echo "$sel")"
+    nodes="$(kubectl -n "$FN_NS" get pods -l "faas_function=$fn" -o jsonpath='{range .items[*]}{.spec.nodeName}{" "}{end}' 2>&1)"
+    assert_contains "$fn pod on a $want_node ($nodes)" "$nodes" "$want_node-"
+    if try_until 30 bash -c "curl -fsS -u '$auth' '$p/system/function/$fn?namespace=$FN_NS' | jq -e '.availableReplicas >= 1'"; then
+      pass "provider reports $fn available (from its watch of $FN_NS)"
+    else
+      fail "provider reports $fn available" "$(curl -sS -u "$auth" "$p/system/function/$fn?namespace=$FN_NS" 2>&1 | head -c 300)"
+    fi
+  done
   assert_one_of "create a secret through the provider" "200 201 202" \
     "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X POST -d '{"name":"chart-secret","value":"v1"}' "$p/system/secrets")"
   if try_until 30 kubectl -n "$FN_NS" get secret chart-secret; then pass "Secret chart-secret in $FN_NS"; else fail "Secret chart-secret in $FN_NS" "missing"; fi
-  assert_eq "delete chart-probe through the provider: 202" 202 \
-    "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X DELETE -d '{"functionName":"chart-probe"}' "$p/system/functions")"
-  if try_until 60 bash -c "! kubectl -n $FN_NS get deploy chart-probe >/dev/null 2>&1"; then
-    pass "Deployment chart-probe removed"
-  else
-    fail "Deployment chart-probe removed" "still there"
-  fi
+  for fn in chart-probe chart-probe-gpu; do
+    assert_eq "delete $fn through the provider: 202" 202 \
+      "$(curl -s -o /dev/null -w '%{http_code}' -u "$auth" -X DELETE -d "{\"functionName\":\"$fn\"}" "$p/system/functions")"
+    if try_until 60 bash -c "! kubectl -n $FN_NS get deploy $fn >/dev/null 2>&1"; then
+      pass "Deployment $fn removed"
+    else
+      fail "Deployment $fn removed" "still there"
+    fi
+  done
   curl -s -o /dev/null -u "$auth" -X DELETE -d '{"name":"chart-secret"}' "$p/system/secrets" || true
   stop_all
   local refused
@@ -664,8 +685,8 @@ PY
 
 # An OpenFaaS-shaped release to upgrade from: the objects of the OpenFaaS chart that an in-place upgrade
 # depends on, with their names, selectors and hook (gateway Deployment `app: gateway` with the faas-netes
-# sidecar on 127.0.0.1:8081, Service `gateway`, ServiceAccount `openfaas-controller`, the pre-install
-# `basic-auth` Secret). Written here from those facts; the OpenFaaS chart itself is not available offline.
+# sidecar on 127.0.0.1:8081 under ServiceAccount `openfaas-controller`, Service `gateway`, Prometheus
+# `app: prometheus` under ServiceAccount `openfaas-prometheus`, the pre-install `basic-auth` Secret). Written here from those facts; the OpenFaaS chart itself is not available offline.
 write_openfaas_like_chart() {
   local d="$1"
   mkdir -p "$d/templates"
@@ -726,6 +747,31 @@ spec:
         - name: faas-netes
           image: ghcr.io/openfaas/faas-netes:0.18.17
           env: [{name: port, value: "8081"}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: openfaas-prometheus
+  namespace: {{ .Release.Namespace }}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: prometheus
+  namespace: {{ .Release.Namespace }}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: prometheus}
+  template:
+    metadata:
+      labels: {app: prometheus}
+    spec:
+      serviceAccountName: openfaas-prometheus
+      nodeSelector: {node.smiless.dev/hardware: cpu}
+      containers:
+        - name: prometheus
+          image: prom/prometheus:v2.55.1
 EOF
 }
 
@@ -762,11 +808,13 @@ helm_upgrade_checks() {
     "$(kubectl -n "$RELEASE_NS" get deploy gateway -o jsonpath='{.spec.template.spec.containers[0].env[?(@.name=="functions_provider_url")].value}')"
   assert_eq "gateway Deployment rolled out (updated = available = 1)" "1 1" \
     "$(kubectl -n "$RELEASE_NS" get deploy gateway -o jsonpath='{.status.updatedReplicas} {.status.availableReplicas}')"
-  if kubectl -n "$RELEASE_NS" get serviceaccount openfaas-controller >/dev/null 2>&1; then
-    fail "faas-netes' ServiceAccount removed by the upgrade" "openfaas-controller still exists"
+  if kubectl -n "$RELEASE_NS" get serviceaccount openfaas-controller openfaas-prometheus >/dev/null 2>&1; then
+    fail "the OpenFaaS release's ServiceAccounts removed by the upgrade" "openfaas-controller or openfaas-prometheus still exists"
   else
-    pass "faas-netes' ServiceAccount removed by the upgrade"
+    pass "the OpenFaaS release's ServiceAccounts removed by the upgrade"
   fi
+  assert_eq "gateway and prometheus pods use the chart's ServiceAccounts" "gateway prometheus" \
+    "$(kubectl -n "$RELEASE_NS" get deploy gateway -o jsonpath='{.spec.template.spec.serviceAccountName}') $(kubectl -n "$RELEASE_NS" get deploy prometheus -o jsonpath='{.spec.template.spec.serviceAccountName}')"
   check "helm uninstall openfaas" "$HELM" uninstall openfaas -n "$RELEASE_NS" --wait --timeout 60s
   HELM_RELEASE_LIVE=""
   # The Secret is a hook (as in the OpenFaaS chart): uninstall leaves it, like the password users hold.
