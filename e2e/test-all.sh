@@ -33,7 +33,7 @@ step "tier 4: kube backend through the stock gateway and faas-cli (e2e/kube.sh)"
 bash e2e/kube.sh
 
 step "tier 4: Helm chart (e2e/chart.sh)"
-bash e2e/chart.sh
+bash e2e/chart.sh --provider
 
 step "tier 5: live DAGs against always-on and a fixed keep-alive (e2e/live.sh)"
 bash e2e/live.sh
