@@ -7,6 +7,7 @@
 //! - [`options`], [`search`]: per-function option tables, the top-K co-optimiser and the exact optimum.
 //! - [`planners`], [`baselines`]: everything that implements [`Policy`], and [`policy_by_name`].
 //! - [`testkit`]: the paper's DAGs and seeded random DAGs.
+#![forbid(unsafe_code)]
 pub mod baselines;
 pub mod dag;
 pub mod hardware;

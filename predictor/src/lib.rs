@@ -9,6 +9,7 @@
 //! - [`baselines`]: hybrid histogram, EWMA, Fourier, last value.
 //! - [`eval`]: the comparison (under-prediction, over-provisioning, inter-arrival MAE, timings).
 //! - [`plot`]: an SVG of forecast vs actual.
+#![forbid(unsafe_code)]
 pub mod baselines;
 pub mod error;
 pub mod eval;

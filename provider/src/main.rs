@@ -1,4 +1,5 @@
 //! `smiless`: one binary for the provider, the watchdog and the planning tools.
+#![forbid(unsafe_code)]
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
