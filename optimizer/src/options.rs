@@ -167,6 +167,7 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                     replica_opts.sort_unstable();
                     replica_opts.dedup();
                 }
+                let mut last_wait = f64::INFINITY;
                 for &replicas in &replica_opts {
                     let reinit_h = match current {
                         Some(now) if now != hw => {
@@ -189,6 +190,11 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                         m,
                     };
                     pieces.wait = model::wait_for(input, &pieces);
+                    if replicas > n_spread && pieces.wait >= last_wait {
+                        // More replicas, no less waiting: dominated by the smaller count (exact skip).
+                        continue;
+                    }
+                    last_wait = pieces.wait;
                     let mut push = |policy: ColdStart, pol: Pol, dag_aware_prewarm: bool| {
                         let choice = Choice {
                             hardware: hw,
