@@ -2,10 +2,11 @@
 //!
 //! [`Controller::decide`] is called every tick (1 s) with the DAG arrivals seen since the previous call
 //! and the hardware each function runs on now. It feeds the arrivals to its [`LoadEstimator`], quantises
-//! the estimate (about 12 % steps in rate and gap: the hysteresis that keeps a noisy estimate from
-//! re-planning, and re-initialising, every second) and asks its policy for a plan only when the quantised
-//! load or the deployed hardware changed. Plans are memoised by that key, so a policy's plan is a pure
-//! function of (quantised load, current hardware): replaying a trace is deterministic and cheap.
+//! the estimate (about 12 % steps in rate, gap and the close-arrival rate of the queueing term: the
+//! hysteresis that keeps a noisy estimate from re-planning, and re-initialising, every second) and asks
+//! its policy for a plan only when the quantised load or the deployed hardware changed. Plans are memoised
+//! by that key, so a policy's plan is a pure function of (quantised load, current hardware): replaying a
+//! trace is deterministic and cheap.
 use std::collections::{BTreeMap, HashMap};
 
 use crate::hardware::Hardware;

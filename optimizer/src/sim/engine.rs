@@ -6,12 +6,15 @@
 //! - A task (one request at one function) is queued when all its predecessors are done; a free warm
 //!   replica takes up to `batch` queued tasks at once (work-conserving: it does not wait to fill a batch).
 //! - When the queue exceeds what initialising replicas and replicas that free up within an
-//!   initialisation time can take, new replicas start initialising on demand (scale from zero).
+//!   initialisation time can take, new replicas start initialising on demand (scale from zero). A
+//!   kept-warm function (always-on, keep-alive) whose replicas are all busy also brings them up to the
+//!   planned count: the plan sized them against queueing (`model::queue_wait`).
 //! - After use: always-on replicas stay (surplus ones above the planned count leave after one
 //!   initialisation time idle); keep-alive replicas leave `T` seconds after their last use; pre-warmed
 //!   replicas leave as soon as no in-flight request still needs them.
 //! - Pre-warm: on each arrival a pre-warm function starts replicas `offset` seconds later (never before
-//!   the arrival); with an oracle estimator the next burst is known, and replicas start at
+//!   the arrival), one per request still waiting for it beyond the initialising and idle replicas, up to
+//!   the planned count (a busy replica serves a waiting request only after its call); with an oracle estimator the next burst is known, and replicas start at
 //!   `next burst + offset` (possibly before it) and are held until the burst reaches them.
 //! - A hardware change releases idle and initialising replicas at once, lets busy ones finish, and
 //!   starts the new ones as the policy says.

@@ -5,7 +5,8 @@
 //! forecasters plug in through [`LoadEstimator`] (the provider adapts them); this module ships two that
 //! need nothing else:
 //! - [`RecentWindow`]: rate and mean burst gap over a trailing window, optionally inflated so the
-//!   exponential gap model's warm quantile covers the *observed* gap quantile (heavy-tailed traces);
+//!   exponential gap model's warm quantile covers the *observed* gap quantile (heavy-tailed traces), and
+//!   the close-arrival rate of the gaps' lower tail ([`close_rate`], for the planners' queueing term);
 //! - [`WindowOracle`]: the same estimate made from the *next* window's arrivals (a perfect load
 //!   forecast; the simulator's "OPT");
 //! - [`Oracle`]: the next burst's true gap and size from the future arrivals (the paper's oracle
