@@ -74,11 +74,12 @@ pub struct Args {
     /// Seed of the simulator's randomness (init and inference times).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// SLA quantile of the planners: keep-alive windows cover this fraction of bursts.
+    /// SLA quantile of the planners: keep-alive windows cover this fraction of bursts, and the queueing
+    /// term sizes replicas so that at most the rest of the requests wait for a busy replica.
     #[arg(long, default_value_t = 0.999)]
     pub sla_quantile: f64,
     /// Planning SLA headroom: plans are made for SLA × (1 − headroom), to absorb inference noise and
-    /// queueing the planners do not model.
+    /// plan transitions the planners do not model.
     #[arg(long, default_value_t = HEADROOM)]
     pub headroom: f64,
     /// Worker threads.
