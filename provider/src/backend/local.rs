@@ -50,7 +50,12 @@ impl LocalBackend {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&(f.namespace().to_owned(), f.name().to_owned()))
-            .cloned();
+            .cloned()
+            .or_else(|| {
+                crate::profiler::placement::from_annotation(&f.deployment)
+                    .ok()
+                    .flatten()
+            });
         if let Some(p) = placed {
             let s = Arc::make_mut(&mut spec);
             s.cpu_set = Some(p.cpus).filter(|c| !c.is_empty());
@@ -109,6 +114,7 @@ impl Backend for LocalBackend {
     }
 
     fn validate(&self, d: &FunctionDeployment) -> Result<(), BackendError> {
+        crate::profiler::placement::from_annotation(d).map_err(BackendError::Invalid)?;
         if d.env_process.trim().is_empty() {
             return Err(BackendError::Invalid(
                 "envProcess (fprocess) is required on the local backend: it is the command each replica runs"

@@ -61,7 +61,8 @@ fn classic(emu: &Emulator) -> anyhow::Result<()> {
     let out = if std::env::var_os(emulator::WARMUP_ENV).is_some() {
         emu.warmed(init)
     } else {
-        emu.serve(input.len(), init)
+        let batch = emulator::batch_from(std::env::var(emulator::BATCH_ENV).ok().as_deref());
+        emu.serve_batch(input.len(), init, batch)
     };
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, &out)?;
@@ -100,6 +101,11 @@ fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
                     async move {
                         // Already initialised at start: a warm-up call has nothing to do.
                         let warmup = req.headers().contains_key(emulator::WARMUP_HEADER);
+                        let batch = emulator::batch_from(
+                            req.headers()
+                                .get(emulator::BATCH_HEADER)
+                                .and_then(|v| v.to_str().ok()),
+                        );
                         let n = req
                             .into_body()
                             .collect()
@@ -110,7 +116,7 @@ fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
                             if warmup {
                                 emu.warmed(std::time::Duration::ZERO)
                             } else {
-                                emu.serve(n, std::time::Duration::ZERO)
+                                emu.serve_batch(n, std::time::Duration::ZERO, batch)
                             }
                         })
                         .await

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod bench;
 pub mod forecast;
 pub mod plan;
+pub mod profile;
 pub mod serve;
 pub mod sim;
 pub mod watchdog;
@@ -31,6 +32,8 @@ pub enum Command {
     /// Train and evaluate invocation forecasters.
     #[command(subcommand)]
     Forecast(forecast::Command),
+    /// Measure a deployed function and fit its profile (init time, t(B,r) = a·B/r + b·B + c, memory knee).
+    Profile(profile::Args),
     /// Side-by-side benchmarks (proxy, plan, sim) that print a table and ratios.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -44,5 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Forecast(cmd) => forecast::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Profile(args) => profile::run(args),
     }
 }

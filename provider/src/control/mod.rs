@@ -26,6 +26,7 @@ use crate::dag::DagState;
 use crate::dag::live::PlanView;
 
 pub mod decide;
+pub mod refresh;
 
 /// The control tick.
 pub const TICK: Duration = Duration::from_secs(1);

@@ -91,6 +91,8 @@ pub struct Live {
     dags: Mutex<HashMap<Key, DagStats>>,
     functions: Mutex<HashMap<Key, FnUse>>,
     plans: Mutex<HashMap<Key, PlanView>>,
+    /// Observed call times of DAG members, for the online profile refresh.
+    pub refresh: crate::control::refresh::Refresher,
 }
 
 impl Default for Live {
@@ -115,6 +117,7 @@ impl Live {
             dags: Mutex::default(),
             functions: Mutex::default(),
             plans: Mutex::default(),
+            refresh: Default::default(),
         }
     }
 

@@ -116,5 +116,6 @@ pub fn render(state: &AppState) -> String {
             );
         }
     }
+    out.push_str(&live.refresh.render());
     out
 }

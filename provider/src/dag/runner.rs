@@ -277,6 +277,8 @@ async fn call(
     let Some(rec) = state.catalog.function(ns, f) else {
         return Err(fail(StatusCode::SERVICE_UNAVAILABLE, "not deployed".into()));
     };
+    // Observed times for the online profile refresh (control::refresh): cold from the scale-up.
+    let (started, cold) = (Instant::now(), rec.replicas == 0);
     if rec.replicas == 0 {
         state.dags.live.cold_start(ns, &dag.name);
         if let Err(e) = state.scale(ns, f, 1).await {
@@ -312,6 +314,7 @@ async fn call(
         .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let client = CLIENT.with(Clone::clone);
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let posted = Instant::now();
     let resp = match tokio::time::timeout(left, client.request(up)).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
@@ -346,6 +349,10 @@ async fn call(
             format!("HTTP {}: {}", status.as_u16(), text.trim()),
         ));
     }
+    let live = &state.dags.live;
+    let took = (if cold { started } else { posted }).elapsed();
+    live.refresh
+        .observe(ns, f, took.as_secs_f64(), cold, live.time_scale);
     Ok(Output { body, content_type })
 }
 

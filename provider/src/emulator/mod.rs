@@ -3,7 +3,8 @@
 //! It does not run a model. It reproduces a profile's timing: an initialisation delay drawn from the
 //! profile's `init` (mean, std) on its hardware, and per request real CPU work (a busy loop, so CPU
 //! accounting and contention are real) for the profiled inference time `t(B, r)` with `B = 1` (the
-//! watchdog hands over one request at a time). A GPU share is emulated by its *timing* only: the busy loop
+//! watchdog hands over one request at a time), or the `B` a call claims in [`BATCH_HEADER`] (how
+//! `smiless profile` measures the batch dimension). A GPU share is emulated by its *timing* only: the busy loop
 //! runs on the CPU for the time the GPU profile predicts.
 //!
 //! Classic mode initialises on a replica's first call; the provider's pre-warm sends a warm-up call
@@ -30,6 +31,22 @@ pub const ENV_TIME_SCALE: &str = "SMILESS_TIME_SCALE";
 pub const WARMUP_HEADER: &str = "X-Smiless-Warmup";
 /// The classic watchdog's environment name of [`WARMUP_HEADER`].
 pub const WARMUP_ENV: &str = "Http_X_Smiless_Warmup";
+/// Request header of a batched call: how many requests this one call serves (default 1). `smiless profile`
+/// sends it to measure `t(B, r)` over batches; classic mode sees it as [`BATCH_ENV`].
+pub const BATCH_HEADER: &str = "X-Smiless-Batch";
+/// The classic watchdog's environment name of [`BATCH_HEADER`].
+pub const BATCH_ENV: &str = "Http_X_Smiless_Batch";
+/// The largest batch one call may claim (a bound, so a bad header cannot ask for hours of work).
+pub const MAX_BATCH: u32 = 1024;
+
+/// The batch of a call from its header value: 1 when absent or not a number in 1..=[`MAX_BATCH`].
+pub fn batch_from(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|b| (1..=MAX_BATCH).contains(b))
+        .unwrap_or(1)
+}
+
 /// File (in the replica's own `TMPDIR`) that marks a classic-mode replica as initialised.
 pub const READY_MARKER: &str = "smiless-fn.initialised";
 
@@ -115,6 +132,8 @@ pub struct Output {
     /// Initialisation paid by this request (classic mode's first request on a replica), milliseconds.
     pub init_ms: f64,
     pub input_bytes: usize,
+    /// Requests served by this call ([`BATCH_HEADER`]).
+    pub batch: u32,
     /// A warm-up call: initialised, no inference.
     pub warmup: bool,
 }
@@ -154,9 +173,20 @@ impl Emulator {
         secs(self.profile.infer_time(self.hardware, 1) * self.time_scale)
     }
 
+    /// The scaled time of one call serving `batch` requests: `t(B, r)` of the profile.
+    pub fn batch_time(&self, batch: u32) -> Duration {
+        secs(self.profile.infer_time(self.hardware, batch.max(1)) * self.time_scale)
+    }
+
     /// Serves one request: busy CPU work for [`Self::compute_time`]; returns the output.
     pub fn serve(&self, input_bytes: usize, init: Duration) -> Output {
-        let d = self.compute_time();
+        self.serve_batch(input_bytes, init, 1)
+    }
+
+    /// Serves one call of `batch` requests: busy CPU work for [`Self::batch_time`].
+    pub fn serve_batch(&self, input_bytes: usize, init: Duration, batch: u32) -> Output {
+        let batch = batch.max(1);
+        let d = self.batch_time(batch);
         busy(d);
         Output {
             emulator: "smiless-fn",
@@ -166,6 +196,7 @@ impl Emulator {
             compute_ms: d.as_secs_f64() * 1e3,
             init_ms: init.as_secs_f64() * 1e3,
             input_bytes,
+            batch,
             warmup: false,
         }
     }
@@ -180,6 +211,7 @@ impl Emulator {
             compute_ms: 0.0,
             init_ms: init.as_secs_f64() * 1e3,
             input_bytes: 0,
+            batch: 0,
             warmup: true,
         }
     }
@@ -328,6 +360,21 @@ mod tests {
                 .abs()
                 < 1e-9
         );
+    }
+
+    #[test]
+    fn a_batched_call_takes_the_profiles_batch_time() {
+        let set = ProfileSet::paper();
+        let hw = Hardware::Cpu { cores: 1 };
+        let e = Emulator::new(&set, "texttospeech", hw, 0.5).unwrap();
+        let p = set.get("texttospeech").unwrap();
+        assert!((e.batch_time(8).as_secs_f64() - p.infer_time(hw, 8) * 0.5).abs() < 1e-9);
+        assert!(e.batch_time(8) > e.batch_time(1));
+        assert_eq!(e.batch_time(1), e.compute_time());
+        assert_eq!(batch_from(Some(" 8 ")), 8);
+        for bad in [None, Some("0"), Some("x"), Some("100000")] {
+            assert_eq!(batch_from(bad), 1, "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod client;
 mod dag;
+mod profile;
 mod kube_backend;
 mod provider;
 mod runtime;

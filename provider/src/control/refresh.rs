@@ -1,0 +1,628 @@
+//! Online profile refresh (DESIGN §6; issue 8): the DAG runner's observed call times update the profiles
+//! the planner uses, and a profile that drifted triggers re-planning.
+//!
+//! **What is observed.** Each call the runner makes to a DAG member: a *warm* call's time is the POST to a
+//! ready replica (one request: batch 1 on the member's current hardware); a *cold* call (the runner scaled
+//! the member from zero) is timed from the scale-up to the answer, and its initialisation sample is that
+//! minus the warm estimate. Times are divided by the time scale (profile seconds).
+//!
+//! **Estimator.** The last [`RefreshConfig::window`] samples per member and kind; their median and MAD
+//! (scaled by 1.4826, the normal-consistent factor) reject outliers beyond `k·σ_MAD` (a call that waited
+//! for a pre-warm still initialising, a stall), and the kept samples give the estimate. Nothing is
+//! judged before [`RefreshConfig::min_samples`] samples.
+//!
+//! **Drift and update** ([`assess`], pure). Inference drifted when the robust median differs from the
+//! profile's `t(1, r)` on the member's hardware by more than the threshold (relative). The update keeps the
+//! model's shape: slower than predicted, the per-call constant `c` absorbs the difference (per-call
+//! overhead the profile missed, such as the watchdog forking the process); faster, all three coefficients
+//! scale down by the ratio (coefficients stay non-negative either way). Initialisation drifted when the
+//! robust mean differs from the profile's mean by more than the threshold; the update is the robust mean
+//! and standard deviation. A member's inference window is cleared when its hardware changes (its samples
+//! were of other hardware).
+//!
+//! The control loop calls [`on_tick`]; a drift replaces the profile in its set, drops the DAG's
+//! controller so the next decision plans with the new profile, and counts
+//! `smiless_profile_drift_total{namespace,function,kind}`.
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use optimizer::profile::{InitStats, LatencyModel};
+use optimizer::{Dag, Hardware, Profile, ProfileSet};
+
+/// Normal-consistent scale of the median absolute deviation.
+const MAD_SCALE: f64 = 1.4826;
+
+/// Tuning of the estimator and the drift test.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefreshConfig {
+    /// Samples kept per member and kind.
+    pub window: usize,
+    /// Samples needed before a drift is judged.
+    pub min_samples: usize,
+    /// Relative difference that counts as drift.
+    pub threshold: f64,
+    /// Samples farther than this many robust sigmas from the median are outliers.
+    pub outlier_k: f64,
+}
+
+impl Default for RefreshConfig {
+    fn default() -> Self {
+        RefreshConfig {
+            window: 32,
+            min_samples: 8,
+            threshold: 0.25,
+            outlier_k: 3.0,
+        }
+    }
+}
+
+/// The last `cap` samples.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Window {
+    samples: VecDeque<f64>,
+}
+
+/// A window's robust summary.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Robust {
+    pub median: f64,
+    /// 1.4826 · MAD.
+    pub sigma: f64,
+    /// Mean and sample std of the samples within `k·sigma` of the median.
+    pub mean: f64,
+    pub std: f64,
+    pub kept: usize,
+    pub total: usize,
+}
+
+fn median_of(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+impl Window {
+    /// Adds a sample (non-finite or negative ones are ignored), dropping the oldest beyond `cap`.
+    pub fn push(&mut self, x: f64, cap: usize) {
+        if !(x.is_finite() && x >= 0.0) {
+            return;
+        }
+        self.samples.push_back(x);
+        while self.samples.len() > cap.max(1) {
+            self.samples.pop_front();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.samples.clear();
+    }
+
+    /// Median, MAD and the outlier-free mean/std; `None` when empty.
+    pub fn robust(&self, outlier_k: f64) -> Option<Robust> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut v: Vec<f64> = self.samples.iter().copied().collect();
+        let median = median_of(&mut v);
+        let mut dev: Vec<f64> = v.iter().map(|x| (x - median).abs()).collect();
+        let sigma = MAD_SCALE * median_of(&mut dev);
+        // With sigma 0 (most samples equal) only exact ties are kept; a tiny floor keeps round-off.
+        let band = (outlier_k * sigma).max(median.abs() * 1e-9);
+        let kept: Vec<f64> = v
+            .iter()
+            .copied()
+            .filter(|x| (x - median).abs() <= band)
+            .collect();
+        let n = kept.len() as f64;
+        let mean = kept.iter().sum::<f64>() / n;
+        let std = if kept.len() > 1 {
+            (kept.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Some(Robust {
+            median,
+            sigma,
+            mean,
+            std,
+            kept: kept.len(),
+            total: v.len(),
+        })
+    }
+}
+
+/// What drifted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Drift {
+    Infer {
+        hardware: Hardware,
+        predicted_s: f64,
+        observed_s: f64,
+    },
+    Init {
+        hardware: Hardware,
+        predicted_mean_s: f64,
+        observed_mean_s: f64,
+    },
+}
+
+impl Drift {
+    /// The metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Drift::Infer { .. } => "infer",
+            Drift::Init { .. } => "init",
+        }
+    }
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Drift::Infer {
+                hardware,
+                predicted_s,
+                observed_s,
+            } => write!(
+                f,
+                "inference on {hardware}: observed {observed_s:.4} s, profile {predicted_s:.4} s"
+            ),
+            Drift::Init {
+                hardware,
+                predicted_mean_s,
+                observed_mean_s,
+            } => write!(
+                f,
+                "initialisation on {hardware}: observed mean {observed_mean_s:.4} s, profile {predicted_mean_s:.4} s"
+            ),
+        }
+    }
+}
+
+/// The inference model corrected to predict `observed` at batch 1 on `r` (see the module doc).
+pub fn corrected_model(m: &LatencyModel, r: f64, observed: f64) -> LatencyModel {
+    let predicted = m.time(1, r);
+    if observed >= predicted || predicted <= 0.0 {
+        LatencyModel {
+            c: m.c + (observed - predicted).max(0.0),
+            ..*m
+        }
+    } else {
+        let k = observed / predicted;
+        LatencyModel {
+            a: m.a * k,
+            b: m.b * k,
+            c: m.c * k,
+        }
+    }
+}
+
+/// Pure: judges `infer` and `init` windows (profile seconds) of a member on `hw` against `profile`;
+/// returns the drifts and, when any, the updated profile.
+pub fn assess(
+    profile: &Profile,
+    hw: Hardware,
+    infer: &Window,
+    init: &Window,
+    cfg: &RefreshConfig,
+) -> (Vec<Drift>, Option<Profile>) {
+    let rel = |obs: f64, pred: f64| (obs - pred).abs() / pred.max(1e-9);
+    let mut drifts = Vec::new();
+    let mut updated = profile.clone();
+    if infer.len() >= cfg.min_samples
+        && let Some(r) = infer.robust(cfg.outlier_k)
+    {
+        let predicted = profile.infer_time(hw, 1);
+        if rel(r.median, predicted) > cfg.threshold {
+            let model = corrected_model(profile.infer.get(hw.kind()), hw.speed(), r.median);
+            match hw.kind() {
+                optimizer::DeviceKind::Cpu => updated.infer.cpu = model,
+                optimizer::DeviceKind::Gpu => updated.infer.gpu = model,
+            }
+            drifts.push(Drift::Infer {
+                hardware: hw,
+                predicted_s: predicted,
+                observed_s: r.median,
+            });
+        }
+    }
+    if init.len() >= cfg.min_samples
+        && let Some(r) = init.robust(cfg.outlier_k)
+    {
+        let current = profile.init(hw);
+        if rel(r.mean, current.mean_s) > cfg.threshold {
+            let stats = InitStats {
+                mean_s: r.mean,
+                std_s: r.std,
+            };
+            match hw.kind() {
+                optimizer::DeviceKind::Cpu => updated.init.cpu = stats,
+                optimizer::DeviceKind::Gpu => updated.init.gpu = stats,
+            }
+            drifts.push(Drift::Init {
+                hardware: hw,
+                predicted_mean_s: current.mean_s,
+                observed_mean_s: r.mean,
+            });
+        }
+    }
+    let changed = !drifts.is_empty();
+    (drifts, changed.then_some(updated))
+}
+
+/// One member's observations.
+#[derive(Debug, Clone, Default)]
+struct Member {
+    /// Warm call times, profile seconds.
+    infer: Window,
+    /// Cold call times (scale-up to answer), profile seconds.
+    cold: Window,
+    /// The hardware the infer window was observed on.
+    hardware: Option<Hardware>,
+}
+
+/// The live state: observations per `(namespace, function)` and the drift counters.
+#[derive(Debug, Default)]
+pub struct Refresher {
+    pub config: RefreshConfig,
+    members: Mutex<HashMap<(String, String), Member>>,
+    /// `(namespace, function, kind)` → drifts counted.
+    drifts: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+}
+
+impl Refresher {
+    /// Records one call the runner made: `wall_s` real seconds; `cold` when the runner scaled the member
+    /// from zero for it (then the time runs from the scale-up).
+    pub fn observe(&self, ns: &str, f: &str, wall_s: f64, cold: bool, time_scale: f64) {
+        let cap = self.config.window;
+        let mut m = self
+            .members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = m.entry((ns.to_owned(), f.to_owned())).or_default();
+        let s = wall_s / time_scale.max(1e-12);
+        if cold {
+            e.cold.push(s, cap);
+        } else {
+            e.infer.push(s, cap);
+        }
+    }
+
+    /// Judges one member on `hw` against `profile`; on drift, counts it and clears the windows that
+    /// drove it (the next judgement is of samples taken under the new plan).
+    pub fn check(
+        &self,
+        ns: &str,
+        f: &str,
+        hw: Hardware,
+        profile: &Profile,
+    ) -> (Vec<Drift>, Option<Profile>) {
+        let mut members = self
+            .members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(m) = members.get_mut(&(ns.to_owned(), f.to_owned())) else {
+            return (Vec::new(), None);
+        };
+        if m.hardware.is_some_and(|h| h != hw) {
+            m.infer.clear();
+        }
+        m.hardware = Some(hw);
+        // Initialisation samples: cold call minus the warm estimate (robust median, else the profile).
+        let warm = m
+            .infer
+            .robust(self.config.outlier_k)
+            .map_or_else(|| profile.infer_time(hw, 1), |r| r.median);
+        let mut init = Window::default();
+        for &c in &m.cold.samples {
+            init.push((c - warm).max(0.0), self.config.window);
+        }
+        let (drifts, updated) = assess(profile, hw, &m.infer, &init, &self.config);
+        for d in &drifts {
+            match d {
+                Drift::Infer { .. } => m.infer.clear(),
+                Drift::Init { .. } => m.cold.clear(),
+            }
+        }
+        drop(members);
+        if !drifts.is_empty() {
+            let mut counts = self
+                .drifts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for d in &drifts {
+                *counts
+                    .entry((ns.to_owned(), f.to_owned(), d.kind()))
+                    .or_default() += 1;
+            }
+        }
+        (drifts, updated)
+    }
+
+    /// Forgets members that left (`keep` says which stay).
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        self.members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(ns, f), _| keep(ns, f));
+    }
+
+    /// Total drifts counted (all members).
+    pub fn drift_total(&self) -> u64 {
+        self.drifts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .sum()
+    }
+
+    /// Prometheus exposition of the drift counter.
+    pub fn render(&self) -> String {
+        let counts = self
+            .drifts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let name = "smiless_profile_drift_total";
+        let mut out = format!(
+            "# HELP {name} Profiles that drifted from the observed call times (each triggered a re-plan).\n# TYPE {name} counter\n"
+        );
+        let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+        for ((ns, f, kind), n) in counts.iter() {
+            let _ = writeln!(
+                out,
+                "{name}{{namespace=\"{}\",function=\"{}\",kind=\"{kind}\"}} {n}",
+                esc(ns),
+                esc(f)
+            );
+        }
+        out
+    }
+}
+
+/// One control tick for one DAG: judges every member on its hardware (`applied`, else the host's whole
+/// CPU, where an unplaced replica runs); a drifted profile replaces the member's profile (by its profile
+/// name) in `profiles`. Returns a note per drift (empty: nothing changed, keep the controller).
+pub fn on_tick(
+    refresher: &Refresher,
+    dag: &Dag,
+    profiles: &mut ProfileSet,
+    applied: Option<&BTreeMap<String, Hardware>>,
+    host_cpus: usize,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let default_hw = Hardware::Cpu {
+        cores: u32::try_from(host_cpus.max(1)).unwrap_or(1),
+    };
+    for node in &dag.nodes {
+        let pname = node.profile.clone().unwrap_or_else(|| node.name.clone());
+        let Ok(profile) = profiles.get(&pname) else {
+            continue;
+        };
+        let hw = applied
+            .and_then(|a| a.get(&node.name))
+            .copied()
+            .unwrap_or(default_hw);
+        let (drifts, updated) = refresher.check(&dag.namespace, &node.name, hw, profile);
+        if let Some(p) = updated {
+            for d in &drifts {
+                notes.push(format!(
+                    "{}: profile {pname} drifted ({d}); updated, re-planning",
+                    node.name
+                ));
+            }
+            profiles.profiles.insert(pname, p);
+        }
+    }
+    notes
+}
+
+/// Each node's profile from `profiles`, in node order (what a controller's template holds); `None` when
+/// one is missing.
+pub fn resolve(dag: &Dag, profiles: &ProfileSet) -> Option<Vec<Profile>> {
+    dag.nodes
+        .iter()
+        .map(|n| {
+            profiles
+                .get(n.profile.as_deref().unwrap_or(&n.name))
+                .ok()
+                .cloned()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn window(xs: &[f64]) -> Window {
+        let mut w = Window::default();
+        for &x in xs {
+            w.push(x, 32);
+        }
+        w
+    }
+
+    fn profile() -> Profile {
+        ProfileSet::paper()
+            .get("speechrecognition")
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn robust_estimate_ignores_outliers() {
+        let w = window(&[1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 50.0, 1.0]);
+        let r = w.robust(3.0).unwrap();
+        assert!((r.median - 1.0).abs() < 1e-9);
+        assert_eq!(r.kept, 7, "{r:?}");
+        assert!((r.mean - 1.0).abs() < 0.02, "{r:?}");
+        assert!(r.std < 0.1);
+        assert!(Window::default().robust(3.0).is_none());
+    }
+
+    #[test]
+    fn window_keeps_the_last_samples() {
+        let mut w = Window::default();
+        for i in 0..10 {
+            w.push(f64::from(i), 4);
+        }
+        assert_eq!(w.len(), 4);
+        assert_eq!(w.robust(3.0).unwrap().median, 7.5);
+        w.push(f64::NAN, 4);
+        w.push(-1.0, 4);
+        assert_eq!(w.len(), 4);
+    }
+
+    #[test]
+    fn no_drift_within_threshold_or_with_too_few_samples() {
+        let p = profile();
+        let hw = Hardware::Cpu { cores: 2 };
+        let t = p.infer_time(hw, 1);
+        let cfg = RefreshConfig::default();
+        let near = window(&[t * 1.1; 10]);
+        assert!(assess(&p, hw, &near, &Window::default(), &cfg).0.is_empty());
+        let few = window(&[t * 3.0; 5]);
+        assert!(assess(&p, hw, &few, &Window::default(), &cfg).0.is_empty());
+    }
+
+    #[test]
+    fn slower_inference_is_a_drift_absorbed_by_the_constant() {
+        let p = profile();
+        let hw = Hardware::Cpu { cores: 2 };
+        let t = p.infer_time(hw, 1);
+        // Mostly 2× slower, with two wild outliers that must not move the estimate.
+        let mut xs = vec![t * 2.0; 10];
+        xs.extend([t * 40.0, t * 0.01]);
+        let (drifts, updated) = assess(
+            &p,
+            hw,
+            &window(&xs),
+            &Window::default(),
+            &RefreshConfig::default(),
+        );
+        assert_eq!(drifts.len(), 1);
+        assert_eq!(drifts[0].kind(), "infer");
+        let u = updated.unwrap();
+        assert!((u.infer_time(hw, 1) - 2.0 * t).abs() < 1e-9);
+        assert_eq!(u.infer.cpu.a, p.infer.cpu.a, "shape kept");
+        assert_eq!(u.infer.gpu, p.infer.gpu, "the other device is untouched");
+    }
+
+    #[test]
+    fn faster_inference_scales_down_and_stays_non_negative() {
+        let m = LatencyModel {
+            a: 1.0,
+            b: 0.2,
+            c: 0.4,
+        };
+        let c = corrected_model(&m, 2.0, 0.55);
+        assert!((c.time(1, 2.0) - 0.55).abs() < 1e-12);
+        assert!(c.a >= 0.0 && c.b >= 0.0 && c.c >= 0.0);
+        assert!((c.a / c.c - m.a / m.c).abs() < 1e-12, "proportions kept");
+    }
+
+    #[test]
+    fn init_drift_uses_the_robust_mean_and_std() {
+        let p = profile();
+        let hw = Hardware::Cpu { cores: 1 };
+        let mean = p.init(hw).mean_s;
+        let init = window(&[
+            mean * 2.0,
+            mean * 2.1,
+            mean * 1.9,
+            mean * 2.0,
+            mean * 2.05,
+            mean * 1.95,
+            mean * 2.0,
+            mean * 2.0,
+            1000.0,
+        ]);
+        let (drifts, updated) =
+            assess(&p, hw, &Window::default(), &init, &RefreshConfig::default());
+        assert_eq!(drifts.iter().map(Drift::kind).collect::<Vec<_>>(), ["init"]);
+        let u = updated.unwrap();
+        assert!(
+            (u.init.cpu.mean_s - 2.0 * mean).abs() < 0.05 * mean,
+            "{:?}",
+            u.init.cpu
+        );
+        assert!(u.init.cpu.std_s < 0.1 * mean);
+    }
+
+    #[test]
+    fn refresher_counts_drift_clears_on_hardware_change_and_renders_the_metric() {
+        let r = Refresher::default();
+        let p = profile();
+        let hw = Hardware::Cpu { cores: 1 };
+        let t = p.infer_time(hw, 1);
+        // Real seconds at time scale 0.1: 3× the profile time.
+        for _ in 0..10 {
+            r.observe("ns", "asr", t * 3.0 * 0.1, false, 0.1);
+        }
+        // The first check adopts the hardware and judges the samples.
+        let (d, _) = r.check("ns", "asr", hw, &p);
+        assert_eq!(d.len(), 1);
+        assert_eq!(r.drift_total(), 1);
+        for _ in 0..10 {
+            r.observe("ns", "asr", t * 3.0 * 0.1, false, 0.1);
+        }
+        let (d, _) = r.check("ns", "asr", Hardware::Cpu { cores: 2 }, &p);
+        assert!(
+            d.is_empty(),
+            "samples of cpu:1 are not judged against cpu:2"
+        );
+        assert_eq!(r.drift_total(), 1);
+        let text = r.render();
+        assert!(
+            text.contains(
+                "smiless_profile_drift_total{namespace=\"ns\",function=\"asr\",kind=\"infer\"} 1"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn on_tick_replaces_the_profile_by_its_name() {
+        let mut set = ProfileSet::paper();
+        let spec = optimizer::FunctionSpec {
+            name: "a".into(),
+            namespace: "ns".into(),
+            annotations: [
+                (optimizer::dag::ANN_DAG.to_owned(), "d".to_owned()),
+                (
+                    optimizer::dag::ANN_PROFILE.to_owned(),
+                    "speechrecognition".to_owned(),
+                ),
+            ]
+            .into(),
+        };
+        let dag = optimizer::dags_from_functions(&[spec]).unwrap().remove(0);
+        let r = Refresher::default();
+        let hw = Hardware::Cpu { cores: 2 };
+        let before = set.get("speechrecognition").unwrap().infer_time(hw, 1);
+        for _ in 0..10 {
+            r.observe(&dag.namespace, "a", before * 2.0, false, 1.0);
+        }
+        let applied: BTreeMap<String, Hardware> = [("a".to_owned(), hw)].into();
+        let notes = on_tick(&r, &dag, &mut set, Some(&applied), 2);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let after = set.get("speechrecognition").unwrap().infer_time(hw, 1);
+        assert!((after - 2.0 * before).abs() < 1e-9);
+        // The same observations do not drift again.
+        assert!(on_tick(&r, &dag, &mut set, Some(&applied), 2).is_empty());
+    }
+}
