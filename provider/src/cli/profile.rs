@@ -67,7 +67,8 @@ pub struct Args {
     /// Request body of one item (a file); default `{"input":"profile"}`.
     #[arg(long)]
     pub input: Option<PathBuf>,
-    /// Write (or update) this profile file in the smiless profile format.
+    /// Write (or update) this profile file in the smiless profile format (a new file starts from the
+    /// paper's profiles, so the planner can use it as is).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Save under this profile name (default: the function's com.smiless.profile, else its name).
@@ -187,7 +188,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 )
             })?)
         }
-        _ => None,
+        // A new file starts from the paper's set, so that a planner given it finds every other function too.
+        _ => Some(ProfileSet::paper()),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new(0);
