@@ -28,6 +28,8 @@ pub struct LocalBackend {
     exec_timeout: Duration,
     /// Hardware the control loop placed functions on (by namespace and name).
     placements: Arc<std::sync::Mutex<std::collections::HashMap<(String, String), Placement>>>,
+    /// MPS and the GPU calibration file, on a host with a GPU.
+    gpu: Option<Arc<crate::gpu::local::LocalGpu>>,
 }
 
 impl LocalBackend {
@@ -39,7 +41,14 @@ impl LocalBackend {
             secrets_root,
             exec_timeout,
             placements: Arc::default(),
+            gpu: None,
         }
+    }
+
+    /// Gives GPU-share replicas the MPS daemon (started on first use) and the calibration file.
+    pub fn with_gpu(mut self, gpu: Option<crate::gpu::local::LocalGpu>) -> Self {
+        self.gpu = gpu.map(Arc::new);
+        self
     }
 
     async fn apply(&self, f: &FunctionRecord) -> Result<(), BackendError> {
@@ -62,6 +71,9 @@ impl LocalBackend {
             s.gpu = p
                 .gpu
                 .map(|(device, percent)| crate::runtime::GpuShare { device, percent });
+            if let (Some(g), Some(share)) = (&self.gpu, s.gpu) {
+                s.env.extend(g.replica_env(share.device, share.percent));
+            }
         }
         self.rt.apply(&key, spec, f.replicas).await.map_err(map_err)
     }
@@ -219,7 +231,13 @@ impl Backend for LocalBackend {
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.rt.shutdown())
+        Box::pin(async move {
+            self.rt.shutdown().await;
+            // After the replicas: MPS clients must be gone before the daemon is told to quit.
+            if let Some(g) = &self.gpu {
+                g.shutdown();
+            }
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! `smiless-fn`: an EMULATOR of a profiled ML model (see `provider::emulator`). It runs as a watchdog
 //! `fprocess`, in classic mode (body on stdin, JSON on stdout) or, with `--listen`, as an http-mode
 //! upstream that initialises once at start and then serves requests.
+#![forbid(unsafe_code)]
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use provider::emulator::gpu::{self, Engine, EngineMode};
 use provider::emulator::{self, Emulator};
 
 /// An emulator of a profiled ML model: sleeps the profile's initialisation time, then per request busies
@@ -20,6 +22,12 @@ use provider::emulator::{self, Emulator};
   echo hi | SMILESS_TIME_SCALE=0.1 smiless-fn --profile speechrecognition
   smiless-fn --profile textgeneration --listen 127.0.0.1:3000     # http mode (watchdog upstream_url)
   OMP_NUM_THREADS=4 smiless-fn --profile objectdetection --profiles my-profiles.json < input.json
+  CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=30 smiless-fn --profile translation --engine gpu --bench 20
+  CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=100 smiless-fn --gpu-calibrate > calibration.json
+
+GPU mode (a GPU share, CUDA_MPS_ACTIVE_THREAD_PERCENTAGE, and a visible GPU) runs a real kernel sized
+from a calibration at 100 % of the GPU, so the MPS share changes its latency; without a GPU the share's
+timing is emulated on the CPU and stderr says so. See docs/gpu.md.
 
 Classic mode pays the initialisation on a replica's first request (a marker in its private TMPDIR);
 http mode pays it once at start, before it accepts connections."
@@ -37,22 +45,91 @@ struct Args {
     /// Serve HTTP on this address instead of one request on stdin (the watchdog's http mode).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Compute engine: `auto` uses the GPU for a GPU share when one is visible, else the CPU emulation.
+    #[arg(long, value_enum, env = gpu::ENV_ENGINE, default_value = "auto")]
+    engine: EngineMode,
+    /// GPU calibration file: read when it matches the device, written after calibrating.
+    #[arg(long, env = gpu::ENV_CALIBRATION)]
+    gpu_calibration: Option<PathBuf>,
+    /// Calibrate the GPU kernel on the whole GPU, print the calibration (JSON) and exit.
+    #[arg(long)]
+    gpu_calibrate: bool,
+    /// Run N measured requests without a server (after 2 unmeasured ones), print one JSON line, exit.
+    #[arg(long, value_name = "N")]
+    bench: Option<usize>,
+    /// The label of a --bench run (in its JSON).
+    #[arg(long, default_value = "bench")]
+    label: String,
+    /// Run requests back to back for SECS (a co-running client), then exit.
+    #[arg(long, value_name = "SECS")]
+    hammer: Option<f64>,
+    /// With --hammer: create this file once the load is running.
+    #[arg(long)]
+    ready_file: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.gpu_calibrate {
+        return calibrate();
+    }
     let name = args.profile.ok_or(emulator::EmulatorError::NoProfile)?;
     let set = emulator::load_profiles(args.profiles.as_deref())?;
     let scale = emulator::parse_time_scale(args.time_scale.as_deref())?;
     let hw = emulator::hardware_from_env(|k| std::env::var(k).ok(), emulator::affinity_cores());
     let emu = Emulator::new(&set, &name, hw, scale)?;
+    let choice = gpu::choose(args.engine, hw, gpus_for(args.engine, hw))?;
+    let open = || Engine::open(&choice, hw, args.gpu_calibration.clone());
+    if let Some(n) = args.bench {
+        let report = emulator::bench::bench(&emu, &open()?, n, &args.label)?;
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    if let Some(secs) = args.hammer {
+        let d = std::time::Duration::try_from_secs_f64(secs)
+            .with_context(|| format!("--hammer {secs}: not a duration in seconds"))?;
+        let n = emulator::bench::hammer(&emu, &open()?, d, args.ready_file.as_deref())?;
+        eprintln!("smiless-fn: hammered {n} requests in {secs} s");
+        return Ok(());
+    }
     match args.listen {
-        None => classic(&emu),
-        Some(addr) => http(emu, addr),
+        None => classic(&emu, open),
+        Some(addr) => http(emu, addr, open),
     }
 }
 
-fn classic(emu: &Emulator) -> anyhow::Result<()> {
+/// GPUs visible to this process, discovered only when the engine could use one.
+fn gpus_for(mode: EngineMode, hw: optimizer::Hardware) -> Result<usize, String> {
+    if mode == EngineMode::Cpu || !matches!(hw, optimizer::Hardware::Gpu { .. }) {
+        return Ok(0);
+    }
+    let d = provider::gpu::discover();
+    match d.reason {
+        Some(r) if d.gpus.is_empty() => Err(r),
+        _ => Ok(d.gpus.len()),
+    }
+}
+
+/// `--gpu-calibrate`: measure the kernel on the whole GPU (run with CUDA_MPS_ACTIVE_THREAD_PERCENTAGE=100).
+fn calibrate() -> anyhow::Result<()> {
+    let share = emulator::hardware_from_env(|k| std::env::var(k).ok(), 1);
+    let share = match share {
+        optimizer::Hardware::Gpu { share_pct } => share_pct,
+        optimizer::Hardware::Cpu { .. } => 100,
+    };
+    let c = provider::gpu::guarded("calibrating", || {
+        let mut k = provider::gpu::cuda::FmaKernel::open(0)?;
+        gpu::calibrate(&mut k, share)
+    })
+    .map_err(emulator::EmulatorError::from)?;
+    println!("{}", serde_json::to_string(&c)?);
+    Ok(())
+}
+
+fn classic(
+    emu: &Emulator,
+    open: impl FnOnce() -> Result<Engine, emulator::EmulatorError>,
+) -> anyhow::Result<()> {
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)
@@ -62,7 +139,8 @@ fn classic(emu: &Emulator) -> anyhow::Result<()> {
         emu.warmed(init)
     } else {
         let batch = emulator::batch_from(std::env::var(emulator::BATCH_ENV).ok().as_deref());
-        emu.serve_batch(input.len(), init, batch)
+        // A classic process lives for one request: the GPU context is opened for it (not on warm-up).
+        open()?.serve(emu, input.len(), init, batch)?
     };
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer(&mut stdout, &out)?;
@@ -70,13 +148,19 @@ fn classic(emu: &Emulator) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
+fn http(
+    emu: Emulator,
+    addr: SocketAddr,
+    open: impl FnOnce() -> Result<Engine, emulator::EmulatorError>,
+) -> anyhow::Result<()> {
     use http_body_util::{BodyExt, Full};
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
 
     let init = emu.draw_init_delay();
     std::thread::sleep(init);
+    // The GPU context, kernel and calibration are part of initialisation, before accepting connections.
+    let engine = Arc::new(open()?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -95,9 +179,11 @@ fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
         loop {
             let (conn, _) = listener.accept().await?;
             let emu = Arc::clone(&emu);
+            let engine = Arc::clone(&engine);
             tokio::spawn(async move {
                 let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let emu = Arc::clone(&emu);
+                    let engine = Arc::clone(&engine);
                     async move {
                         // Already initialised at start: a warm-up call has nothing to do.
                         let warmup = req.headers().contains_key(emulator::WARMUP_HEADER);
@@ -114,12 +200,13 @@ fn http(emu: Emulator, addr: SocketAddr) -> anyhow::Result<()> {
                         // The busy loop blocks: keep it off the async worker.
                         let out = tokio::task::spawn_blocking(move || {
                             if warmup {
-                                emu.warmed(std::time::Duration::ZERO)
+                                Ok(emu.warmed(std::time::Duration::ZERO))
                             } else {
-                                emu.serve_batch(n, std::time::Duration::ZERO, batch)
+                                engine.serve(&emu, n, std::time::Duration::ZERO, batch)
                             }
                         })
                         .await
+                        .map_err(std::io::Error::other)?
                         .map_err(std::io::Error::other)?;
                         let body = serde_json::to_vec(&out).map_err(std::io::Error::other)?;
                         let resp = hyper::Response::builder()

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 pub mod bench;
 pub mod forecast;
+pub mod gpus;
 pub mod plan;
 pub mod profile;
 pub mod serve;
@@ -34,6 +35,8 @@ pub enum Command {
     Forecast(forecast::Command),
     /// Measure a deployed function and fit its profile (init time, t(B,r) = a·B/r + b·B + c, memory knee).
     Profile(profile::Args),
+    /// The GPUs of this host (zero without a CUDA driver), MPS, and the GPU check's report.
+    Gpus(gpus::Args),
     /// Side-by-side benchmarks (proxy, plan, sim) that print a table and ratios.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Forecast(cmd) => forecast::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Gpus(args) => gpus::run(args),
         Command::Profile(args) => profile::run(args),
     }
 }

@@ -110,11 +110,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 exe: std::env::current_exe().context("locating the smiless binary")?,
                 work_dir: config.state_dir.join("run"),
             })?;
-            Arc::new(LocalBackend::new(
-                rt,
-                catalog.secrets_root(),
-                config.read_timeout,
-            ))
+            Arc::new(
+                LocalBackend::new(rt, catalog.secrets_root(), config.read_timeout)
+                    .with_gpu(crate::gpu::local::LocalGpu::discover(&config.state_dir)),
+            )
         }
         BackendKind::Kubernetes => {
             let kube = backend_rt

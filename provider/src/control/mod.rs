@@ -44,8 +44,8 @@ fn profiles() -> ProfileSet {
     })
 }
 
-/// Environment variable: how many GPUs the planner may use (default 0; the local backend has no GPU
-/// discovery yet, and `smiless-fn` emulates a GPU share's timing from `CUDA_MPS_ACTIVE_THREAD_PERCENTAGE`).
+/// Environment variable: how many GPUs the planner may use (default: the GPUs discovered, zero without a
+/// CUDA driver; set it to plan GPU shares on a host without one, where `smiless-fn` emulates their timing).
 pub const ENV_GPUS: &str = "SMILESS_GPUS";
 
 /// The host as the planner sees it.
@@ -55,7 +55,7 @@ pub fn host() -> decide::Host {
         gpus: std::env::var(ENV_GPUS)
             .ok()
             .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0),
+            .unwrap_or_else(crate::gpu::visible_count),
     }
 }
 

@@ -4,8 +4,10 @@
 //! profile's `init` (mean, std) on its hardware, and per request real CPU work (a busy loop, so CPU
 //! accounting and contention are real) for the profiled inference time `t(B, r)` with `B = 1` (the
 //! watchdog hands over one request at a time), or the `B` a call claims in [`BATCH_HEADER`] (how
-//! `smiless profile` measures the batch dimension). A GPU share is emulated by its *timing* only: the busy loop
-//! runs on the CPU for the time the GPU profile predicts.
+//! `smiless profile` measures the batch dimension). A GPU share runs real GPU work when a GPU is
+//! visible ([`gpu`]: a calibrated kernel through cudarc, so the MPS share really changes its latency);
+//! without one it is emulated by its *timing* only: the busy loop runs on the CPU for the time the GPU
+//! profile predicts, and the process says so on stderr.
 //!
 //! Classic mode initialises on a replica's first call; the provider's pre-warm sends a warm-up call
 //! (header [`WARMUP_HEADER`]) right after starting a replica, so the initialisation happens then and not
@@ -20,6 +22,9 @@ use std::time::{Duration, Instant};
 
 use optimizer::{Hardware, Profile, ProfileSet};
 use serde::Serialize;
+
+pub mod bench;
+pub mod gpu;
 
 /// Environment variable naming the profile (`--profile` overrides it).
 pub const ENV_PROFILE: &str = "SMILESS_PROFILE";
@@ -64,6 +69,10 @@ pub enum EmulatorError {
     },
     #[error("time scale {0} must be a positive finite number")]
     TimeScale(f64),
+    #[error("{0}")]
+    Engine(String),
+    #[error("GPU mode: {0}")]
+    Gpu(#[from] crate::gpu::GpuError),
 }
 
 /// The time scale from its textual form (`None`/empty: 1.0).
@@ -199,6 +208,23 @@ impl Emulator {
             batch,
             warmup: false,
         }
+    }
+
+    /// The output of a call of `batch` requests whose inference took `compute` (measured by the GPU
+    /// engine, [`gpu::Engine`]).
+    pub fn served(
+        &self,
+        compute: Duration,
+        input_bytes: usize,
+        init: Duration,
+        batch: u32,
+    ) -> Output {
+        let mut out = self.warmed(init);
+        out.compute_ms = compute.as_secs_f64() * 1e3;
+        out.input_bytes = input_bytes;
+        out.batch = batch;
+        out.warmup = false;
+        out
     }
 
     /// The answer to a warm-up call (no inference).

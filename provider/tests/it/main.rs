@@ -3,8 +3,9 @@
 
 mod client;
 mod dag;
-mod profile;
+mod gpu_check;
 mod kube_backend;
+mod profile;
 mod provider;
 mod runtime;
 mod runtime_env;
