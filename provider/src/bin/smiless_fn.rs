@@ -79,7 +79,9 @@ fn main() -> anyhow::Result<()> {
     let hw = emulator::hardware_from_env(|k| std::env::var(k).ok(), emulator::affinity_cores());
     let emu = Emulator::new(&set, &name, hw, scale)?;
     let choice = gpu::choose(args.engine, hw, gpus_for(args.engine, hw))?;
-    let open = || Engine::open(&choice, hw, args.gpu_calibration.clone());
+    // Classic mode stays quiet on stderr (the watchdog's combine_output puts it into the response).
+    let announce = args.listen.is_some() || args.bench.is_some() || args.hammer.is_some();
+    let open = || Engine::open(&choice, hw, args.gpu_calibration.clone(), announce);
     if let Some(n) = args.bench {
         let report = emulator::bench::bench(&emu, &open()?, n, &args.label)?;
         println!("{}", serde_json::to_string(&report)?);

@@ -142,8 +142,13 @@ mod tests {
         assert!((r.model_ms - model).abs() < 1e-9);
         // The CPU engine busies at least the modelled time per request.
         assert!(r.min_ms >= model * 0.999, "{r:?}");
-        let line = serde_json::to_string(&r).unwrap();
-        assert_eq!(serde_json::from_str::<BenchReport>(&line).unwrap(), r);
+        // JSON round trip (floats to within parsing precision).
+        let back: BenchReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(
+            (back.label.as_str(), back.share_pct, back.samples_ms.len()),
+            ("alone", Some(50), 5)
+        );
+        assert!((back.p50_ms - r.p50_ms).abs() < 1e-9 && (back.model_ms - r.model_ms).abs() < 1e-9);
     }
 
     #[test]

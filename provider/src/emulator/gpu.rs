@@ -182,15 +182,20 @@ pub enum Engine {
 
 impl Engine {
     /// Opens the chosen engine (the GPU's context, kernel and calibration belong to initialisation).
+    /// `announce`: say on stderr which engine runs (not in classic mode, where the watchdog's
+    /// `combine_output` would put it into the response; there the output's `engine` field says it).
     pub fn open(
         choice: &Choice,
         hw: Hardware,
         calibration: Option<PathBuf>,
+        announce: bool,
     ) -> Result<Engine, EmulatorError> {
         match choice {
             Choice::Cpu => Ok(Engine::Cpu),
             Choice::CpuFallback(reason) => {
-                eprintln!("smiless-fn: {reason}; emulating the GPU share's timing on the CPU");
+                if announce {
+                    eprintln!("smiless-fn: {reason}; emulating the GPU share's timing on the CPU");
+                }
                 Ok(Engine::Cpu)
             }
             Choice::Gpu => {
@@ -199,11 +204,13 @@ impl Engine {
                     Hardware::Cpu { .. } => 100,
                 };
                 let g = GpuEngine::open(calibration.as_deref(), share)?;
-                eprintln!(
-                    "smiless-fn: GPU mode on {} at {share} % (calibrated at {} %)",
-                    g.device(),
-                    g.calibration.share_pct
-                );
+                if announce {
+                    eprintln!(
+                        "smiless-fn: GPU mode on {} at {share} % (calibrated at {} %)",
+                        g.device(),
+                        g.calibration.share_pct
+                    );
+                }
                 Ok(Engine::Gpu(g))
             }
         }
@@ -294,13 +301,26 @@ mod tests {
         let d = Engine::Cpu.compute(&emu).unwrap();
         assert_eq!(d, emu.compute_time());
         assert_eq!(Engine::Cpu.name(), "cpu");
+        // A GPU share served without a GPU says so in its output (classic mode prints nothing).
+        let out = Engine::Cpu.serve(&emu, 3, Duration::ZERO, 2).unwrap();
+        assert_eq!(
+            (out.engine, out.hardware.as_str(), out.batch),
+            ("cpu", "gpu:30", 2)
+        );
+        assert!((out.compute_ms - emu.batch_time(2).as_secs_f64() * 1e3).abs() < 1e-9);
+        assert_eq!(emu.warmed(Duration::ZERO).engine, "none");
+        let gpu_out = emu.served(Duration::from_millis(7), 3, Duration::ZERO, 1);
+        assert_eq!(
+            (gpu_out.engine, gpu_out.compute_ms, gpu_out.warmup),
+            ("gpu", 7.0, false)
+        );
     }
 
     /// Asking for the GPU engine never panics: without the driver (this machine, CI) it fails with the
     /// reason; with one it opens and calibrates the GPU (or says why it cannot).
     #[test]
     fn opening_the_gpu_engine_never_panics() {
-        let got = Engine::open(&Choice::Gpu, SHARE, None);
+        let got = Engine::open(&Choice::Gpu, SHARE, None, false);
         if crate::gpu::cuda::driver_present() {
             if let Ok(e) = got {
                 assert_eq!(e.name(), "gpu");

@@ -145,6 +145,9 @@ pub struct Output {
     pub batch: u32,
     /// A warm-up call: initialised, no inference.
     pub warmup: bool,
+    /// `gpu` (a real kernel, `compute_ms` measured) or `cpu` (the emulated time; for a GPU share, the
+    /// fallback without a GPU); `none` for a warm-up call.
+    pub engine: &'static str,
 }
 
 impl Emulator {
@@ -207,6 +210,7 @@ impl Emulator {
             input_bytes,
             batch,
             warmup: false,
+            engine: "cpu",
         }
     }
 
@@ -224,6 +228,7 @@ impl Emulator {
         out.input_bytes = input_bytes;
         out.batch = batch;
         out.warmup = false;
+        out.engine = "gpu";
         out
     }
 
@@ -239,6 +244,7 @@ impl Emulator {
             input_bytes: 0,
             batch: 0,
             warmup: true,
+            engine: "none",
         }
     }
 }
