@@ -34,7 +34,6 @@ environment:
   SMILESS_PEERS_DIR        where the gateway and faas-cli are built and cached (default <repo>/.cache/peers)
   SMILESS_KUBE_BIN         where e2e/kube/cluster.sh caches the Kubernetes binaries
   SMILESS_E2E_RESULTS      results directory (default <repo>/.cache/e2e-kube/<UTC time>-<pid>)
-  SMILESS_E2E_NETNS=0      run on the host's loopback instead of a private network namespace
   SMILESS_E2E_TIME_SCALE   factor on planned durations (default 0.05)
   SMILESS_BIN              use this smiless binary instead of building one (development)
 
@@ -74,7 +73,8 @@ prepare() {
   export RESULTS
   log "results: $RESULTS"
   section "packages"
-  ensure_apt curl jq iproute2 util-linux procps openssl
+  # Prometheus: the stock gateway's function listing queries it (and panics without it).
+  ensure_apt curl jq iproute2 util-linux procps openssl prometheus prometheus-alertmanager
   section "Go peers (pinned)"
   t=$SECONDS
   build_gateway
@@ -187,8 +187,10 @@ EOF
   DAG_STACK="$REPO_ROOT/stack.yml"
 }
 
+PROVIDER_STARTS=0
 start_kube_provider() { # STATE_DIR
-  start_bg provider "$RESULTS/logs/provider.log" env \
+  PROVIDER_STARTS=$((PROVIDER_STARTS + 1))
+  start_bg provider "$RESULTS/logs/provider-$PROVIDER_STARTS.log" env \
     port="$PROVIDER_PORT" SMILESS_BIND=127.0.0.1 \
     basic_auth=true secret_mount_path="$SECRETS_DIR" \
     function_namespace="$NS" read_timeout=20s write_timeout=20s \
@@ -197,7 +199,7 @@ start_kube_provider() { # STATE_DIR
     "$SMILESS_BIN" serve --backend kubernetes --state-dir "$1"
   local deadline=$((SECONDS + 60))
   until http_ok "$PROVIDER/healthz"; do
-    alive provider || die "smiless serve exited at start-up: $(tail -5 "$RESULTS/logs/provider.log")"
+    alive provider || die "smiless serve exited at start-up: $(tail -5 "$RESULTS/logs/provider-$PROVIDER_STARTS.log")"
     ((SECONDS < deadline)) || die "timed out waiting for smiless serve on $PROVIDER_ADDR"
     sleep 0.2
   done
@@ -294,8 +296,14 @@ flow_scale_update() {
   if try_until 60 running_is kube-cpu 3; then pass "kube-cpu: 3 pods run, all on cpu nodes"; all_on kube-cpu cpu-node- || fail "kube-cpu: 3 pods on cpu nodes" "$(pod_nodes kube-cpu | tr '\n' ' ')"; else
     fail "kube-cpu: 3 pods run" "$(running_count kube-cpu)"; fi
   if try_until 30 available_is kube-cpu 3; then pass "gateway: kube-cpu availableReplicas 3"; else fail "gateway: kube-cpu availableReplicas 3" "$(status_of kube-cpu | head -c 200)"; fi
-  check "gateway: scale kube-cpu to 0" gw POST "/system/scale-function/kube-cpu?namespace=$NS" -d '{"serviceName":"kube-cpu","replicas":0}'
-  if try_until 60 running_is kube-cpu 0; then pass "kube-cpu: scaled to zero (no pod left)"; else fail "kube-cpu: scaled to zero" "$(running_count kube-cpu) pods"; fi
+  # The CE gateway clamps a scale request below 1 to 1 (its scaling/ranges.go): scale to zero is the provider's
+  # own business (the control loop), so it is asked of the provider directly.
+  check "gateway: scale kube-cpu to 0 (the CE gateway clamps it to 1)" gw POST "/system/scale-function/kube-cpu?namespace=$NS" -d '{"serviceName":"kube-cpu","replicas":0}'
+  if try_until 30 running_is kube-cpu 1; then pass "kube-cpu: 1 pod left after the gateway's clamped scale"; else fail "kube-cpu: clamped to 1" "$(running_count kube-cpu) pods"; fi
+  check "provider: scale kube-cpu to 0" curl -fsS -u "$AUTH" -X POST "$PROVIDER/system/scale-function/kube-cpu?namespace=$NS" -d '{"serviceName":"kube-cpu","replicas":0}'
+  if try_until 60 running_is kube-cpu 0; then pass "kube-cpu: scaled to zero (spec.replicas 0, no pod left)"; else
+    fail "kube-cpu: scaled to zero" "spec.replicas $(spec_replicas kube-cpu); pods: $(k -n $NS get pods -l faas_function=kube-cpu -o wide --no-headers 2>&1 | tr '\n' ';')"; fi
+  assert_eq "gateway: kube-cpu shows replicas 0" 0 "$(status_of kube-cpu | jq -r '.replicas')"
   check "faas-cli secret update kube-secret" fc secret update kube-secret --from-literal v2 -g "$GATEWAY"
   assert_eq "kubectl: Secret kube-secret updated" v2 "$(kj secret kube-secret '{.data.kube-secret}' | base64 -d)"
   local gen0
@@ -312,13 +320,13 @@ flow_dag() {
   check "faas-cli deploy voice-assistant (stack.yml)" fc deploy -f "$DAG_STACK" -g "$GATEWAY" --filter 'va-*'
   local plan="" i
   for i in $(seq 1 60); do
-    plan="$(gw GET "/system/plan" 2>/dev/null | jq -c '.dags[] | select(.name == "voice-assistant") | .control.plan // empty' 2>/dev/null || true)"
+    plan="$(curl -fsS --max-time 10 -u "$AUTH" "$PROVIDER/system/plan" 2>/dev/null | jq -c '.dags[] | select(.name == "voice-assistant") | .control.plan // empty' 2>/dev/null || true)"
     [[ -n "$plan" ]] && break
     sleep 0.5
   done
   printf '%s\n' "$plan" >"$RESULTS/plan-voice-assistant.json"
   if [[ -z "$plan" ]]; then
-    fail "control loop planned voice-assistant" "no plan in /system/plan: $(gw GET /system/plan 2>&1 | head -c 400)"
+    fail "control loop planned voice-assistant" "no plan in /system/plan: $(curl -sS -u "$AUTH" "$PROVIDER/system/plan" 2>&1 | head -c 400)"
     return 0
   fi
   pass "control loop planned voice-assistant: $(jq -r '[.functions[] | "\(.name)=\(.choice.hardware)/\(.choice.policy.kind)"] | join(" ")' <<<"$plan")"
@@ -351,13 +359,20 @@ flow_dag() {
   # offset, ahead of the call that needs them (the entry's pod runs nothing, so no call ever reaches them).
   local prewarmed
   prewarmed="$(jq -r '.functions[] | select(.choice.policy.kind == "pre-warm") | .name' <<<"$plan")"
-  [[ -n "$prewarmed" ]] || prewarmed="$(jq -r '.functions[1:][] | .name' <<<"$plan")"
+  local why="pre-warm at its planned offset"
+  if [[ -z "$prewarmed" ]]; then
+    # No member is planned pre-warm at this load: the DAG request still warms the released members ahead of
+    # their calls (the gateway scales the DAG from zero, which scales its members).
+    prewarmed="$released"
+    why="no pre-warm member in this plan: warmed by the DAG's scale from zero"
+  fi
   (curl -sS -o /dev/null --max-time 20 -u "$AUTH" -X POST -d 'hello' "$GATEWAY/function/voice-assistant" || true) &
+  local req=$!
   for name in $prewarmed; do
-    if try_until 15 replicas_at_least "$name" 1; then pass "$name: scaled up ahead of need after a DAG request (pre-warm)"; else
+    if try_until 15 replicas_at_least "$name" 1; then pass "$name: scaled up ahead of its call after a DAG request ($why)"; else
       fail "$name: pre-warm scale-up" "spec.replicas $(spec_replicas "$name")"; fi
   done
-  wait || true
+  wait "$req" || true
 }
 
 flow_restart_provider() {
@@ -466,6 +481,7 @@ run_rig() {
   stack_ports
   stack_secrets
   write_stacks
+  start_prometheus
   start_kube_provider "$RESULTS/state"
   start_gateway
   t=$SECONDS
@@ -495,13 +511,11 @@ main() {
   fi
   local t0=$SECONDS rc=0
   prepare
-  if netns_usable; then
-    log "running the rig in a private network + pid namespace (loopback only)"
-    unshare --net --pid --fork --mount-proc -- bash "${BASH_SOURCE[0]}" --inside "${ARGS[@]}" || rc=$?
-  else
-    log "no private namespace available: using the host's loopback"
-    (run_rig) || rc=$?
-  fi
+  # Pod IPs are fictitious addresses in a private range: the DAG request makes the provider dial one, and such
+  # a dial must fail at once, inside a namespace that has only loopback, and never leave the machine.
+  netns_usable || die "e2e/kube.sh needs a private network namespace (root, unshare): pod IPs must not be dialled on the host's network"
+  log "running the rig in a private network + pid namespace (loopback only)"
+  unshare --net --pid --fork --mount-proc -- bash "${BASH_SOURCE[0]}" --inside "${ARGS[@]}" || rc=$?
   timing total $((SECONDS - t0))
   log "timings: $(tr '\n' ' ' <"$RESULTS/timings.txt")"
   return "$rc"
