@@ -3,6 +3,8 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod demo;
+pub mod emulate;
 pub mod forecast;
 pub mod gpus;
 pub mod plan;
@@ -40,6 +42,11 @@ pub enum Command {
     /// Side-by-side benchmarks (proxy, plan, sim) that print a table and ratios.
     #[command(subcommand)]
     Bench(bench::Command),
+    /// The whole product on this machine: serve, deploy stack.yml, replay a trace, report.
+    Demo(demo::Args),
+    /// The smiless-fn model emulator's classic mode (used by `demo` when smiless-fn is not installed).
+    #[command(hide = true)]
+    Emulate(emulate::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -50,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Forecast(cmd) => forecast::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Demo(args) => demo::run(args),
+        Command::Emulate(args) => emulate::run(args),
         Command::Gpus(args) => gpus::run(args),
         Command::Profile(args) => profile::run(args),
     }

@@ -41,6 +41,10 @@ pub struct Args {
     pub backend: BackendKind,
     #[command(flatten)]
     pub kube: crate::backend::kube::KubeArgs,
+    /// The control loop's policy: smiless, always-on, or keepalive:<duration> (OpenFaaS' fixed
+    /// scale-to-zero window, profile time), for comparisons on the same machine.
+    #[arg(long, env = crate::control::policy::ENV_POLICY, default_value = "smiless")]
+    pub policy: crate::control::LivePolicy,
 }
 
 /// Restores the persisted desired state in the backend (after a restart, including after kill -9).
@@ -138,7 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &config,
     ));
     // The DAG control loop (every second: observe, plan, scale, pre-warm).
-    backend_rt.spawn(crate::control::run(state.clone()));
+    backend_rt.spawn(crate::control::run_with(state.clone(), args.policy));
 
     let result = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || api::app(state.clone()))

@@ -117,13 +117,10 @@ pub struct Target {
     pub why: String,
 }
 
-/// Seconds after its last use before a pre-warm-policy function is released: one control tick, so a
-/// back-to-back request still finds it warm.
-pub const RELEASE_GRACE_S: f64 = 1.0;
-
 /// Desired replicas for `choice` (planned durations are in profile seconds; `time_scale` maps them to real
-/// seconds).
-pub fn target(choice: &Choice, m: MemberState, time_scale: f64) -> Target {
+/// seconds). A pre-warm-policy function is released `grace_s` real seconds after its last use (the
+/// control loop passes one tick, so a back-to-back request still finds it warm).
+pub fn target(choice: &Choice, m: MemberState, time_scale: f64, grace_s: f64) -> Target {
     let planned = choice.replicas.max(1);
     // Warm: exactly the planned replicas (extra ones from an earlier, busier plan go), unless released.
     let keep = |why: &str| Target {
@@ -163,7 +160,7 @@ pub fn target(choice: &Choice, m: MemberState, time_scale: f64) -> Target {
         ColdStart::PreWarm { .. } => {
             if m.reserved {
                 keep("pre-warmed for a request in flight")
-            } else if m.idle_s < RELEASE_GRACE_S {
+            } else if m.idle_s < grace_s {
                 keep("just used")
             } else {
                 Target {
@@ -203,22 +200,22 @@ mod tests {
     fn keep_alive_holds_for_the_scaled_window_then_releases() {
         let c = choice(ColdStart::KeepAlive { seconds: 30.0 }, 2);
         // 30 s planned at time scale 0.1 = 3 real seconds.
-        assert_eq!(target(&c, m(1, 0, 2.9, false), 0.1).replicas, 2);
+        assert_eq!(target(&c, m(1, 0, 2.9, false), 0.1, 1.0).replicas, 2);
         // Extra replicas from an earlier plan go while idle, not while in use.
-        assert_eq!(target(&c, m(4, 0, 1.0, false), 0.1).replicas, 2);
-        assert_eq!(target(&c, m(4, 1, 1.0, false), 0.1).replicas, 4);
-        assert_eq!(target(&c, m(2, 0, 3.1, false), 0.1).replicas, 0);
+        assert_eq!(target(&c, m(4, 0, 1.0, false), 0.1, 1.0).replicas, 2);
+        assert_eq!(target(&c, m(4, 1, 1.0, false), 0.1, 1.0).replicas, 4);
+        assert_eq!(target(&c, m(2, 0, 3.1, false), 0.1, 1.0).replicas, 0);
         // Never scaled up from zero by the keep-alive rule itself (the runner or a pre-warm does that).
-        assert_eq!(target(&c, m(0, 0, 0.5, false), 0.1).replicas, 0);
+        assert_eq!(target(&c, m(0, 0, 0.5, false), 0.1, 1.0).replicas, 0);
     }
 
     #[test]
     fn pre_warm_releases_after_use_but_not_while_reserved_or_busy() {
         let c = choice(ColdStart::PreWarm { offset_s: 0.4 }, 1);
-        assert_eq!(target(&c, m(1, 0, 5.0, false), 1.0).replicas, 0);
-        assert_eq!(target(&c, m(1, 0, 5.0, true), 1.0).replicas, 1);
-        assert_eq!(target(&c, m(1, 1, 5.0, false), 1.0).replicas, 1);
-        assert_eq!(target(&c, m(1, 0, 0.2, false), 1.0).replicas, 1);
+        assert_eq!(target(&c, m(1, 0, 5.0, false), 1.0, 1.0).replicas, 0);
+        assert_eq!(target(&c, m(1, 0, 5.0, true), 1.0, 1.0).replicas, 1);
+        assert_eq!(target(&c, m(1, 1, 5.0, false), 1.0, 1.0).replicas, 1);
+        assert_eq!(target(&c, m(1, 0, 0.2, false), 1.0, 1.0).replicas, 1);
     }
 
     #[test]
@@ -282,7 +279,7 @@ mod tests {
     #[test]
     fn always_on_runs_the_planned_replicas() {
         let c = choice(ColdStart::AlwaysOn, 3);
-        assert_eq!(target(&c, m(0, 0, 100.0, false), 1.0).replicas, 3);
-        assert_eq!(target(&c, m(5, 0, 0.0, false), 1.0).replicas, 3);
+        assert_eq!(target(&c, m(0, 0, 100.0, false), 1.0, 1.0).replicas, 3);
+        assert_eq!(target(&c, m(5, 0, 0.0, false), 1.0, 1.0).replicas, 3);
     }
 }

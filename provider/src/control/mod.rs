@@ -1,43 +1,71 @@
-//! The live control loop (DESIGN §3, §7): every tick (1 s), per ready DAG, observe the DAG arrivals, ask
-//! the shared decision step ([`optimizer::sim::Controller`], the same code the simulator runs) for a plan,
+//! The live control loop (DESIGN §3, §7): every tick, per ready DAG, observe the DAG arrivals, ask the
+//! shared decision step ([`optimizer::sim::Controller`], the same code the simulator runs) for a plan,
 //! and execute the difference: replicas per member by its cold-start policy ([`decide::target`], pure),
 //! and after each DAG arrival the pre-warm of downstream members at their planned offsets
 //! ([`on_arrival`]).
 //!
+//! - Load: the predictor's forecasters ([`forecast`]): the hybrid histogram until enough history is
+//!   observed, then an LSTM trained in the background on that history.
+//! - Policy: `smiless`, or a baseline for comparison ([`policy`]: always-on, fixed keep-alive).
+//! - Measurement: per function cost of provisioned replica-time, per DAG forecast vs actual
+//!   ([`account`], exported at `/metrics`).
+//! - Persistence: profiles, forecasters and plans under the state directory ([`persist`]).
+//!
 //! Times: the planner works in profile seconds; a run with `SMILESS_TIME_SCALE = s` (shared with the
-//! `smiless-fn` emulator) divides observed times by `s` and multiplies planned durations by `s`.
+//! `smiless-fn` emulator) divides observed times by `s` and multiplies planned durations by `s`; the tick
+//! is `s` seconds (at least 0.1 s), so a tick is always about one profile second.
 //!
 //! Hardware: the planner's space is what the host has ([`decide::space`]); the plan's hardware is applied
 //! through [`crate::backend::Backend::place`] (CPU affinity and thread counts, or a GPU share's MPS
 //! environment), a change rolling the replicas.
 //!
-//! Not done here yet (see docs/live.md): batching (the watchdog serves one request per call) and the
-//! predictor's forecasters (a recent-window estimator stands in).
-use std::collections::{BTreeMap, HashMap};
+//! Not done here (see docs/live.md): batching (the watchdog serves one request per call).
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use optimizer::sim::{Controller, LoadEstimator, Observations, RecentWindow};
+use optimizer::sim::{Controller, Observations};
 use optimizer::{Dag, Load, PlanInput, ProfileSet};
 
 use crate::api::AppState;
 use crate::dag::DagState;
 use crate::dag::live::PlanView;
 
+pub mod account;
 pub mod decide;
+pub mod forecast;
+pub mod persist;
+pub mod policy;
 pub mod refresh;
 
-/// The control tick.
+pub use policy::LivePolicy;
+
+/// The control tick at time scale 1 (it shrinks with the scale, to at least [`MIN_TICK`]).
 pub const TICK: Duration = Duration::from_secs(1);
-/// Trailing window of the load estimate, in profile seconds.
-const WINDOW_S: f64 = 60.0;
+/// The shortest tick.
+pub const MIN_TICK: Duration = Duration::from_millis(100);
 /// Planning headroom: plan for SLA × (1 − this) to absorb noise the models do not see.
 const HEADROOM: f64 = 0.1;
 
-/// The profiles the live planner uses: `SMILESS_PROFILES` (a file) or the paper's set.
-fn profiles() -> ProfileSet {
+/// The tick at `time_scale`.
+pub fn tick(time_scale: f64) -> Duration {
+    Duration::try_from_secs_f64(TICK.as_secs_f64() * time_scale)
+        .unwrap_or(TICK)
+        .clamp(MIN_TICK, TICK)
+}
+
+/// The profiles the live planner uses: `SMILESS_PROFILES` (a file), else the ones saved in the state
+/// directory by an earlier run, else the paper's set.
+fn profiles(store: &persist::Store) -> ProfileSet {
     let path = std::env::var_os(crate::emulator::ENV_PROFILES).map(std::path::PathBuf::from);
+    if path.is_none()
+        && let Some(saved) = store.load_profiles()
+    {
+        tracing::info!("control loop: profiles restored from the state directory");
+        return saved;
+    }
     crate::emulator::load_profiles(path.as_deref()).unwrap_or_else(|e| {
         tracing::error!("control loop: {e}; planning with the paper's profiles");
         ProfileSet::paper()
@@ -66,36 +94,86 @@ pub fn host_of(backend: &dyn crate::backend::Backend) -> decide::Host {
         .map_or_else(host, |(cpus, gpus)| decide::Host { cpus, gpus })
 }
 
-/// One DAG's controller and a parallel estimator whose load is reported (the controller's is private).
+/// One DAG's controller, its forecaster and what was applied.
 struct DagControl {
     dag: Dag,
     controller: Controller,
-    estimator: RecentWindow,
-    /// The hardware applied to each member (what the planner sees as deployed: hysteresis).
+    forecaster: forecast::Shared,
+    /// Everything but the load (to evaluate a baseline's rewritten plan).
+    template: PlanInput,
+    /// The hardware applied to each member in this process.
     applied: BTreeMap<String, optimizer::Hardware>,
+    /// The hardware planned before a restart: what the planner sees as deployed until it is applied
+    /// again, so a restart does not by itself change the plan.
+    restored: BTreeMap<String, optimizer::Hardware>,
+    /// A restored plan's reason, shown until the first decision of this process.
+    restored_reason: Option<String>,
 }
 
-/// Runs the control loop until the process ends.
+/// The loop's state across ticks.
+struct Loop {
+    policy: LivePolicy,
+    profiles: ProfileSet,
+    store: Option<persist::Store>,
+    controls: HashMap<(String, String), DagControl>,
+    first_seen: HashMap<(String, String), f64>,
+    /// Members that got a warm-up call from this process (see [`warm`]).
+    warmed: HashSet<(String, String)>,
+    /// Live time of the previous tick (for billing).
+    last_tick: Option<f64>,
+}
+
+/// The state directory (the catalog's root).
+fn state_dir(state: &AppState) -> Option<PathBuf> {
+    state.catalog.secrets_root().parent().map(PathBuf::from)
+}
+
+/// Runs the control loop until the process ends, with the policy of `SMILESS_POLICY` (default smiless).
 pub async fn run(state: web::Data<AppState>) {
-    let profiles = profiles();
-    let mut controls: HashMap<(String, String), DagControl> = HashMap::new();
-    let mut first_seen: HashMap<(String, String), f64> = HashMap::new();
-    let mut tick = tokio::time::interval(TICK);
+    let policy = LivePolicy::from_env().unwrap_or_else(|e| {
+        tracing::error!("{e}; running the smiless policy");
+        LivePolicy::Smiless
+    });
+    run_with(state, policy).await;
+}
+
+/// Runs the control loop with `policy` until the process ends.
+pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy) {
+    let store = state_dir(&state).map(|d| persist::Store::new(&d));
+    let profiles = store.as_ref().map_or_else(ProfileSet::paper, profiles);
+    if let Some(s) = &store
+        && let Err(e) = s.save_profiles(&profiles)
+    {
+        tracing::warn!("control loop: cannot save the profiles: {e}");
+    }
+    tracing::info!("control loop: policy {policy}");
+    let mut lp = Loop {
+        policy,
+        profiles,
+        store,
+        controls: HashMap::new(),
+        first_seen: HashMap::new(),
+        warmed: HashSet::new(),
+        last_tick: None,
+    };
+    let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let dags = state.dags.current(&state.catalog);
-        state
-            .dags
-            .live
-            .retain_plans(|k| dags.by_key.contains_key(k));
-        controls.retain(|k, _| dags.by_key.contains_key(k));
+        let live = &state.dags.live;
+        live.retain_plans(|k| dags.by_key.contains_key(k));
+        live.control.retain(|k| dags.by_key.contains_key(k));
+        lp.controls.retain(|k, _| dags.by_key.contains_key(k));
+        let now = live.now();
+        let dt = lp.last_tick.map_or(0.0, |t| (now - t).max(0.0));
+        lp.last_tick = Some(now);
         for (k, e) in &dags.by_key {
             let (DagState::Ready, Some(dag)) = (&e.state, &e.dag) else {
                 continue;
             };
-            let view = step(&state, &profiles, &mut controls, &mut first_seen, k, dag).await;
-            state.dags.live.set_plan(&k.0, &k.1, view);
+            let view = step(&state, &mut lp, k, dag, dt).await;
+            live.set_plan(&k.0, &k.1, view);
         }
     }
 }
@@ -111,14 +189,119 @@ fn view(reason: String) -> PlanView {
     }
 }
 
-/// One tick for one DAG: decide, then execute.
-async fn step(
-    state: &web::Data<AppState>,
-    profiles: &ProfileSet,
-    controls: &mut HashMap<(String, String), DagControl>,
-    first_seen: &mut HashMap<(String, String), f64>,
+/// Creates a DAG's control (restoring its forecaster and planned hardware from the state directory).
+fn control_for(
+    lp: &Loop,
     key: &(String, String),
     dag: &Dag,
+    sla: f64,
+    host: decide::Host,
+) -> Result<DagControl, String> {
+    let mut input = PlanInput::new(
+        dag.clone(),
+        &lp.profiles,
+        sla,
+        Load::new(None, Some(60.0)).unwrap_or(Load {
+            rate_per_s: 1.0 / 60.0,
+            interarrival_s: 60.0,
+            gaps: optimizer::GapModel::Exponential,
+        }),
+    )
+    .map_err(|e| e.to_string())?;
+    input.space.hardware = decide::space(host);
+    input.space.policies = lp.policy.policy_set();
+    // Keep-alive windows cover 99.9 % of gaps, as `smiless sim` plans by default (a cold entry misses
+    // the SLA, so the tail matters more than the idle cost it buys).
+    input.params.sla_quantile = 0.999;
+    let policy = optimizer::policy_by_name("smiless").ok_or("the smiless policy is missing")?;
+    let saved = lp.store.as_ref().and_then(|s| s.load_dag(&key.0, &key.1));
+    let model = lp.store.as_ref().and_then(|s| s.load_model(&key.0, &key.1));
+    let (forecaster, restored, restored_reason) = match saved {
+        Some(s) => {
+            tracing::info!(
+                "control loop: DAG {} restored ({} s of history, {} planned members, forecaster {})",
+                key.1,
+                s.forecast.counts.len(),
+                s.hardware.len(),
+                if model.is_some() {
+                    "lstm"
+                } else {
+                    "hybrid-histogram"
+                }
+            );
+            let reason = format!(
+                "restored after a restart ({} s of forecaster history, hardware of {} members; before: {})",
+                s.forecast.counts.len(),
+                s.hardware.len(),
+                s.reason
+            );
+            (
+                forecast::DagForecaster::restore(s.forecast, model),
+                s.hardware,
+                Some(reason),
+            )
+        }
+        None => (forecast::DagForecaster::default(), BTreeMap::new(), None),
+    };
+    let forecaster = forecast::Shared::new(forecaster);
+    let controller = Controller::new(
+        policy,
+        Box::new(forecaster.clone()),
+        input.clone(),
+        HEADROOM,
+    );
+    Ok(DagControl {
+        dag: dag.clone(),
+        controller,
+        forecaster,
+        template: input,
+        applied: BTreeMap::new(),
+        restored,
+        restored_reason,
+    })
+}
+
+/// Saves a DAG's control state (after a closed window, a new plan or a new model).
+fn save(lp: &Loop, key: &(String, String), c: &DagControl, v: &PlanView, force: bool) {
+    let Some(store) = &lp.store else {
+        return;
+    };
+    let mut f = c.forecaster.lock();
+    if f.unsaved_model {
+        if let Some(m) = f.model()
+            && let Err(e) = store.save_model(&key.0, &key.1, &m)
+        {
+            tracing::warn!("control loop: cannot save the forecaster of {}: {e}", key.1);
+        }
+        f.unsaved_model = false;
+    }
+    if !(force || f.unsaved_history) {
+        return;
+    }
+    f.unsaved_history = false;
+    let mut hardware = c.restored.clone();
+    hardware.extend(c.applied.iter().map(|(k, v)| (k.clone(), *v)));
+    let saved = persist::DagSaved {
+        forecast: f.saved(),
+        hardware,
+        plan: v.plan.as_ref().and_then(|p| serde_json::to_value(p).ok()),
+        load: v.load,
+        reason: v.reason.clone(),
+        policy: lp.policy.to_string(),
+    };
+    drop(f);
+    if let Err(e) = store.save_dag(&key.0, &key.1, &saved) {
+        tracing::warn!("control loop: cannot save the state of {}: {e}", key.1);
+    }
+}
+
+/// One tick for one DAG: decide, then execute; `dt` real seconds since the previous tick are billed.
+async fn step(
+    state: &web::Data<AppState>,
+    lp: &mut Loop,
+    key: &(String, String),
+    dag: &Dag,
+    dt: f64,
 ) -> PlanView {
     let live = &state.dags.live;
     let scale = live.time_scale;
@@ -133,57 +316,29 @@ async fn step(
             optimizer::dag::ANN_SLA
         ));
     };
-    if controls.get(key).is_none_or(|c| c.dag != *dag) {
-        let mut input = match PlanInput::new(
-            dag.clone(),
-            profiles,
-            sla,
-            Load::new(None, Some(WINDOW_S)).unwrap_or(Load {
-                rate_per_s: 1.0 / WINDOW_S,
-                interarrival_s: WINDOW_S,
-                gaps: optimizer::GapModel::Exponential,
-            }),
-        ) {
-            Ok(i) => i,
+    if lp.controls.get(key).is_none_or(|c| c.dag != *dag) {
+        match control_for(lp, key, dag, sla, host_of(&*state.backend)) {
+            Ok(c) => {
+                lp.controls.insert(key.clone(), c);
+            }
             Err(e) => {
-                controls.remove(key);
+                lp.controls.remove(key);
                 return view(format!(
                     "not planned: {e}; members are started when a request arrives"
                 ));
             }
-        };
-        input.space.hardware = decide::space(host_of(&*state.backend));
-        let Some(policy) = optimizer::policy_by_name("smiless") else {
-            return view("not planned: the smiless policy is missing".into());
-        };
-        let controller = Controller::new(
-            policy,
-            Box::new(RecentWindow::new(WINDOW_S, None)),
-            input,
-            HEADROOM,
-        );
-        controls.insert(
-            key.clone(),
-            DagControl {
-                dag: dag.clone(),
-                controller,
-                estimator: RecentWindow::new(WINDOW_S, None),
-                applied: BTreeMap::new(),
-            },
-        );
+        }
     }
-    let Some(c) = controls.get_mut(key) else {
+    let policy = lp.policy;
+    let Some(c) = lp.controls.get_mut(key) else {
         return view("not planned".into());
     };
     let now_real = live.now();
     let now = now_real / scale;
-    for &t in &arrivals {
-        c.estimator.observe(t);
-    }
-    let load = c.estimator.estimate(now);
-    // The hardware applied so far: the planner charges a change its re-initialisation, so it switches
+    // The hardware deployed so far: the planner charges a change its re-initialisation, so it switches
     // only when the saving over its horizon pays for it (with the load quantisation: the hysteresis).
-    let current = c.applied.clone();
+    let mut current = c.restored.clone();
+    current.extend(c.applied.iter().map(|(k, v)| (k.clone(), *v)));
     // Planning is CPU work (milliseconds, more for large DAGs): keep it off the async workers' queue.
     let decided = tokio::task::block_in_place(|| {
         c.controller
@@ -196,21 +351,42 @@ async fn step(
             )
             .map(|d| (d.plan.clone(), d.changed))
     });
-    let (plan, changed) = match decided {
+    let (mut plan, changed) = match decided {
         Ok(d) => d,
         Err(e) => return view(format!("planning failed: {e}")),
     };
+    let (load, fview) = {
+        let f = c.forecaster.lock();
+        (f.last_load(), f.view())
+    };
+    let load = load.unwrap_or(Load {
+        rate_per_s: 1.0 / 60.0,
+        interarrival_s: 60.0,
+        gaps: optimizer::GapModel::Exponential,
+    });
+    live.control.set_forecast(&key.0, &key.1, fview.clone());
+    let mut eval_input = c.template.clone();
+    eval_input.load = load;
+    policy.apply(&mut plan, &eval_input);
     let reason = if changed {
         format!(
-            "re-planned for {:.3} req/s, a burst every {:.1} s (profile time): {} at {:.3} $/h, predicted {:.3} s against the SLA {sla} s",
+            "re-planned ({policy}) for {:.3} req/s, a burst every {:.1} s (profile time; forecaster {}: {} per {} s window, next gap {:.0} s): {} at {:.3} $/h, predicted {:.3} s against the SLA {sla} s",
             load.rate_per_s,
             load.interarrival_s,
+            fview.forecaster,
+            fview.count,
+            fview.window_s,
+            fview.interarrival_s,
             plan.policy,
             plan.cost_per_hour,
             plan.predicted_latency_s
         )
     } else {
         "plan unchanged: the load stayed within the hysteresis band".into()
+    };
+    let reason = match c.restored_reason.take() {
+        Some(r) => format!("{r}; {reason}"),
+        None => reason,
     };
     let reason = if plan.predicted_latency_s > sla * (1.0 + 1e-9) {
         format!(
@@ -224,11 +400,23 @@ async fn step(
     let host = host_of(&*state.backend);
     let mut slot = 0usize;
     let mut hardware_applied = true;
+    let grace = tick(scale).as_secs_f64();
     for fp in &plan.functions {
         let Some(rec) = state.catalog.function(&dag.namespace, &fp.name) else {
             continue;
         };
         let hw = fp.choice.hardware;
+        // Bill the replicas provisioned since the previous tick (profile time).
+        live.control.charge(
+            (&dag.namespace, &fp.name),
+            &dag.name,
+            &c.applied.get(&fp.name).unwrap_or(&hw).to_string(),
+            rec.replicas,
+            dt / scale,
+            eval_input
+                .prices
+                .per_second(*c.applied.get(&fp.name).unwrap_or(&hw)),
+        );
         let at = slot;
         slot += match hw {
             optimizer::Hardware::Cpu { cores } => usize::try_from(cores).unwrap_or(1),
@@ -256,14 +444,23 @@ async fn step(
         let u = live.member_use(&dag.namespace, &fp.name);
         let since = u
             .last_used
-            .unwrap_or_else(|| *first_seen.entry(fkey).or_insert(now_real));
+            .unwrap_or_else(|| *lp.first_seen.entry(fkey).or_insert(now_real));
         let m = decide::MemberState {
             replicas: rec.replicas,
             in_flight: u.in_flight,
             idle_s: (now_real - since).max(0.0),
             reserved: u.reserved_until.is_some_and(|r| r > now_real),
         };
-        let t = decide::target(&fp.choice, m, scale);
+        let t = decide::target(&fp.choice, m, scale, grace);
+        // A replica the loop keeps warm must be initialised before a request needs it: a classic-mode
+        // emulator initialises on its first call, so it gets a warm-up call when the loop starts it and
+        // the first time this process sees it running.
+        let fkey = (dag.namespace.clone(), fp.name.clone());
+        if (t.replicas > 0 && rec.replicas == 0) || (rec.replicas > 0 && !lp.warmed.contains(&fkey))
+        {
+            lp.warmed.insert(fkey);
+            warm(state, &rec);
+        }
         if t.replicas != rec.replicas {
             match state
                 .scale(&dag.namespace, &fp.name, u64::from(t.replicas))
@@ -282,14 +479,31 @@ async fn step(
             ));
         }
     }
-    PlanView {
+    let v = PlanView {
         plan: Some(plan),
         load: Some(load),
         reason,
         decided_at: jiff::Timestamp::now(),
         actions,
         hardware_applied,
+    };
+    if let Some(c) = lp.controls.get(key) {
+        save(lp, key, c, &v, changed);
     }
+    v
+}
+
+/// Sends a warm-up call to `rec` in the background (emulator functions only, see
+/// [`crate::dag::runner::takes_warmup`]).
+fn warm(state: &web::Data<AppState>, rec: &crate::catalog::FunctionRecord) {
+    if !crate::dag::runner::takes_warmup(&rec.deployment.env_process) {
+        return;
+    }
+    let state = state.clone();
+    let (ns, f) = (rec.namespace().to_owned(), rec.name().to_owned());
+    tokio::spawn(async move {
+        crate::dag::runner::warm_up(&state, &ns, &f).await;
+    });
 }
 
 /// A DAG request arrived: start its downstream members ahead of need, so their initialisation overlaps

@@ -93,6 +93,8 @@ pub struct Live {
     plans: Mutex<HashMap<Key, PlanView>>,
     /// Observed call times of DAG members, for the online profile refresh.
     pub refresh: crate::control::refresh::Refresher,
+    /// The control loop's measurements: cost per function, forecast vs actual per DAG.
+    pub control: crate::control::account::Accounts,
 }
 
 impl Default for Live {
@@ -118,6 +120,7 @@ impl Live {
             functions: Mutex::default(),
             plans: Mutex::default(),
             refresh: Default::default(),
+            control: Default::default(),
         }
     }
 

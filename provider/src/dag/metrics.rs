@@ -117,5 +117,6 @@ pub fn render(state: &AppState) -> String {
         }
     }
     out.push_str(&live.refresh.render());
+    out.push_str(&live.control.render());
     out
 }

@@ -1,8 +1,9 @@
 //! DAGs in the contract's listings (`GET /system/functions`, `GET /system/function/<dag>`) and the plan
 //! report `GET /system/plan`.
 //!
-//! A DAG is listed as a `FunctionStatus` with its own name and the label `com.smiless.kind=dag`; its
-//! replicas are the minimum over its members (desired and available), so "ready when all members are".
+//! A DAG is listed as a `FunctionStatus` with its own name and the label `com.smiless.kind=dag`; a ready
+//! DAG's replicas are its entry's (the runner and the control loop start the other members), any other
+//! DAG's the minimum over its members.
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -28,7 +29,18 @@ pub fn dag_status(state: &AppState, e: &DagEntry) -> FunctionStatus {
     let mut desired = u64::MAX;
     let mut available = u64::MAX;
     let mut created = None::<jiff::Timestamp>;
-    for m in &e.members {
+    // A ready DAG is available when its entry is: the runner starts the other members itself (cold start,
+    // or the control loop's pre-warm at its planned offset). Counting them would make the stock gateway's
+    // scale from zero wake every released member and wait for all of them, defeating the pre-warms.
+    let entry = match (&e.state, &e.dag) {
+        (DagState::Ready, Some(d)) => Some(d.nodes[d.entry].name.clone()),
+        _ => None,
+    };
+    for m in e
+        .members
+        .iter()
+        .filter(|m| entry.as_ref().is_none_or(|x| x == *m))
+    {
         match state.catalog.function(&e.namespace, m) {
             Some(rec) => {
                 desired = desired.min(u64::from(rec.replicas));
@@ -137,6 +149,10 @@ pub struct DagReport {
     pub stats: live::DagStats,
     /// The control loop's current decision (absent until its first tick for this DAG).
     pub control: Option<live::PlanView>,
+    /// The DAG's forecaster (absent until its first tick).
+    pub forecast: Option<crate::control::forecast::ForecastView>,
+    /// Measured cost of the members' provisioned replica-time since the provider started (profile time).
+    pub cost_usd: f64,
 }
 
 /// `GET /system/plan`.
@@ -162,6 +178,8 @@ pub fn report(state: &AppState) -> PlanReport {
             sla_s: e.dag.as_ref().and_then(|d| d.sla_s),
             stats: live.stats(&e.namespace, &e.name),
             control: live.plan(&e.namespace, &e.name),
+            forecast: live.control.forecast(&e.namespace, &e.name),
+            cost_usd: live.control.dag_cost(&e.namespace, &e.name),
         })
         .collect();
     PlanReport {

@@ -102,7 +102,7 @@ async fn fan_out_join_listing_validation_prewarm() {
         assert_eq!(deploy(a, &m).await.0, 202);
     }
 
-    // Listed with the label; replicas are the minimum over the members.
+    // Listed with the label; replicas are the entry's.
     wait_for("the DAG to be available", async || {
         status(a, "pipe").await["availableReplicas"].as_u64() == Some(1)
     })
@@ -174,11 +174,26 @@ async fn fan_out_join_listing_validation_prewarm() {
     assert!(r.status >= 500, "{}: {}", r.status, r.text());
     assert!(r.text().contains("f-b"), "{}", r.text());
 
-    // The stock gateway scales a name whose availableReplicas is 0: for a DAG that wakes every member.
+    // A ready DAG's availability is its entry's: a released downstream member does not make it
+    // unavailable (the runner and the pre-warms start it)...
     let s = send_json(
         a,
         "POST",
         "/system/scale-function/p-left",
+        &json!({"replicas": 0}),
+    )
+    .await;
+    assert_eq!(s.status, 202);
+    wait_for("p-left at zero", async || {
+        status(a, "p-left").await["availableReplicas"].as_u64() == Some(0)
+    })
+    .await;
+    assert_eq!(status(a, "pipe").await["availableReplicas"], 1);
+    // ...while a released entry does, and the stock gateway's scale of the DAG wakes every member.
+    let s = send_json(
+        a,
+        "POST",
+        "/system/scale-function/p-entry",
         &json!({"replicas": 0}),
     )
     .await;
