@@ -55,6 +55,8 @@ pub struct Tables {
     pub fastest: Vec<usize>,
     /// Options enumerated before the Pareto reduction (for reporting).
     pub enumerated: usize,
+    /// Options left to sort for the Pareto pass after the exact pre-filters (for reporting).
+    pub sorted: usize,
 }
 
 fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
@@ -86,6 +88,59 @@ fn total_key(x: f64) -> i64 {
 /// is no shorter is skipped (same latency, same init, higher price); and every option no better than the
 /// function's fastest option in all of cost, α and β is dropped before sorting.
 pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
+    build_with(input, space, true)
+}
+
+/// Whether `p` comes before `o` in the Pareto pass's order: `total_cmp` on (cost, α, β), then the
+/// position (`ip`, `io`) in the enumeration.
+fn precedes(p: &Opt, ip: usize, o: &Opt, io: usize) -> bool {
+    p.cost
+        .total_cmp(&o.cost)
+        .then(p.alpha.total_cmp(&o.alpha))
+        .then(p.beta.total_cmp(&o.beta))
+        .then(ip.cmp(&io))
+        .is_lt()
+}
+
+/// Drops, from the options `all[start..]` of one (hardware, batch, replicas), every option that a
+/// "line" option of the same group (β = α, no idle cost) comes before in the Pareto pass's order with
+/// an α no larger. The pass would drop it anyway: when it reaches such an option, that line option
+/// (or, if the line option was itself dropped, whatever dominated it, which then dominates this one
+/// too) is already behind it. Since a dropped option is never kept, the pass over the rest keeps
+/// exactly the same options in the same order; the point is a smaller sort (with the queueing term's
+/// extra replica counts, the sort was a fifth of a plan call). Typically always-on and the warm
+/// keep-alive of a group have the same α, and the dearer one goes.
+fn prune_group(all: &mut Vec<Opt>, start: usize) {
+    let g = &all[start..];
+    debug_assert!(g.len() <= 32, "one option per policy");
+    let mut dropped = 0u32;
+    for (io, o) in g.iter().enumerate() {
+        let hidden = g.iter().enumerate().any(|(ip, p)| {
+            ip != io
+                && p.beta == p.alpha
+                && p.idle_rate == 0.0
+                && p.alpha <= o.alpha
+                && precedes(p, ip, o, io)
+        });
+        if hidden {
+            dropped |= 1 << io;
+        }
+    }
+    if dropped == 0 {
+        return;
+    }
+    let mut w = start;
+    for i in 0..all.len() - start {
+        if dropped & (1 << i) == 0 {
+            all[w] = all[start + i];
+            w += 1;
+        }
+    }
+    all.truncate(w);
+}
+
+/// [`build`], with the per-group pruning switchable (off only to test that it changes nothing).
+fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tables {
     let n = input.dag.len();
     let m = input.load.burst_size();
     let mut tables = Tables {
@@ -95,6 +150,7 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
         min_beta: Vec::with_capacity(n),
         fastest: Vec::with_capacity(n),
         enumerated: 0,
+        sorted: 0,
     };
     let mut batches = space.batches.clone();
     batches.sort_unstable();
@@ -116,6 +172,7 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
     let mut prev_t: Vec<f64> = vec![f64::INFINITY; batches.len()];
     for node in 0..n {
         all.clear();
+        let mut enumerated = 0;
         let p = &input.profiles[node];
         let current = input.current.get(&input.dag.nodes[node].name).copied();
         let mut prev_kind = None;
@@ -195,6 +252,7 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                         continue;
                     }
                     last_wait = pieces.wait;
+                    let group = all.len();
                     let mut push = |policy: ColdStart, pol: Pol, dag_aware_prewarm: bool| {
                         let choice = Choice {
                             hardware: hw,
@@ -232,10 +290,14 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
                             space.prewarm == PrewarmMode::DagAware,
                         );
                     }
+                    enumerated += all.len() - group;
+                    if prune_groups {
+                        prune_group(&mut all, group);
+                    }
                 }
             }
         }
-        tables.enumerated += all.len();
+        tables.enumerated += enumerated;
         let fast = (0..all.len())
             .min_by(|&a, &b| {
                 all[a]
@@ -258,6 +320,7 @@ pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
         }));
         // Integer keys order exactly as `total_cmp` on (cost, α, β) then the index, but compare
         // without re-deriving the order per field: this sort was a third of a plan call's time.
+        tables.sorted += keys.len();
         keys.sort_unstable();
         // Pareto pass in cost order. Options with β = α and no idle cost ("line" options: every policy but
         // a pre-warm) dominate exactly the later options with α at least theirs, so one running minimum
@@ -336,5 +399,104 @@ mod tests {
             let f = &opts[t.fastest[node]];
             assert_eq!((f.alpha, f.beta), (t.min_alpha[node], t.min_beta[node]));
         }
+    }
+
+    /// The per-group pruning only shrinks the sort: on every shape, load, gap model, deployment and
+    /// pre-warm mode the tables (options, their order, the minima, the fastest) are exactly those built
+    /// without it, and it does drop options.
+    #[test]
+    fn group_pruning_leaves_the_tables_unchanged() {
+        use crate::load::GapModel;
+        use crate::testkit::Shape;
+        let set = ProfileSet::paper();
+        let loads = [
+            (Some(8.0), Some(2.0)),
+            (Some(0.5), None),
+            (Some(2.0), Some(0.5)),
+            (Some(30.0), Some(1.0)),
+        ];
+        let mut inputs = Vec::new();
+        for (i, shape) in [
+            Shape::Chain,
+            Shape::Diamond,
+            Shape::FanOut,
+            Shape::FanIn,
+            Shape::Random,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for (j, &(rate, gap)) in loads.iter().enumerate() {
+                let dag = testkit::random_dag(7 + (i * 10 + j) as u64, 5, shape);
+                let mut input =
+                    PlanInput::new(dag, &set, 3.0, Load::new(rate, gap).unwrap()).unwrap();
+                if j == 1 {
+                    input.load = input.load.with_gaps(GapModel::Deterministic);
+                }
+                if j == 2 {
+                    input.close_rate_per_s = Some(6.0);
+                    input.space.prewarm = PrewarmMode::AtArrival;
+                    let first = input.dag.nodes[0].name.clone();
+                    input.current.insert(first, Hardware::Cpu { cores: 2 });
+                }
+                if j == 3 {
+                    input.params.queueing = false;
+                }
+                inputs.push(input);
+            }
+        }
+        for name in testkit::PAPER_DAGS {
+            let dag = testkit::paper_dag(name).unwrap();
+            let load = Load::new(Some(8.0), Some(2.0)).unwrap();
+            inputs.push(PlanInput::new(dag, &set, 3.0, load).unwrap());
+        }
+        let mut sorted_fewer = 0;
+        for input in &inputs {
+            let pruned = build_with(input, &input.space, true);
+            let full = build_with(input, &input.space, false);
+            assert_eq!(pruned.opts, full.opts);
+            assert_eq!(
+                (&pruned.min_cost, &pruned.min_alpha, &pruned.min_beta),
+                (&full.min_cost, &full.min_alpha, &full.min_beta)
+            );
+            assert_eq!(pruned.fastest, full.fastest);
+            assert_eq!(pruned.enumerated, full.enumerated);
+            sorted_fewer += usize::from(pruned.sorted < full.sorted);
+        }
+        assert!(
+            sorted_fewer > inputs.len() / 2,
+            "pruned in {sorted_fewer} cases"
+        );
+    }
+
+    #[test]
+    fn a_dearer_line_option_with_no_smaller_alpha_is_pruned() {
+        let opt = |cost: f64, alpha: f64, beta: f64, idle_rate: f64| Opt {
+            choice: Choice {
+                hardware: Hardware::Cpu { cores: 1 },
+                batch: 1,
+                replicas: 1,
+                policy: ColdStart::AlwaysOn,
+            },
+            cost,
+            alpha,
+            beta,
+            ready: 0.0,
+            idle_rate,
+            init_est: 1.0,
+        };
+        // Always-on (dearer) and a warm keep-alive with the same α; a pre-warm dearer and slower than
+        // the keep-alive; a break-even keep-alive cheaper but later (kept).
+        let mut all = vec![
+            opt(9.0, 1.0, 1.0, 0.0),
+            opt(9.0, 1.0, 1.0, 0.0),
+            opt(2.0, 1.0, 1.0, 0.0),
+            opt(3.0, 1.0, 4.0, 0.0),
+            opt(1.0, 5.0, 5.0, 0.0),
+            opt(2.5, 1.0, 1.5, 0.5),
+        ];
+        prune_group(&mut all, 1);
+        let costs: Vec<f64> = all.iter().map(|o| o.cost).collect();
+        assert_eq!(costs, [9.0, 2.0, 1.0]);
     }
 }
