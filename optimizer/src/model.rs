@@ -31,7 +31,7 @@
 //! two close requests on a chain the true extra delay is the bottleneck stage's, so this errs on the
 //! safe side.
 use crate::hardware::Hardware;
-use crate::load::{GapModel, Load, poisson_at_least};
+use crate::load::{GapModel, Load};
 use crate::plan::{Choice, ColdStart, PlanInput};
 use crate::profile::Profile;
 
@@ -86,10 +86,29 @@ pub fn queue_wait(load: &Load, close_rate: f64, d: f64, batch: u32, n: u32, eps:
         }
         GapModel::Exponential => {
             let mu = close_rate * d;
-            // Round j serves n·batch more of the queued requests.
-            (0..MAX_WAIT_ROUNDS)
-                .find(|&j| poisson_at_least(mu, n + j * n * batch.max(1)) <= eps)
-                .map_or(f64::from(MAX_WAIT_ROUNDS) * d, |j| f64::from(j) * d)
+            // Round j serves n·batch more of the queued requests: P(N ≥ n + j·n·batch) for growing j,
+            // as `poisson_at_least` sums it (same terms, same order, so bit for bit the same tails),
+            // but in one pass instead of from zero per round.
+            let mut term = (-mu).exp();
+            let mut below = term; // terms 0..=i
+            let mut i = 0;
+            for j in 0..MAX_WAIT_ROUNDS {
+                let k = n + j * n * batch.max(1);
+                while i + 1 < k {
+                    i += 1;
+                    term *= mu / f64::from(i);
+                    below += term;
+                }
+                let tail = if mu <= 0.0 {
+                    0.0
+                } else {
+                    (1.0 - below).max(0.0)
+                };
+                if tail <= eps {
+                    return f64::from(j) * d;
+                }
+            }
+            f64::from(MAX_WAIT_ROUNDS) * d
         }
     }
 }
@@ -105,9 +124,24 @@ pub fn close_rate(input: &PlanInput) -> f64 {
 /// `t_b` seconds: replicas between the utilisation minimum and this are worth offering the search.
 pub fn queue_free_replicas(close_rate: f64, t_b: f64, eps: f64, cap: u32) -> u32 {
     let mu = close_rate * t_b;
-    (1..=cap)
-        .find(|&k| poisson_at_least(mu, k) <= eps)
-        .unwrap_or(cap)
+    // P(N ≥ k) for k = 1, 2, … as `poisson_at_least` sums it (bit for bit), in one pass.
+    let mut term = (-mu).exp();
+    let mut below = term; // terms 0..k-1
+    for k in 1..=cap {
+        if k > 1 {
+            term *= mu / f64::from(k - 1);
+            below += term;
+        }
+        let tail = if mu <= 0.0 {
+            0.0
+        } else {
+            (1.0 - below).max(0.0)
+        };
+        if tail <= eps {
+            return k;
+        }
+    }
+    cap
 }
 
 /// The earliest a pre-warm may make a replica ready relative to the burst's arrival, before its init:
@@ -332,4 +366,42 @@ pub fn evaluate(input: &PlanInput, choices: &[Choice]) -> Evaluation {
     }
     ev.latency_s = dag.sinks().map(|f| ev.finish[f]).fold(0.0, f64::max);
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::poisson_at_least;
+
+    /// The one-pass Poisson sums give exactly the answers of summing from zero per tail.
+    #[test]
+    fn one_pass_queueing_sums_match_the_per_tail_sums() {
+        let load = Load::new(Some(8.0), Some(2.0)).expect("valid load");
+        for close in [0.0, 0.1, 0.5, 2.0, 8.0, 40.0] {
+            for d in [0.01, 0.2, 1.0, 3.5] {
+                for eps in [0.0, 1e-6, 0.01, 0.2] {
+                    let mu = close * d;
+                    for cap in [1, 5, 12, 20] {
+                        let want = (1..=cap)
+                            .find(|&k| poisson_at_least(mu, k) <= eps)
+                            .unwrap_or(cap);
+                        assert_eq!(queue_free_replicas(close, d, eps, cap), want);
+                    }
+                    for batch in [1, 4, 16] {
+                        for n in [1, 2, 3, 7] {
+                            let want = (0..MAX_WAIT_ROUNDS)
+                                .find(|&j| poisson_at_least(mu, n + j * n * batch) <= eps)
+                                .map_or(f64::from(MAX_WAIT_ROUNDS) * d, |j| f64::from(j) * d);
+                            let got = queue_wait(&load, close, d, batch, n, eps);
+                            assert_eq!(
+                                got.to_bits(),
+                                want.to_bits(),
+                                "{close} {d} {eps} {batch} {n}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
