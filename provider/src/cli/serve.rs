@@ -73,7 +73,9 @@ async fn take_over(catalog: Arc<Catalog>, kube: KubeBackend) {
             }
             Err(e) => {
                 if !warned {
-                    tracing::warn!("kubernetes: cannot import the cluster's state yet (retrying): {e}");
+                    tracing::warn!(
+                        "kubernetes: cannot import the cluster's state yet (retrying): {e}"
+                    );
                     warned = true;
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
