@@ -3,7 +3,7 @@
 //! short workload for instruction-count profilers (`valgrind --tool=callgrind`) and for comparing two
 //! builds side by side on a noisy machine, where criterion's long runs are hard to line up.
 //!
-//! Run: `cargo run --release -p optimizer --example plan_paper -- [ROUNDS] [CALLS_PER_ROUND]`.
+//! Run: `cargo run --release -p optimizer --example plan_paper -- [ROUNDS] [CALLS_PER_ROUND] [DAG]`.
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -21,8 +21,13 @@ fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<u32>());
     let rounds = args.next().and_then(Result::ok).unwrap_or(20);
     let calls = args.next().and_then(Result::ok).unwrap_or(200);
+    // An optional third argument names the one DAG to plan (per-DAG instruction counts).
+    let only = std::env::args().nth(3);
     let set = ProfileSet::paper();
     for name in testkit::PAPER_DAGS {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let dag = testkit::paper_dag(name).expect("paper DAG");
         let load = Load::new(Some(8.0), Some(2.0)).expect("load");
         let mut input = PlanInput::new(dag, &set, 3.0, load).expect("input");
