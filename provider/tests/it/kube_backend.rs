@@ -87,8 +87,12 @@ async fn kube_backend_drives_a_real_api_server() {
     );
     assert_eq!(b.orchestration(), "kubernetes");
 
-    // Secret: synced from the catalog's file into a labelled Kubernetes Secret.
-    b.secret_changed(&ns, "it-secret").await.unwrap();
+    // Secret: synced from the catalog's file into a labelled Kubernetes Secret. A just-started API server
+    // may refuse writes for a moment (the backend says 503 then), so the first write is retried.
+    eventually(30, "the API server accepts the first write", async || {
+        b.secret_changed(&ns, "it-secret").await.is_ok()
+    })
+    .await;
     let s: Secret = Api::namespaced(client.clone(), &ns)
         .get("it-secret")
         .await
