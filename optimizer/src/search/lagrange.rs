@@ -85,6 +85,8 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
     let mut trial = vec![0usize; n];
     let mut finish = vec![0.0_f64; n];
     let mut crit = Vec::with_capacity(n);
+    let mut trial_finish = vec![0.0_f64; n];
+    let mut trial_crit = Vec::with_capacity(n);
     let mut best: Option<(Vec<usize>, f64)> = None;
     // Step: the steepest cost-per-second trade-off any function offers, so one step can move a choice.
     let mut step = t
@@ -115,15 +117,15 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
         critical(input, t, &picks, &finish, &mut crit);
         let violated = lat > sla;
         trial.copy_from_slice(&picks);
-        if let Some(cost) = repair(input, t, &mut trial, &mut finish, &mut crit)
+        // The repair gets its own scratch buffers (it overwrites them before reading), so `picks`'s
+        // finish times and critical path survive for the step below without evaluating it again.
+        if let Some(cost) = repair(input, t, &mut trial, &mut trial_finish, &mut trial_crit)
             && best.as_ref().is_none_or(|b| cost < b.1)
         {
             best = Some((trial.clone(), cost));
         }
         // Subgradient: the critical path's price goes up when the SLA is missed, every price decays
         // otherwise.
-        quick_eval(input, t, &picks, &mut finish);
-        critical(input, t, &picks, &finish, &mut crit);
         if violated {
             for &v in &crit {
                 lam[v] += step;
