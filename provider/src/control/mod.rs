@@ -439,6 +439,9 @@ async fn step(
                     actions.push(format!("{}: placing on {hw} failed: {e}", fp.name));
                 }
             }
+        } else {
+            // Every tick says where each member runs, not only the tick that placed it.
+            actions.push(format!("{}: placed on {hw} (kept)", fp.name));
         }
         let fkey = (dag.namespace.clone(), fp.name.clone());
         let u = live.member_use(&dag.namespace, &fp.name);
