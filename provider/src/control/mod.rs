@@ -333,6 +333,16 @@ async fn step(
     let Some(c) = lp.controls.get_mut(key) else {
         return view("not planned".into());
     };
+    // Online profile refresh: a drifted profile replaces the planner's and forces a re-plan.
+    let cpus = host_of(&*state.backend).cpus;
+    let drift = refresh::on_tick(&live.refresh, dag, &mut lp.profiles, Some(&c.applied), cpus);
+    if let Some(p) = refresh::resolve(dag, &lp.profiles).filter(|_| !drift.is_empty()) {
+        c.controller.set_profiles(p.clone());
+        c.template.profiles = p;
+        if let Some(Err(e)) = lp.store.as_ref().map(|s| s.save_profiles(&lp.profiles)) {
+            tracing::warn!("control loop: cannot save the refreshed profiles: {e}");
+        }
+    }
     let now_real = live.now();
     let now = now_real / scale;
     // The hardware deployed so far: the planner charges a change its re-initialisation, so it switches
@@ -396,7 +406,7 @@ async fn step(
     } else {
         reason
     };
-    let mut actions = Vec::new();
+    let mut actions = drift;
     let host = host_of(&*state.backend);
     let mut slot = 0usize;
     let mut hardware_applied = true;

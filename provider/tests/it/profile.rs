@@ -5,7 +5,7 @@ use std::time::Duration;
 use provider::profiler::{self, Config, NoProgress, client::Api};
 use serde_json::json;
 
-use crate::client::{get, send_json};
+use crate::client::{get, request, send_json};
 use crate::provider::Provider;
 
 /// A profile with all three coefficients non-zero, so the fit has something to find in each.
@@ -17,7 +17,9 @@ const PROFILES: &str = r#"{"source": "test", "profiles": {
            "infer": {"cpu": {"a": 2.0, "b": 0.0, "c": 1.0}, "gpu": {"a": 0.01, "b": 0.0, "c": 0.1}},
            "memory_mb": 512}}}"#;
 
-const SCALE: &str = "0.03";
+/// Large enough that a call's fixed overhead (proxy, fork of the emulator: a few ms, more when the other
+/// tests load the 2 cores) stays small against the emulated times.
+const SCALE: &str = "0.05";
 
 fn config(function: &str, cores: Vec<u32>, memory_mib: Vec<u64>) -> Config {
     Config {
@@ -64,13 +66,10 @@ async fn profile_of_the_emulator_fits_within_the_must_show_errors() {
         vec![1]
     };
     let api = Api::new(&format!("http://{}", p.addr), None, Duration::from_secs(30)).unwrap();
-    let report = profiler::run(
-        &api,
-        &config("synth", cores.clone(), Vec::new()),
-        &mut NoProgress,
-    )
-    .await
-    .unwrap();
+    let mut cfg = config("synth", cores.clone(), Vec::new());
+    // Medians of 5 calls per cell: robust to a call delayed by the other tests' processes.
+    cfg.repeat = 5;
+    let report = profiler::run(&api, &cfg, &mut NoProgress).await.unwrap();
     eprintln!(
         "profile: fit {:?}, held-out {:?} error {:.3}, init {:?}",
         report.fit, report.heldout, report.heldout_error, report.init
@@ -86,14 +85,17 @@ async fn profile_of_the_emulator_fits_within_the_must_show_errors() {
     assert!(fit.a >= 0.0 && fit.b >= 0.0 && fit.c >= 0.0);
     // The time scale came from the function's environment; profile seconds recover the emulated model
     // (a = 1.0 per item on one core; overheads land in c).
-    assert_eq!(report.time_scale, 0.03);
+    assert_eq!(report.time_scale, 0.05);
+    // The per-item time on one core is the emulated a + b = 1.1 (a constant overhead cannot move it;
+    // noise can shift weight between a and b, which only differ by 1/r).
+    assert!((fit.a + fit.b - 1.1).abs() / 1.1 < 0.2, "{fit:?}");
     let t16 = report
         .profile
         .infer_time(optimizer::Hardware::Cpu { cores: 1 }, 16);
-    assert!((t16 - 17.9).abs() / 17.9 < 0.15, "t(16, 1) = {t16}");
+    assert!((t16 - 17.9).abs() / 17.9 < 0.2, "t(16, 1) = {t16}");
     // Initialisation: the emulator's 2.0 s mean (profile time), measured as cold − warm.
     let init = &report.init["cpu:1"];
-    assert_eq!(init.samples_s.len(), 3);
+    assert_eq!(init.samples_s.len(), 5);
     // Cold − warm also holds the replica's own start (process spawn, health check), which divided by
     // the time scale is a sizeable part of a profile second.
     assert!(init.mean_s > 1.6 && init.mean_s < 6.0, "{init:?}");
@@ -177,4 +179,50 @@ fn cli_rejects_bad_input_readably() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("http://HOST:PORT"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_refresh_detects_a_drifted_profile_and_replans() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("profiles.json");
+    std::fs::write(&file, PROFILES).unwrap();
+    // The planner believes the member is `synthetic`; the replica really runs `slow` (t(1, r) is about
+    // 2–3× larger): the observed times must drift the profile and re-plan.
+    let (p, _) = Provider::start_with(
+        dir.path().join("state").as_path(),
+        &[
+            ("basic_auth", "false"),
+            ("SMILESS_TIME_SCALE", "0.02"),
+            ("SMILESS_PROFILES", file.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
+    let body = json!({
+        "service": "m", "image": "smiless/smiless-fn:test",
+        "envProcess": format!("{fnbin} --profile slow --profiles {}", file.display()),
+        "envVars": {"SMILESS_TIME_SCALE": "0.02"},
+        "annotations": {"com.smiless.dag": "d", "com.smiless.sla": "30s",
+                        "com.smiless.profile": "synthetic"}
+    });
+    let r = send_json(p.addr, "POST", "/system/functions", &body).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let t0 = std::time::Instant::now();
+    let mut seen = String::new();
+    while t0.elapsed() < Duration::from_secs(40) {
+        let r = request(p.addr, "POST", "/function/d", &[], b"x").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        seen = get(p.addr, "/metrics").await.text();
+        if seen.contains(
+            "smiless_profile_drift_total{namespace=\"openfaas-fn\",function=\"m\",kind=\"infer\"}",
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let line = seen
+        .lines()
+        .find(|l| l.starts_with("smiless_profile_drift_total{") && l.contains("kind=\"infer\""))
+        .unwrap_or_else(|| panic!("no drift counted:\n{seen}"));
+    assert!(line.ends_with(" 1") || line.ends_with(" 2"), "{line}");
 }
