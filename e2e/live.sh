@@ -201,12 +201,13 @@ restart() {
   after="$(curl -fsS -u "$AUTH" "$PROVIDER/system/plan")"
   echo "$after" >"$RESULTS/plan-after.json"
   local n
-  # The gateway's pooled connection to the killed provider fails once ("empty reply"): retry briefly.
+  # Asked of the provider: the stock gateway's listing panics without a Prometheus to merge invocation
+  # counts from (this rig runs none, to save the CPU), which is the gateway's defect, not a lost function.
   for _ in 1 2 3 4 5; do
-    n="$(curl -fsS -u "$AUTH" "$GATEWAY/system/functions" 2>>"$RESULTS/logs/list-restart.log" | jq length)" && [[ -n "$n" ]] && break
+    n="$(curl -fsS -u "$AUTH" "$PROVIDER/system/functions" 2>>"$RESULTS/logs/list-restart.log" | jq length)" && [[ -n "$n" ]] && break
     sleep 1
   done
-  assert_eq "restart: no function lost (the gateway lists 13 functions + 3 DAGs)" 16 "$n"
+  assert_eq "restart: no function lost (the provider lists 13 functions + 3 DAGs)" 16 "$n"
   local d hb ha fb fa
   for d in ${LIVE_DAGS//,/ }; do
     hb="$(jq -c --arg d "$d" '[.dags[] | select(.name == $d) | .control.plan.functions[] | [.name, .choice.hardware]]' <<<"$before")"
