@@ -24,7 +24,7 @@ source "$E2E_DIR/openfaas/stack.sh"
 CLUSTER_SH="$E2E_DIR/kube/cluster.sh"
 NS=openfaas-fn
 # Planned durations (keep-alive windows, pre-warm offsets) are multiplied by this, so they pass in seconds.
-TIME_SCALE="${SMILESS_E2E_TIME_SCALE:-0.05}"
+TIME_SCALE="${SMILESS_E2E_TIME_SCALE:-0.01}"
 
 usage() {
   cat <<'EOF'
@@ -34,7 +34,7 @@ environment:
   SMILESS_PEERS_DIR        where the gateway and faas-cli are built and cached (default <repo>/.cache/peers)
   SMILESS_KUBE_BIN         where e2e/kube/cluster.sh caches the Kubernetes binaries
   SMILESS_E2E_RESULTS      results directory (default <repo>/.cache/e2e-kube/<UTC time>-<pid>)
-  SMILESS_E2E_TIME_SCALE   factor on planned durations (default 0.05)
+  SMILESS_E2E_TIME_SCALE   factor on planned durations (default 0.01)
   SMILESS_BIN              use this smiless binary instead of building one (development)
 
 example: e2e/kube.sh
