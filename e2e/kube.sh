@@ -352,7 +352,9 @@ flow_dag() {
     # The planned keep-alive (profile seconds) times the time scale, plus slack for ticks and the rollout.
     wait_s="$(jq -r --arg n "$name" --argjson s "$TIME_SCALE" '.functions[] | select(.name == $n) | ((.choice.policy.seconds // 0) * $s + 30 | ceil)' <<<"$plan")"
     if try_until "$wait_s" replicas_is "$name" 0; then pass "$name: scaled to zero after its keep-alive / release (spec.replicas 0)"; else
-      fail "$name: scaled to zero within ${wait_s}s" "spec.replicas $(spec_replicas "$name")"; fi
+      fail "$name: scaled to zero within ${wait_s}s" "spec.replicas $(spec_replicas "$name")"
+      curl -sS --max-time 10 -u "$AUTH" "$PROVIDER/system/plan" >"$RESULTS/plan-at-failure-$name.json" 2>&1 || true
+    fi
   done
   try_until 30 running_is "${released%%$'\n'*}" 0 || true
   # Pre-warm: after a DAG request arrives, members with a pre-warm policy are scaled up at their planned
