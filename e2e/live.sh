@@ -4,7 +4,7 @@
 # emulator), then one time-compressed trace with idle gaps longer than the fixed keep-alive window replayed
 # through the gateway under three provider policies in turn:
 #   smiless (default), always-on, keepalive:<K> (OpenFaaS' usual scale to zero after K idle, cold start on demand)
-# and compared on SLA violation ratio, cost and cold starts (from the provider's /metrics). Checks the targets
+# and compared on SLA violation ratio, cost and cold starts (from the provider's /metrics). Checks the targets:
 # smiless meets the SLA for >= 99 % of DAG requests and costs less than always-on. Then `smiless sim` on the
 # same trace and policy: the live-vs-simulated gap of cost and violation ratio (asserted within 15 % only with
 # LIVE_SIM_STRICT=1; always printed). Last, a restart: kill -9 the provider mid-trace, start it again on the
