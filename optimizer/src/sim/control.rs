@@ -7,6 +7,11 @@
 //! its policy for a plan only when the quantised load or the deployed hardware changed. Plans are memoised
 //! by that key, so a policy's plan is a pure function of (quantised load, current hardware): replaying a
 //! trace is deterministic and cheap.
+//!
+//! A plan change that makes some functions faster on new hardware and others slower is staged: the
+//! slower ones keep their deployed choice until the faster ones' new replicas have had time to
+//! initialise, so that no request runs the old, slow choice of one function and the new, slow choice of
+//! another in a row (`Controller::stage`).
 use std::collections::{BTreeMap, HashMap};
 
 use crate::hardware::Hardware;
@@ -66,6 +71,10 @@ pub struct Controller {
     key: Option<Key>,
     /// The plan handed out last (deployed).
     current: Option<Plan>,
+    /// Until when switches that make a function slower wait (see [`Controller::stage`]).
+    hold_slower_until: f64,
+    /// The deployed plan is an interim one: some functions still wait for their switch.
+    staged: bool,
     pub stats: ControlStats,
 }
 
@@ -117,6 +126,8 @@ impl Controller {
             cache: HashMap::new(),
             key: None,
             current: None,
+            hold_slower_until: f64::NEG_INFINITY,
+            staged: false,
             stats: ControlStats::default(),
         }
     }
@@ -174,11 +185,86 @@ impl Controller {
                 changed: false,
             });
         }
+        if (changed || self.staged)
+            && let Some(cur) = self.current.clone()
+        {
+            let target = self
+                .cache
+                .get(&key)
+                .expect("inserted above when missing")
+                .clone();
+            let (interim, stage_changed) = self.stage(now, &cur, &target, &key);
+            self.staged = interim.is_some();
+            if let Some(p) = interim {
+                self.current = Some(p);
+                return Ok(Decision {
+                    plan: self.current.as_ref().expect("set above"),
+                    changed: changed || stage_changed,
+                });
+            }
+            // The last deferred switch is due: the whole target plan now.
+            let changed = true;
+            self.current = Some(target);
+            return Ok(Decision {
+                plan: self.current.as_ref().expect("set above"),
+                changed,
+            });
+        }
         let plan = self.cache.get(&key).expect("inserted above when missing");
         if changed {
             self.current = Some(plan.clone());
         }
         Ok(Decision { plan, changed })
+    }
+
+    /// Orders a plan change along the DAG. While the new replicas of a function that gets faster
+    /// initialise, its old replicas keep serving (make before break); a function that gets slower
+    /// at the same time would switch as soon as its own (often quicker) replacement is up, and a request
+    /// in between takes the old, slow path through the first and the new, slow path through the
+    /// second: a mix that neither plan was checked against. So a change that makes a function slower
+    /// waits until the switches that make others faster are done (their initialisation estimate);
+    /// meanwhile that function keeps its deployed choice, which the old plan sized for the path.
+    /// Returns the interim plan to deploy (None: deploy `target`) and whether it differs from `cur`.
+    fn stage(&mut self, now: f64, cur: &Plan, target: &Plan, key: &Key) -> (Option<Plan>, bool) {
+        let mut input = self.template.clone();
+        input.load = self.key_load(key);
+        input.close_rate_per_s = key_close(key);
+        let finish = |c: &crate::plan::Choice, f: usize| {
+            let b = crate::model::behaviour(&input, f, c);
+            (b.delay + b.service, b.ready + b.service)
+        };
+        let mut slower = Vec::new();
+        for (f, (a, b)) in cur.functions.iter().zip(&target.functions).enumerate() {
+            let (a, b) = (a.choice, b.choice);
+            if a == b {
+                continue;
+            }
+            let (old, new) = (finish(&a, f), finish(&b, f));
+            if new.0 > old.0 + 1e-9 || new.1 > old.1 + 1e-9 {
+                slower.push(f);
+            } else if a.hardware != b.hardware {
+                let init = input.profiles[f]
+                    .init(b.hardware)
+                    .estimate(input.params.init_std_factor);
+                self.hold_slower_until = self.hold_slower_until.max(now + init);
+            }
+        }
+        if slower.is_empty() || now >= self.hold_slower_until {
+            return (None, false);
+        }
+        let mut choices: Vec<_> = target.functions.iter().map(|f| f.choice).collect();
+        for &f in &slower {
+            choices[f] = cur.functions[f].choice;
+        }
+        let changed = cur
+            .functions
+            .iter()
+            .zip(&choices)
+            .any(|(a, b)| a.choice != *b);
+        let sla = input.sla_s;
+        let mut plan = crate::search::plan_from_choices(&input, choices, &target.policy);
+        plan.sla_s = sla;
+        (Some(plan), changed)
     }
 
     /// True when the deployed plan changes hardware against the new one, still meets the planning SLA

@@ -16,8 +16,11 @@
 //!   the arrival), one per request still waiting for it beyond the initialising and idle replicas, up to
 //!   the planned count (a busy replica serves a waiting request only after its call); with an oracle estimator the next burst is known, and replicas start at
 //!   `next burst + offset` (possibly before it) and are held until the burst reaches them.
-//! - A hardware change releases idle and initialising replicas at once, lets busy ones finish, and
-//!   starts the new ones as the policy says.
+//! - A hardware change is made before break, like the live runtime's rollout: the old replicas, warm
+//!   or still initialising, keep serving until a replacement on the new hardware is ready, then leave.
+//!   The controller orders the switches of one plan change along the DAG (`Controller::decide`).
+//! - Scaling an always-on function down cancels initialising replicas first (newest first) and keeps
+//!   the warm ones, as the live runtime does.
 //! - Init time ~ normal(mean, std) truncated to ±3 std (so the planner's mean + 3·std always covers it);
 //!   inference time = the latency model × normal(1, cv) truncated to ±2 cv.
 use std::cmp::Ordering;
@@ -448,10 +451,12 @@ impl<'a> Sim<'a> {
         }
         self.set_state(r, State::Idle);
         let f = self.reps[r].f;
-        if self.reps[r].retire {
+        if self.reps[r].retire && self.has_ready_successor(f) {
+            // Replaced while it initialised: the new hardware serves.
             self.release(r);
             return;
         }
+        // A retiring replica that is ready first serves until its replacement is (make before break).
         self.retire_replaced(f);
         self.dispatch(f);
         if self.reps[r].state == State::Idle {

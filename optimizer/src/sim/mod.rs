@@ -29,4 +29,7 @@ pub use metrics::{Ledger, Summary};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
+mod switch_tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

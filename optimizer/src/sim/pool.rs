@@ -185,21 +185,18 @@ impl Sim<'_> {
                 if !self.fns[f].live.is_empty() {
                     self.hw_switches += 1;
                 }
-                // Make before break: initialising replicas are cancelled; warm ones keep serving
-                // until a replacement on the new hardware is ready (as a rolling update would).
-                let mut warm = 0u32;
+                // Make before break, as the live runtime's rollout does: every old replica, warm or
+                // still initialising, stays in rotation until a replacement on the new hardware is
+                // ready. An initialising one may be what a queued request is waiting for; cancelling
+                // it would make that request wait for a whole new initialisation.
+                let mut old_count = 0u32;
                 for r in self.fns[f].live.clone() {
-                    match self.reps[r].state {
-                        State::Init => self.release(r),
-                        _ => {
-                            self.reps[r].retire = true;
-                            warm += 1;
-                        }
-                    }
+                    self.reps[r].retire = true;
+                    old_count += 1;
                 }
                 self.fns[f].choice = Some(new);
-                if warm > 0 && !matches!(new.policy, ColdStart::PreWarm { .. }) {
-                    for _ in 0..warm.min(new.replicas.max(1)) {
+                if old_count > 0 && !matches!(new.policy, ColdStart::PreWarm { .. }) {
+                    for _ in 0..old_count.min(new.replicas.max(1)) {
                         self.start_replica(f, f64::NEG_INFINITY);
                     }
                 }
@@ -207,12 +204,26 @@ impl Sim<'_> {
             self.fns[f].choice = Some(new);
             self.current.insert(fp.name.clone(), new.hardware);
             if let ColdStart::AlwaysOn = new.policy {
-                let live = self.fns[f]
+                let want = (new.replicas.max(1) as usize).min(self.opts.max_replicas);
+                let mut live: Vec<usize> = self.fns[f]
                     .live
                     .iter()
-                    .filter(|&&r| !self.reps[r].retire)
-                    .count();
-                for _ in live..(new.replicas.max(1) as usize).min(self.opts.max_replicas) {
+                    .copied()
+                    .filter(|&r| !self.reps[r].retire)
+                    .collect();
+                // Scaling down, the live runtime retires not-ready replicas first, newest first, and
+                // keeps the warm ones (which the idle check below would otherwise release first, as
+                // they have been idle the longest).
+                while live.len() > want {
+                    let Some(i) = live
+                        .iter()
+                        .rposition(|&r| self.reps[r].state == State::Init)
+                    else {
+                        break;
+                    };
+                    self.release(live.remove(i));
+                }
+                for _ in live.len()..want {
                     self.start_replica(f, f64::NEG_INFINITY);
                 }
             }

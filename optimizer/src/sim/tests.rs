@@ -14,7 +14,7 @@ use super::{Controller, RecentWindow, SimOptions, SimResult, simulate};
 const CPU1: Hardware = Hardware::Cpu { cores: 1 };
 
 /// A profile whose CPU init takes `init` s and whose 1-core call takes `infer` s for any batch.
-fn toy(init: f64, infer: f64) -> Profile {
+pub(super) fn toy(init: f64, infer: f64) -> Profile {
     let lat = LatencyModel {
         a: 0.0,
         b: 0.0,
