@@ -71,10 +71,51 @@ pub fn min_replicas(busy: f64, load: &Load, util_cap: f64) -> u32 {
 /// load, where the replica options that remove the wait are the ones to pick anyway).
 const MAX_WAIT_ROUNDS: u32 = 4;
 
+/// `e^{−μ}` of the last `μ` asked for: the option tables ask for the same `μ` many times in a row
+/// (every replica count at or above the calls per burst holds a replica for the same time).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExpMemo {
+    mu: f64,
+    e: f64,
+}
+
+impl Default for ExpMemo {
+    fn default() -> Self {
+        ExpMemo {
+            mu: f64::NAN,
+            e: f64::NAN,
+        }
+    }
+}
+
+impl ExpMemo {
+    #[inline]
+    fn neg_exp(&mut self, mu: f64) -> f64 {
+        if mu.to_bits() != self.mu.to_bits() {
+            self.mu = mu;
+            self.e = (-mu).exp();
+        }
+        self.e
+    }
+}
+
 /// The queueing term: the SLA-quantile wait (seconds) of a request at a function whose calls hold a
 /// replica for `d` seconds, with `n` replicas and batch cap `batch` (see the module doc). `close_rate`
 /// is the close-arrival rate `λ_c` per second, `eps` the allowed tail (1 − SLA quantile).
 pub fn queue_wait(load: &Load, close_rate: f64, d: f64, batch: u32, n: u32, eps: f64) -> f64 {
+    queue_wait_memo(load, close_rate, d, batch, n, eps, &mut ExpMemo::default())
+}
+
+/// [`queue_wait`] with `e^{−μ}` remembered across calls (bit for bit the same answers).
+pub(crate) fn queue_wait_memo(
+    load: &Load,
+    close_rate: f64,
+    d: f64,
+    batch: u32,
+    n: u32,
+    eps: f64,
+    memo: &mut ExpMemo,
+) -> f64 {
     let n = n.max(1);
     match load.gaps {
         GapModel::Deterministic => {
@@ -86,10 +127,18 @@ pub fn queue_wait(load: &Load, close_rate: f64, d: f64, batch: u32, n: u32, eps:
         }
         GapModel::Exponential => {
             let mu = close_rate * d;
+            if mu <= 0.0 {
+                // No close arrivals: every tail is 0.
+                return if 0.0 <= eps {
+                    0.0
+                } else {
+                    f64::from(MAX_WAIT_ROUNDS) * d
+                };
+            }
             // Round j serves n·batch more of the queued requests: P(N ≥ n + j·n·batch) for growing j,
             // as `poisson_at_least` sums it (same terms, same order, so bit for bit the same tails),
             // but in one pass instead of from zero per round.
-            let mut term = (-mu).exp();
+            let mut term = memo.neg_exp(mu);
             let mut below = term; // terms 0..=i
             let mut i = 0;
             for j in 0..MAX_WAIT_ROUNDS {
@@ -98,13 +147,14 @@ pub fn queue_wait(load: &Load, close_rate: f64, d: f64, batch: u32, n: u32, eps:
                     i += 1;
                     term *= mu / f64::from(i);
                     below += term;
+                    // The tail only shrinks as terms are added (in floating point too: `below`
+                    // never decreases), so once P(N ≥ i + 1) is within `eps`, so is P(N ≥ k):
+                    // round j is the answer, without summing the rest of the way to k.
+                    if (1.0 - below).max(0.0) <= eps {
+                        return f64::from(j) * d;
+                    }
                 }
-                let tail = if mu <= 0.0 {
-                    0.0
-                } else {
-                    (1.0 - below).max(0.0)
-                };
-                if tail <= eps {
+                if (1.0 - below).max(0.0) <= eps {
                     return f64::from(j) * d;
                 }
             }
@@ -123,9 +173,20 @@ pub fn close_rate(input: &PlanInput) -> f64 {
 /// The fewest replicas (at most `cap`) whose queueing wait is zero at the SLA quantile for calls of
 /// `t_b` seconds: replicas between the utilisation minimum and this are worth offering the search.
 pub fn queue_free_replicas(close_rate: f64, t_b: f64, eps: f64, cap: u32) -> u32 {
+    queue_free_replicas_memo(close_rate, t_b, eps, cap, &mut ExpMemo::default())
+}
+
+/// [`queue_free_replicas`] with `e^{−μ}` remembered across calls.
+pub(crate) fn queue_free_replicas_memo(
+    close_rate: f64,
+    t_b: f64,
+    eps: f64,
+    cap: u32,
+    memo: &mut ExpMemo,
+) -> u32 {
     let mu = close_rate * t_b;
     // P(N ≥ k) for k = 1, 2, … as `poisson_at_least` sums it (bit for bit), in one pass.
-    let mut term = (-mu).exp();
+    let mut term = memo.neg_exp(mu);
     let mut below = term; // terms 0..k-1
     for k in 1..=cap {
         if k > 1 {
@@ -263,16 +324,22 @@ pub(crate) fn pieces(
 
 /// [`queue_wait`] for `p` under `input` (0 when the queueing term is off).
 pub(crate) fn wait_for(input: &PlanInput, p: &Pieces) -> f64 {
+    wait_for_memo(input, p, &mut ExpMemo::default())
+}
+
+/// [`wait_for`] with `e^{−μ}` remembered across calls.
+pub(crate) fn wait_for_memo(input: &PlanInput, p: &Pieces, memo: &mut ExpMemo) -> f64 {
     if !input.params.queueing {
         return 0.0;
     }
-    queue_wait(
+    queue_wait_memo(
         &input.load,
         close_rate(input),
         p.duration(),
         p.svc.b,
         p.n,
         1.0 - input.params.sla_quantile,
+        memo,
     )
 }
 
@@ -375,17 +442,25 @@ mod tests {
 
     /// The one-pass Poisson sums give exactly the answers of summing from zero per tail.
     #[test]
+    /// Also with the early exit (a tail within `eps` before round j's count is reached) and with one
+    /// `e^{−μ}` memo shared by every call, as the option tables share it; a negative `eps` (no tail
+    /// is ever small enough) included.
     fn one_pass_queueing_sums_match_the_per_tail_sums() {
         let load = Load::new(Some(8.0), Some(2.0)).expect("valid load");
-        for close in [0.0, 0.1, 0.5, 2.0, 8.0, 40.0] {
+        let (mut memo, mut memo_free) = (ExpMemo::default(), ExpMemo::default());
+        for close in [0.0, 0.1, 0.5, 2.0, 8.0, 40.0, 120.0] {
             for d in [0.01, 0.2, 1.0, 3.5] {
-                for eps in [0.0, 1e-6, 0.01, 0.2] {
+                for eps in [-1e-9, 0.0, 1e-6, 0.01, 0.2] {
                     let mu = close * d;
                     for cap in [1, 5, 12, 20] {
                         let want = (1..=cap)
                             .find(|&k| poisson_at_least(mu, k) <= eps)
                             .unwrap_or(cap);
                         assert_eq!(queue_free_replicas(close, d, eps, cap), want);
+                        assert_eq!(
+                            queue_free_replicas_memo(close, d, eps, cap, &mut memo_free),
+                            want
+                        );
                     }
                     for batch in [1, 4, 16] {
                         for n in [1, 2, 3, 7] {
@@ -393,9 +468,11 @@ mod tests {
                                 .find(|&j| poisson_at_least(mu, n + j * n * batch) <= eps)
                                 .map_or(f64::from(MAX_WAIT_ROUNDS) * d, |j| f64::from(j) * d);
                             let got = queue_wait(&load, close, d, batch, n, eps);
+                            let memoised =
+                                queue_wait_memo(&load, close, d, batch, n, eps, &mut memo);
                             assert_eq!(
-                                got.to_bits(),
-                                want.to_bits(),
+                                (got.to_bits(), memoised.to_bits()),
+                                (want.to_bits(), want.to_bits()),
                                 "{close} {d} {eps} {batch} {n}"
                             );
                         }

@@ -57,6 +57,9 @@ pub struct Tables {
     pub enumerated: usize,
     /// Options left to sort for the Pareto pass after the exact pre-filters (for reporting).
     pub sorted: usize,
+    /// The DAG's sinks in index order (`Dag::sinks`), kept here because the search evaluates plans
+    /// tens of thousands of times per call and finding them was a sizeable part of each evaluation.
+    pub sinks: Vec<usize>,
 }
 
 fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
@@ -151,6 +154,7 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
         fastest: Vec::with_capacity(n),
         enumerated: 0,
         sorted: 0,
+        sinks: input.dag.sinks().collect(),
     };
     let mut batches = space.batches.clone();
     batches.sort_unstable();
@@ -166,6 +170,7 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
     let lower = prewarm_lower_offset(load);
     let close = model::close_rate(input);
     let mut replica_opts: Vec<u32> = Vec::with_capacity(8);
+    let mut exp_memo = model::ExpMemo::default();
     let mut all: Vec<Opt> = Vec::with_capacity(512);
     let mut keys: Vec<(i64, i64, i64, u32)> = Vec::with_capacity(512);
     // Call time of the previous (smaller) size of the same kind, per batch index.
@@ -213,11 +218,12 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
                     replica_opts.push(n_spread);
                     if input.params.queueing {
                         // Up to the count whose queueing wait is zero at the SLA quantile.
-                        let n_free = model::queue_free_replicas(
+                        let n_free = model::queue_free_replicas_memo(
                             close,
                             svc.t_b,
                             1.0 - input.params.sla_quantile,
                             n_spread + MAX_QUEUE_EXTRA,
+                            &mut exp_memo,
                         );
                         replica_opts.extend(n_spread + 1..=n_free);
                     }
@@ -246,7 +252,7 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
                         wait: 0.0,
                         m,
                     };
-                    pieces.wait = model::wait_for(input, &pieces);
+                    pieces.wait = model::wait_for_memo(input, &pieces, &mut exp_memo);
                     if replicas > n_spread && pieces.wait >= last_wait {
                         // More replicas, no less waiting: dominated by the smaller count (exact skip).
                         continue;

@@ -14,7 +14,12 @@ use crate::plan::PlanInput;
 fn critical(input: &PlanInput, t: &Tables, picks: &[usize], finish: &[f64], out: &mut Vec<usize>) {
     let dag = &input.dag;
     out.clear();
-    let Some(mut v) = dag.sinks().max_by(|&a, &b| finish[a].total_cmp(&finish[b])) else {
+    let Some(mut v) = t
+        .sinks
+        .iter()
+        .copied()
+        .max_by(|&a, &b| finish[a].total_cmp(&finish[b]))
+    else {
         return;
     };
     loop {
