@@ -52,6 +52,7 @@ fn main() {
         headroom: 0.06,
         sla_quantile: 0.999,
         threads: 2,
+        space: None,
     };
     let est = |_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
         Box::new(RecentWindow::new(600.0, Some(0.99)))

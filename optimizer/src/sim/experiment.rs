@@ -126,6 +126,9 @@ pub struct Matrix<'a> {
     /// bursts (`ModelParams::sla_quantile`).
     pub sla_quantile: f64,
     pub threads: usize,
+    /// The planners' search space instead of the default one (e.g. what one live host offers: its core
+    /// counts, no GPU shares, batch 1), so a simulation can be compared with a live run.
+    pub space: Option<crate::plan::SearchSpace>,
 }
 
 /// Why a matrix could not run.
@@ -211,6 +214,9 @@ fn run_one(
     let load = crate::load::Load::new(Some(0.1), None).expect("a constant, valid load");
     let mut input = PlanInput::new(dag.clone(), m.profiles, sla, load).map_err(err)?;
     input.params.sla_quantile = m.sla_quantile;
+    if let Some(space) = &m.space {
+        input.space = space.clone();
+    }
     let planner = if policy == "opt-gap" { "opt" } else { policy };
     let pol = crate::policy_by_name(planner)
         .ok_or_else(|| ExperimentError::UnknownPolicy(policy.to_string()))?;

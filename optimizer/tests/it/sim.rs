@@ -31,6 +31,7 @@ fn matrix<'a>(
         headroom: 0.06,
         sla_quantile: 0.999,
         threads: 2,
+        space: None,
     }
 }
 

@@ -45,6 +45,10 @@ pub struct Args {
     /// scale-to-zero window, profile time), for comparisons on the same machine.
     #[arg(long, env = crate::control::policy::ENV_POLICY, default_value = "smiless")]
     pub policy: crate::control::LivePolicy,
+    /// The load estimate the planner gets: recent (the simulator's recent-window estimator, the default)
+    /// or forecaster (the predictor's hybrid histogram, then its LSTM). The forecaster is scored either way.
+    #[arg(long, env = crate::control::estimator::ENV_ESTIMATOR, default_value = "recent")]
+    pub estimator: crate::control::EstimatorKind,
 }
 
 /// Restores the persisted desired state in the backend (after a restart, including after kill -9).
@@ -144,7 +148,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &config,
     ));
     // The DAG control loop (every second: observe, plan, scale, pre-warm).
-    backend_rt.spawn(crate::control::run_with(state.clone(), args.policy));
+    backend_rt.spawn(crate::control::run_with(
+        state.clone(),
+        args.policy,
+        args.estimator,
+    ));
 
     let result = actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || api::app(state.clone()))

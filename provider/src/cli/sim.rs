@@ -24,6 +24,7 @@ use predictor::{Forecaster, History, Workload};
   smiless sim --dag voice-assistant --sla 2s,4s --policies smiless,opt,icebreaker --workload orcbench:seed=1,model=0 --duration 2h
   smiless sim --stack stack.yml --dag all --sla 3s --workload synthetic:seed=2,rate=0.05,cv=3 --json out.json --plot out.svg
   smiless sim --experiment paper --duration 24h --out results/sim
+  smiless sim --stack stack.yml --dag image-query --sla 4s --policies smiless --cpus 2 --gpus 0 --batches 1 --workload synthetic:seed=6,rate=0.05,cv=3,burst=1,hours=1,functions=1 --duration 10m
 
 Without --stack the paper's three DAGs (voice-assistant, amber-alert, image-query) are built in.
 Policies: smiless, opt (exhaustive planner fed the true load of the next 10 minutes), opt-gap (exhaustive
@@ -53,9 +54,21 @@ pub struct Args {
     /// Requests in this first stretch are billed but not counted in latency and SLA numbers.
     #[arg(long, default_value = "5m")]
     pub warmup: String,
-    /// Load estimator of the online policies: recent (window with tail correction), ewma, last, histogram.
+    /// Load estimator of the online policies: recent (window with tail correction; the live loop's
+    /// default), forecaster (the live loop's predictor forecasters: hybrid histogram, then LSTM), ewma,
+    /// last, histogram.
     #[arg(long, default_value = "recent")]
     pub estimator: String,
+    /// Plan for a host with this many CPU cores: larger core counts are not offered, as the live loop
+    /// plans for its host (default: 1, 2, 4 and 8 cores).
+    #[arg(long)]
+    pub cpus: Option<usize>,
+    /// GPUs of that host; 0 offers no GPU shares (default: GPU shares offered).
+    #[arg(long)]
+    pub gpus: Option<u32>,
+    /// Comma-separated batch caps the planners may choose (default 1,4,16; the live loop plans 1).
+    #[arg(long)]
+    pub batches: Option<String>,
     /// Profiles in the smiless JSON format (default: the paper's 16 functions, re-fitted).
     #[arg(long)]
     pub profiles: Option<PathBuf>,
@@ -129,6 +142,36 @@ fn dags(args: &Args) -> Result<Vec<Dag>> {
             })
         })
         .collect()
+}
+
+/// The planners' search space from `--cpus`, `--gpus` and `--batches` (none: the default space). The
+/// hardware is restricted exactly as the live loop restricts it to its host.
+fn search_space(args: &Args) -> Result<Option<optimizer::SearchSpace>> {
+    if args.cpus.is_none() && args.gpus.is_none() && args.batches.is_none() {
+        return Ok(None);
+    }
+    let mut space = optimizer::SearchSpace::default();
+    if args.cpus == Some(0) {
+        bail!("--cpus must be at least 1");
+    }
+    if args.cpus.is_some() || args.gpus.is_some() {
+        space.hardware = crate::control::decide::space(crate::control::decide::Host {
+            cpus: args.cpus.unwrap_or(usize::MAX),
+            gpus: args.gpus.unwrap_or(1),
+        });
+    }
+    if let Some(text) = &args.batches {
+        space.batches = text
+            .split(',')
+            .map(|b| match b.trim().parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(anyhow!(
+                    "invalid batch cap {b:?} in --batches (e.g. 1,4,16)"
+                )),
+            })
+            .collect::<Result<_>>()?;
+    }
+    Ok(Some(space))
 }
 
 fn parse_slas(text: &str) -> Result<Vec<f64>> {
@@ -260,12 +303,19 @@ fn estimator_factory(kind: &str) -> Result<Box<experiment::EstimatorFactory<'sta
     };
     Ok(match kind {
         "recent" => Box::new(|_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
-            Box::new(RecentWindow::new(600.0, Some(0.99)))
+            Box::new(crate::control::estimator::recent_window())
+        }),
+        "forecaster" => Box::new(|_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
+            Box::new(crate::control::estimator::LiveEstimator::for_simulation(
+                crate::control::EstimatorKind::Forecaster,
+            ))
         }),
         "ewma" => make("ewma"),
         "last" => make("last"),
         "histogram" => make("histogram"),
-        other => bail!("unknown estimator {other:?}; known: recent, ewma, last, histogram"),
+        other => {
+            bail!("unknown estimator {other:?}; known: recent, forecaster, ewma, last, histogram")
+        }
     })
 }
 
@@ -398,6 +448,7 @@ pub fn run(args: Args) -> Result<()> {
         headroom: args.headroom,
         sla_quantile: args.sla_quantile,
         threads: args.threads,
+        space: search_space(&args)?,
     };
     let outs = run_matrix(&m, &args.estimator, "sim")?;
     let rows: Vec<Row> = outs.iter().map(|o| o.row.clone()).collect();
@@ -465,6 +516,7 @@ fn run_paper(args: &Args, profiles: &ProfileSet) -> Result<()> {
             headroom: args.headroom,
             sla_quantile: args.sla_quantile,
             threads: args.threads,
+            space: search_space(args)?,
         };
         let t0 = std::time::Instant::now();
         let outs = run_matrix(&m, &args.estimator, label)?;

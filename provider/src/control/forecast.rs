@@ -109,6 +109,8 @@ pub struct DagForecaster {
     pub unsaved_model: bool,
     /// Set when a window closed since the state was last saved.
     pub unsaved_history: bool,
+    /// Train on the caller's thread (the simulator: a replay must not depend on thread timing).
+    blocking: bool,
 }
 
 impl std::fmt::Debug for DagForecaster {
@@ -142,11 +144,21 @@ impl Default for DagForecaster {
             last_load: None,
             unsaved_model: false,
             unsaved_history: false,
+            blocking: false,
         }
     }
 }
 
 impl DagForecaster {
+    /// A fresh forecaster that trains on the caller's thread, so that a simulated replay is deterministic
+    /// (the live loop trains in the background instead).
+    pub fn blocking() -> DagForecaster {
+        DagForecaster {
+            blocking: true,
+            ..DagForecaster::default()
+        }
+    }
+
     /// A forecaster restored from its saved history and, when there is one, its trained model.
     pub fn restore(saved: Saved, model: Option<LstmForecaster>) -> DagForecaster {
         let mut f = DagForecaster::default();
@@ -174,6 +186,11 @@ impl DagForecaster {
     /// The load of the last estimate.
     pub fn last_load(&self) -> Option<Load> {
         self.last_load
+    }
+
+    /// Records the load the planner was given (when another estimator than this forecaster made it).
+    pub fn set_last_load(&mut self, load: Load) {
+        self.last_load = Some(load);
     }
 
     /// The trained model, if any (to save its weights).
@@ -213,12 +230,18 @@ impl DagForecaster {
         if self.training.is_none() && due {
             self.trained_at = n;
             let h = self.history.clone();
-            // A plain thread: training is CPU work of a second or so, far from the request path.
-            self.training = Some(std::thread::spawn(move || {
+            let fit = move || {
                 let mut m = LstmForecaster::new(train_config());
                 m.fit(&h)?;
                 Ok(m)
-            }));
+            };
+            if self.blocking {
+                self.training = Some(std::thread::spawn(fit));
+                self.finish_training();
+                return;
+            }
+            // A plain thread: training is CPU work of a second or so, far from the request path.
+            self.training = Some(std::thread::spawn(fit));
         }
     }
 

@@ -34,12 +34,15 @@ use crate::dag::DagState;
 use crate::dag::live::PlanView;
 
 pub mod account;
+pub mod contention;
 pub mod decide;
+pub mod estimator;
 pub mod forecast;
 pub mod persist;
 pub mod policy;
 pub mod refresh;
 
+pub use estimator::EstimatorKind;
 pub use policy::LivePolicy;
 
 /// The control tick at time scale 1 (it shrinks with the scale, to at least [`MIN_TICK`]).
@@ -113,6 +116,7 @@ struct DagControl {
 /// The loop's state across ticks.
 struct Loop {
     policy: LivePolicy,
+    estimator: EstimatorKind,
     profiles: ProfileSet,
     store: Option<persist::Store>,
     controls: HashMap<(String, String), DagControl>,
@@ -134,11 +138,15 @@ pub async fn run(state: web::Data<AppState>) {
         tracing::error!("{e}; running the smiless policy");
         LivePolicy::Smiless
     });
-    run_with(state, policy).await;
+    let estimator = EstimatorKind::from_env().unwrap_or_else(|e| {
+        tracing::error!("{e}; planning with the recent-window estimate");
+        EstimatorKind::Recent
+    });
+    run_with(state, policy, estimator).await;
 }
 
-/// Runs the control loop with `policy` until the process ends.
-pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy) {
+/// Runs the control loop with `policy`, planning from the `estimator`'s load, until the process ends.
+pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator: EstimatorKind) {
     let store = state_dir(&state).map(|d| persist::Store::new(&d));
     let profiles = store.as_ref().map_or_else(ProfileSet::paper, profiles);
     if let Some(s) = &store
@@ -146,9 +154,10 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy) {
     {
         tracing::warn!("control loop: cannot save the profiles: {e}");
     }
-    tracing::info!("control loop: policy {policy}");
+    tracing::info!("control loop: policy {policy}, load estimate {estimator}");
     let mut lp = Loop {
         policy,
+        estimator,
         profiles,
         store,
         controls: HashMap::new(),
@@ -210,6 +219,8 @@ fn control_for(
     .map_err(|e| e.to_string())?;
     input.space.hardware = decide::space(host);
     input.space.policies = lp.policy.policy_set();
+    // The DAG runner sends one request per call (no live batching yet): a plan must not count on batches.
+    input.space.batches = vec![1];
     // Keep-alive windows cover 99.9 % of gaps, as `smiless sim` plans by default (a cold entry misses
     // the SLA, so the tail matters more than the idle cost it buys).
     input.params.sla_quantile = 0.999;
@@ -246,7 +257,10 @@ fn control_for(
     let forecaster = forecast::Shared::new(forecaster);
     let controller = Controller::new(
         policy,
-        Box::new(forecaster.clone()),
+        Box::new(estimator::LiveEstimator::new(
+            forecaster.clone(),
+            lp.estimator,
+        )),
         input.clone(),
         HEADROOM,
     );
@@ -546,15 +560,25 @@ pub fn on_arrival(state: &web::Data<AppState>, dag: &Dag) {
             tokio::time::sleep(Duration::try_from_secs_f64(offset).unwrap_or_default()).await;
             let live = &state.dags.live;
             live.reserve(&ns, &f, live.now() + hold + 1.0);
-            if state
+            // One replica per DAG request in flight, up to the plan's replicas: as the simulator
+            // pre-warms one replica per arrival, a lone request does not start the replicas planned
+            // for a burst.
+            let stats = live.stats(&ns, &dname);
+            let in_flight = u32::try_from(stats.requests.saturating_sub(stats.finished))
+                .unwrap_or(u32::MAX)
+                .max(1);
+            let want = replicas.min(in_flight);
+            if let Some(rec) = state
                 .catalog
                 .function(&ns, &f)
-                .is_some_and(|r| r.replicas == 0)
+                .filter(|r| r.replicas < want)
             {
-                match state.scale(&ns, &f, u64::from(replicas)).await {
+                let from_zero = rec.replicas == 0;
+                match state.scale(&ns, &f, u64::from(want)).await {
                     Ok(rec) => {
                         live.prewarm(&ns, &dname);
-                        if crate::dag::runner::takes_warmup(&rec.deployment.env_process)
+                        if from_zero
+                            && crate::dag::runner::takes_warmup(&rec.deployment.env_process)
                             && crate::dag::runner::warm_up(&state, &ns, &f).await
                         {
                             live.warmup(&ns, &dname);
