@@ -1,7 +1,8 @@
 //! Online profile refresh (DESIGN §6; issue 8): the DAG runner's observed call times update the profiles
 //! the planner uses, and a profile that drifted triggers re-planning.
 //!
-//! **What is observed.** Each call the runner makes to a DAG member: a *warm* call's time is the POST to a
+//! **What is observed.** Each call the runner makes to a DAG member **that ran alone on the host** (no
+//! other member call overlapped it; [`super::contention`] says why): a *warm* call's time is the POST to a
 //! ready replica (one request: batch 1 on the member's current hardware); a *cold* call (the runner scaled
 //! the member from zero) is timed from the scale-up to the answer, and its initialisation sample is that
 //! minus the warm estimate. Times are divided by the time scale (profile seconds).
@@ -281,6 +282,8 @@ pub struct Refresher {
     members: Mutex<HashMap<(String, String), Member>>,
     /// `(namespace, function, kind)` → drifts counted.
     drifts: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// Which calls ran alone: only their times are observed (see [`super::contention`]).
+    pub calls: super::contention::CallTracker,
 }
 
 impl Refresher {
