@@ -2,8 +2,9 @@
 //! report `GET /system/plan`.
 //!
 //! A DAG is listed as a `FunctionStatus` with its own name and the label `com.smiless.kind=dag`; a ready
-//! DAG's replicas are its entry's (the runner and the control loop start the other members), any other
-//! DAG's the minimum over its members.
+//! DAG's replicas are its entry's (the runner and the control loop start the other members) and it is
+//! always available (its runner takes every request and starts released members itself); any other DAG's
+//! replicas and availability are the minimum over its members.
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
@@ -29,9 +30,11 @@ pub fn dag_status(state: &AppState, e: &DagEntry) -> FunctionStatus {
     let mut desired = u64::MAX;
     let mut available = u64::MAX;
     let mut created = None::<jiff::Timestamp>;
-    // A ready DAG is available when its entry is: the runner starts the other members itself (cold start,
-    // or the control loop's pre-warm at its planned offset). Counting them would make the stock gateway's
-    // scale from zero wake every released member and wait for all of them, defeating the pre-warms.
+    // A ready DAG's replicas are its entry's, and it is always available: the runner starts released
+    // members itself (a cold start, or the control loop's pre-warm at its planned offset). Reporting it
+    // unavailable would make the stock gateway hold requests while it scales the DAG from zero: they would
+    // reach the runner late and bunched (the forecaster would see bursts the users never sent), the
+    // pre-warms would start only after the wait, and the scale would wake every released member.
     let entry = match (&e.state, &e.dag) {
         (DagState::Ready, Some(d)) => Some(d.nodes[d.entry].name.clone()),
         _ => None,
@@ -82,7 +85,11 @@ pub fn dag_status(state: &AppState, e: &DagEntry) -> FunctionStatus {
         read_only_root_filesystem: false,
         invocation_count: state.dags.live.stats(&e.namespace, &e.name).requests as f64,
         replicas: if desired == u64::MAX { 0 } else { desired },
-        available_replicas: if available == u64::MAX { 0 } else { available },
+        available_replicas: match (&entry, available) {
+            (Some(_), a) if a != u64::MAX => a.max(1),
+            (_, u64::MAX) => 0,
+            (_, a) => a,
+        },
         created_at: created.unwrap_or(jiff::Timestamp::UNIX_EPOCH),
         usage: None,
     }
@@ -109,9 +116,8 @@ pub fn describe(state: &AppState, namespace: &str, name: &str) -> Option<Functio
 }
 
 /// `POST /system/scale-function/<dag>`: `None` when `name` is not a DAG (a function of that name wins).
-/// Scaling a DAG to `n ≥ 1` raises every member below `n` to `n`, so the stock gateway's scale from zero
-/// (it scales a name whose `availableReplicas` is 0, i.e. a DAG with a released member, then waits for
-/// it) wakes the whole DAG; `n = 0` releases every member.
+/// Scaling a DAG to `n ≥ 1` raises every member below `n` to `n` (`faas-cli scale`; the control loop
+/// applies its plan again at its next tick); `n = 0` releases every member.
 pub async fn scale(
     state: &AppState,
     namespace: &str,

@@ -81,8 +81,10 @@ async fn emulated_dag_is_planned_and_served() {
         assert!(f["choice"]["policy"]["kind"].is_string(), "{f}");
         assert!(f["alternatives"].is_array(), "{f}");
     }
+    // The first plan's reason, or a later tick's when the wait caught one.
+    let reason = d["control"]["reason"].as_str().unwrap();
     assert!(
-        d["control"]["reason"].as_str().unwrap().contains("planned"),
+        reason.contains("re-planned") || reason.contains("plan unchanged"),
         "{d}"
     );
     // Hardware: the plan fits the host and is applied (each member placed on its planned hardware).

@@ -189,7 +189,8 @@ async fn fan_out_join_listing_validation_prewarm() {
     })
     .await;
     assert_eq!(status(a, "pipe").await["availableReplicas"], 1);
-    // ...while a released entry does, and the stock gateway's scale of the DAG wakes every member.
+    // ...nor does a released entry: the runner cold-starts it, so the stock gateway never holds a
+    // DAG request to scale it from zero (its replicas show the entry at zero).
     let s = send_json(
         a,
         "POST",
@@ -198,10 +199,12 @@ async fn fan_out_join_listing_validation_prewarm() {
     )
     .await;
     assert_eq!(s.status, 202);
-    wait_for("the DAG at zero", async || {
-        status(a, "pipe").await["availableReplicas"].as_u64() == Some(0)
+    wait_for("the entry at zero", async || {
+        status(a, "pipe").await["replicas"].as_u64() == Some(0)
     })
     .await;
+    assert_eq!(status(a, "pipe").await["availableReplicas"], 1);
+    // Scaling the DAG (faas-cli scale) raises every member.
     let s = send_json(
         a,
         "POST",
@@ -211,7 +214,8 @@ async fn fan_out_join_listing_validation_prewarm() {
     .await;
     assert_eq!(s.status, 202, "{}", s.text());
     wait_for("the DAG awake", async || {
-        status(a, "pipe").await["availableReplicas"].as_u64() == Some(1)
+        status(a, "pipe").await["replicas"].as_u64() == Some(1)
+            && status(a, "p-entry").await["availableReplicas"].as_u64() == Some(1)
     })
     .await;
     assert_eq!(status(a, "p-left").await["replicas"], 1);
