@@ -220,8 +220,14 @@ pub fn window_load(
         }
     }
     let mean_gap = mean_gap.max(1e-3);
-    // Rate as the burst size over the gap, so the planner's burst (rate × gap) is the size wanted.
-    let rate = rate.max(size / mean_gap);
+    // Rate as the burst size over the gap, so the planner's burst (rate × gap) is the size wanted; but
+    // never a burst larger than the largest one observed: when a long silence (or the tail quantile)
+    // stretches the gap, the window's average rate times that gap would otherwise plan for bursts that
+    // never happened (after 20 requests in 600 s and 227 s of silence, bursts of 7, kept always-on).
+    let largest = bursts.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    let rate = rate
+        .max(size / mean_gap)
+        .min(f64::from(largest).max(size) / mean_gap);
     let mean_gap = mean_gap.max(1.0 / rate);
     Load {
         rate_per_s: rate,
@@ -398,6 +404,19 @@ mod tests {
         assert_eq!(l.burst_size(), 2);
         // Silence lengthens the gap estimate.
         assert!(e.estimate(400.0).interarrival_s >= 100.0);
+    }
+
+    #[test]
+    fn silence_never_plans_a_burst_larger_than_any_observed() {
+        let mut e = RecentWindow::new(600.0, Some(0.99));
+        // Single requests every 25 s, then 227 s of silence.
+        for k in 0..14 {
+            e.observe(f64::from(k) * 25.0);
+        }
+        let quiet = e.estimate(13.0 * 25.0 + 227.0);
+        assert!(quiet.interarrival_s >= 227.0, "{quiet:?}");
+        // Without the cap: 14 requests / 600 s × 227 s = bursts of 5.
+        assert_eq!(quiet.burst_size(), 1, "{quiet:?}");
     }
 
     #[test]
