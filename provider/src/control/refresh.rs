@@ -2,7 +2,8 @@
 //! the planner uses, and a profile that drifted triggers re-planning.
 //!
 //! **What is observed.** Each call the runner makes to a DAG member **that ran alone on the host** (no
-//! other member call overlapped it; [`super::contention`] says why): a *warm* call's time is the POST to a
+//! other member call overlapped it; [`super::contention`] says why), except a warm call to a member a
+//! pre-warm started for the request (it may wait for the initialisation): a *warm* call's time is the POST to a
 //! ready replica (one request: batch 1 on the member's current hardware); a *cold* call (the runner scaled
 //! the member from zero) is timed from the scale-up to the answer, and its initialisation sample is that
 //! minus the warm estimate. Times are divided by the time scale (profile seconds).

@@ -279,6 +279,9 @@ async fn call(
     };
     // Observed times for the online profile refresh (control::refresh): cold from the scale-up.
     let (started, cold) = (Instant::now(), rec.replicas == 0);
+    // A member pre-warmed for this request may still be initialising when its call arrives (the call then
+    // waits for it): its time is not an inference sample.
+    let prewarmed = state.dags.live.member_use(ns, f).reserved_until.is_some();
     // Ended (and judged alone or not) on every path: an early return drops it without a sample.
     let call = CallGuard(
         &state.dags.live.refresh.calls,
@@ -356,7 +359,7 @@ async fn call(
     }
     let live = &state.dags.live;
     let took = (if cold { started } else { posted }).elapsed();
-    if call.alone() {
+    if call.alone() && (cold || !prewarmed) {
         live.refresh
             .observe(ns, f, took.as_secs_f64(), cold, live.time_scale);
     }
