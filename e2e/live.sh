@@ -15,9 +15,13 @@
 # environment:
 #   LIVE_DAGS          DAGs that get traffic (default image-query: the one whose SLA this 2-core
 #                      host meets at time scale 0.1; the others need more cores or a GPU, see docs/live.md)
-#   LIVE_WORKLOAD      trace spec (default synthetic:seed=6,rate=0.15,cv=3,burst=6,hours=1,functions=1: CV 3,
-#                      bursts of 6, gaps up to 124 s)
-#   LIVE_DURATION      profile time replayed per policy (default 10m)
+#   LIVE_SLA           the SLA of those DAGs (default 4s: the fastest image-query plan on 2 cores takes 3.4 s;
+#                      stack.yml's 2 s needs more cores or a GPU, see docs/live.md)
+#   LIVE_WORKLOAD      trace spec (default synthetic:seed=2,rate=0.05,cv=1,burst=1,hours=1,functions=1: one
+#                      request per 20 s on average, at most 2 within 4 s, gaps up to 117 s; a trace whose
+#                      bursts need more cores than the host has cannot meet the SLA under any policy, see
+#                      docs/live.md)
+#   LIVE_DURATION      profile time replayed per policy (default 20m)
 #   LIVE_SCALE         time scale (default 0.1: 10 min of trace in 60 s)
 #   LIVE_KEEPALIVE     the fixed keep-alive window (default 60s, profile time)
 #   LIVE_STRICT=1      fail when smiless misses >= 99 % SLA attainment or costs no less than always-on (the
@@ -34,8 +38,9 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 source "$E2E_DIR/openfaas/stack.sh"
 
 LIVE_DAGS="${LIVE_DAGS:-image-query}"
-LIVE_WORKLOAD="${LIVE_WORKLOAD:-synthetic:seed=6,rate=0.15,cv=3,burst=6,hours=1,functions=1}"
-LIVE_DURATION="${LIVE_DURATION:-10m}"
+LIVE_SLA="${LIVE_SLA:-4s}"
+LIVE_WORKLOAD="${LIVE_WORKLOAD:-synthetic:seed=2,rate=0.05,cv=1,burst=1,hours=1,functions=1}"
+LIVE_DURATION="${LIVE_DURATION:-20m}"
 LIVE_SCALE="${LIVE_SCALE:-0.1}"
 LIVE_KEEPALIVE="${LIVE_KEEPALIVE:-60s}"
 POLICIES=(smiless always-on "keepalive:$LIVE_KEEPALIVE")
@@ -61,8 +66,14 @@ prepare() {
   mkdir -p "$RESULTS/fnbin"
   printf '#!/bin/sh\nexec "%s" emulate "$@"\n' "$SMILESS_BIN" >"$RESULTS/fnbin/smiless-fn"
   chmod 755 "$RESULTS/fnbin/smiless-fn"
-  # stack.yml with the shared time scale in every function's environment (faas-cli passes it as envVars).
-  awk -v s="$LIVE_SCALE" '{print} /^    fprocess:/ {print "    environment:"; print "      SMILESS_TIME_SCALE: \"" s "\""}' \
+  # stack.yml with the shared time scale in every function's environment (faas-cli passes it as envVars),
+  # and LIVE_SLA on the entries of the DAGs that get traffic.
+  awk -v s="$LIVE_SCALE" -v sla="$LIVE_SLA" -v dags=",$LIVE_DAGS," '
+    /^ +com\.smiless\.dag:/ { dag = $2 }
+    /^  [a-z0-9-]+:$/ { dag = "" }
+    /^ +com\.smiless\.sla:/ && index(dags, "," dag ",") { sub(/:.*/, ": \"" sla "\""); print; next }
+    { print }
+    /^    fprocess:/ { print "    environment:"; print "      SMILESS_TIME_SCALE: \"" s "\"" }' \
     "$REPO_ROOT/stack.yml" >"$RESULTS/stack.yml"
   export SMILESS_BIN
 }
@@ -165,8 +176,11 @@ compare() {
 # sim_gap: `smiless sim` on the same trace, DAGs and policy; the live-vs-simulated table.
 sim_gap() {
   section "live vs simulated (smiless)"
-  "$SMILESS_BIN" sim --stack "$REPO_ROOT/stack.yml" --dag "$LIVE_DAGS" --sla 2s --policies smiless \
-    --workload "$LIVE_WORKLOAD" --duration "$LIVE_DURATION" --warmup 0s --estimator histogram --headroom 0.1 \
+  # The live planner's inputs: this host's cores, no GPU unless SMILESS_GPUS says so, batch 1 (the runner
+  # does not batch), the same estimator and headroom.
+  "$SMILESS_BIN" sim --stack "$RESULTS/stack.yml" --dag "$LIVE_DAGS" --sla "$LIVE_SLA" --policies smiless \
+    --cpus "$(nproc)" --gpus "${SMILESS_GPUS:-0}" --batches 1 --estimator "${SMILESS_ESTIMATOR:-recent}" \
+    --workload "$LIVE_WORKLOAD" --duration "$LIVE_DURATION" --warmup 0s --headroom 0.1 \
     --json "$RESULTS/sim.json" >"$RESULTS/logs/sim.log" 2>&1 || {
     fail "smiless sim on the live trace" "$(tail -5 "$RESULTS/logs/sim.log")"
     return
