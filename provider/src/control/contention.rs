@@ -15,14 +15,17 @@ pub struct CallTracker {
     state: Mutex<(u32, u64)>,
 }
 
-/// One call in flight (see [`CallTracker::begin`]).
+/// One call in flight (see [`CallTracker::begin`]). Dropping it ends the call (an error path: no sample);
+/// [`Call::alone`] ends it and says whether it ran alone.
 #[derive(Debug)]
-#[must_use = "end the call with CallTracker::end"]
-pub struct Call {
+#[must_use = "dropping a call ends it at once"]
+pub struct Call<'a> {
+    tracker: &'a CallTracker,
     /// Other calls in flight when it began.
     others: u32,
     /// Calls started up to and including this one.
     started: u64,
+    ended: bool,
 }
 
 impl CallTracker {
@@ -33,22 +36,36 @@ impl CallTracker {
     }
 
     /// A call begins.
-    pub fn begin(&self) -> Call {
+    pub fn begin(&self) -> Call<'_> {
         let mut s = self.lock();
         let others = s.0;
         s.0 += 1;
         s.1 += 1;
         Call {
+            tracker: self,
             others,
             started: s.1,
+            ended: false,
         }
     }
+}
 
-    /// The call ended: true when it ran alone (none in flight when it began, none started meanwhile).
-    pub fn end(&self, call: Call) -> bool {
-        let mut s = self.lock();
+impl Call<'_> {
+    /// Ends the call: true when it ran alone (none in flight when it began, none started meanwhile).
+    pub fn alone(mut self) -> bool {
+        self.ended = true;
+        let mut s = self.tracker.lock();
         s.0 = s.0.saturating_sub(1);
-        call.others == 0 && s.1 == call.started
+        self.others == 0 && s.1 == self.started
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            let mut s = self.tracker.lock();
+            s.0 = s.0.saturating_sub(1);
+        }
     }
 }
 
@@ -59,20 +76,18 @@ mod tests {
     #[test]
     fn a_call_is_alone_only_without_overlap() {
         let t = CallTracker::default();
-        let a = t.begin();
-        assert!(t.end(a), "alone");
+        assert!(t.begin().alone(), "alone");
         // b begins, c begins during b: neither ran alone.
         let b = t.begin();
         let c = t.begin();
-        assert!(!t.end(b));
-        assert!(!t.end(c));
+        assert!(!b.alone());
+        assert!(!c.alone());
         // d began alone, but e started and ended during it.
         let d = t.begin();
-        let e = t.begin();
-        assert!(!t.end(e));
-        assert!(!t.end(d));
-        // Back to quiet: alone again.
-        let f = t.begin();
-        assert!(t.end(f));
+        assert!(!t.begin().alone());
+        assert!(!d.alone());
+        // A call dropped on an error path still ends: afterwards, alone again.
+        drop(t.begin());
+        assert!(t.begin().alone());
     }
 }

@@ -282,11 +282,8 @@ async fn call(
     // A member pre-warmed for this request may still be initialising when its call arrives (the call then
     // waits for it): its time is not an inference sample.
     let prewarmed = state.dags.live.member_use(ns, f).reserved_until.is_some();
-    // Ended (and judged alone or not) on every path: an early return drops it without a sample.
-    let call = CallGuard(
-        &state.dags.live.refresh.calls,
-        Some(state.dags.live.refresh.calls.begin()),
-    );
+    // Ended on every path: an early return drops it without a sample.
+    let call = state.dags.live.refresh.calls.begin();
     if rec.replicas == 0 {
         state.dags.live.cold_start(ns, &dag.name);
         if let Err(e) = state.scale(ns, f, 1).await {
@@ -364,26 +361,6 @@ async fn call(
             .observe(ns, f, took.as_secs_f64(), cold, live.time_scale);
     }
     Ok(Output { body, content_type })
-}
-
-/// Ends a call on the tracker when dropped (error paths), or when asked whether it ran alone.
-struct CallGuard<'a>(
-    &'a crate::control::contention::CallTracker,
-    Option<crate::control::contention::Call>,
-);
-
-impl CallGuard<'_> {
-    fn alone(mut self) -> bool {
-        self.1.take().is_some_and(|c| self.0.end(c))
-    }
-}
-
-impl Drop for CallGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(c) = self.1.take() {
-            let _ = self.0.end(c);
-        }
-    }
 }
 
 #[cfg(test)]
