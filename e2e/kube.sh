@@ -188,11 +188,7 @@ functions:
 EOF
   # stack.yml with image-query's SLA loosened: its plan releases members and pre-warms them per request.
   DAG_STACK="$RESULTS/dag-stack.yml"
-  awk -v sla="$IQ_SLA" '
-    /^ +com\.smiless\.dag:/ { dag = $2 }
-    /^  [a-z0-9-]+:$/ { dag = "" }
-    /^ +com\.smiless\.sla:/ && dag == "image-query" { sub(/:.*/, ": \"" sla "\"") }
-    { print }' "$REPO_ROOT/stack.yml" >"$DAG_STACK"
+  stack_with_sla "$IQ_SLA" image-query <"$REPO_ROOT/stack.yml" >"$DAG_STACK"
 }
 
 PROVIDER_STARTS=0

@@ -331,3 +331,15 @@ snapshot_provider() {
 # ---- JSON -----------------------------------------------------------------------------------------------------
 # jqr FILTER: jq -r on stdin (jq is installed by the scripts).
 jqr() { jq -r "$@"; }
+
+# stack_with_sla SLA DAGS [TIME_SCALE] < stack.yml > out.yml: the stack with com.smiless.sla set to SLA on the
+# entries of the comma-separated DAGS and, given a TIME_SCALE, SMILESS_TIME_SCALE in every function's
+# environment (faas-cli passes it as envVars).
+stack_with_sla() {
+  awk -v sla="$1" -v dags=",$2," -v s="${3:-}" '
+    /^ +com\.smiless\.dag:/ { dag = $2 }
+    /^  [a-z0-9-]+:$/ { dag = "" }
+    /^ +com\.smiless\.sla:/ && index(dags, "," dag ",") { sub(/:.*/, ": \"" sla "\"") }
+    { print }
+    /^    fprocess:/ && s != "" { print "    environment:"; print "      SMILESS_TIME_SCALE: \"" s "\"" }'
+}

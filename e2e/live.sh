@@ -68,13 +68,7 @@ prepare() {
   chmod 755 "$RESULTS/fnbin/smiless-fn"
   # stack.yml with the shared time scale in every function's environment (faas-cli passes it as envVars),
   # and LIVE_SLA on the entries of the DAGs that get traffic.
-  awk -v s="$LIVE_SCALE" -v sla="$LIVE_SLA" -v dags=",$LIVE_DAGS," '
-    /^ +com\.smiless\.dag:/ { dag = $2 }
-    /^  [a-z0-9-]+:$/ { dag = "" }
-    /^ +com\.smiless\.sla:/ && index(dags, "," dag ",") { sub(/:.*/, ": \"" sla "\""); print; next }
-    { print }
-    /^    fprocess:/ { print "    environment:"; print "      SMILESS_TIME_SCALE: \"" s "\"" }' \
-    "$REPO_ROOT/stack.yml" >"$RESULTS/stack.yml"
+  stack_with_sla "$LIVE_SLA" "$LIVE_DAGS" "$LIVE_SCALE" <"$REPO_ROOT/stack.yml" >"$RESULTS/stack.yml"
   export SMILESS_BIN
 }
 

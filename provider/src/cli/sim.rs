@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use optimizer::sim::estimate::RecentWindow;
 use optimizer::sim::experiment::{self, Matrix, Outcome, Row, SIM_POLICIES};
 use optimizer::sim::{LoadEstimator, SimOptions, report};
 use optimizer::{Dag, GapModel, Load, ProfileSet, dags_from_functions, parse_duration_s, testkit};
@@ -296,7 +295,7 @@ fn estimator_factory(kind: &str) -> Result<Box<experiment::EstimatorFactory<'sta
                 match ForecastEstimator::new(f, 60) {
                     Ok(e) => Box::new(e),
                     // 60 s windows of 1 s steps are always valid; fall back rather than panic.
-                    Err(_) => Box::new(RecentWindow::new(600.0, Some(0.99))),
+                    Err(_) => Box::new(crate::control::estimator::recent_window()),
                 }
             },
         )
