@@ -122,18 +122,26 @@ pub struct Target {
 /// control loop passes one tick, so a back-to-back request still finds it warm).
 pub fn target(choice: &Choice, m: MemberState, time_scale: f64, grace_s: f64) -> Target {
     let planned = choice.replicas.max(1);
-    // Warm: exactly the planned replicas (extra ones from an earlier, busier plan go), unless released.
+    // A pre-warm-policy member has the replicas the pre-warms of the requests in flight started (one per
+    // request, up to the plan's, as the simulator does): the loop never adds to them, or a lone request
+    // would pay for the replicas planned for a burst.
+    let prewarm = matches!(choice.policy, ColdStart::PreWarm { .. });
+    // Warm: the planned replicas (extra ones from an earlier, busier plan go), unless released.
     let keep = |why: &str| Target {
-        replicas: if m.replicas == 0 { 0 } else { planned },
+        replicas: match m.replicas {
+            0 => 0,
+            n if prewarm => n.min(planned),
+            _ => planned,
+        },
         why: why.to_owned(),
     };
     if m.in_flight > 0 {
         // Never shrink under a running request.
         return Target {
-            replicas: if m.replicas == 0 {
-                0
-            } else {
-                m.replicas.max(planned)
+            replicas: match m.replicas {
+                0 => 0,
+                n if prewarm => n,
+                n => n.max(planned),
             },
             why: "in use".into(),
         };
@@ -216,6 +224,13 @@ mod tests {
         assert_eq!(target(&c, m(1, 0, 5.0, true), 1.0, 1.0).replicas, 1);
         assert_eq!(target(&c, m(1, 1, 5.0, false), 1.0, 1.0).replicas, 1);
         assert_eq!(target(&c, m(1, 0, 0.2, false), 1.0, 1.0).replicas, 1);
+        // Planned for bursts of 3, pre-warmed for one request: the loop does not add the other two.
+        let burst = choice(ColdStart::PreWarm { offset_s: 0.4 }, 3);
+        assert_eq!(target(&burst, m(1, 0, 5.0, true), 1.0, 1.0).replicas, 1);
+        assert_eq!(target(&burst, m(1, 1, 5.0, false), 1.0, 1.0).replicas, 1);
+        assert_eq!(target(&burst, m(2, 0, 0.2, false), 1.0, 1.0).replicas, 2);
+        // More than a smaller new plan allows: trimmed once idle.
+        assert_eq!(target(&burst, m(5, 0, 0.2, false), 1.0, 1.0).replicas, 3);
     }
 
     #[test]

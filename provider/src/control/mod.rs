@@ -20,7 +20,7 @@
 //! environment), a change rolling the replicas.
 //!
 //! Not done here (see docs/live.md): batching (the watchdog serves one request per call).
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,8 +121,6 @@ struct Loop {
     store: Option<persist::Store>,
     controls: HashMap<(String, String), DagControl>,
     first_seen: HashMap<(String, String), f64>,
-    /// Members that got a warm-up call from this process (see [`warm`]).
-    warmed: HashSet<(String, String)>,
     /// Live time of the previous tick (for billing).
     last_tick: Option<f64>,
 }
@@ -162,7 +160,6 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         store,
         controls: HashMap::new(),
         first_seen: HashMap::new(),
-        warmed: HashSet::new(),
         last_tick: None,
     };
     let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
@@ -479,15 +476,6 @@ async fn step(
             reserved: u.reserved_until.is_some_and(|r| r > now_real),
         };
         let t = decide::target(&fp.choice, m, scale, grace);
-        // A replica the loop keeps warm must be initialised before a request needs it: a classic-mode
-        // emulator initialises on its first call, so it gets a warm-up call when the loop starts it and
-        // the first time this process sees it running.
-        let fkey = (dag.namespace.clone(), fp.name.clone());
-        if (t.replicas > 0 && rec.replicas == 0) || (rec.replicas > 0 && !lp.warmed.contains(&fkey))
-        {
-            lp.warmed.insert(fkey);
-            warm(state, &rec);
-        }
         if t.replicas != rec.replicas {
             match state
                 .scale(&dag.namespace, &fp.name, u64::from(t.replicas))
@@ -518,19 +506,6 @@ async fn step(
         save(lp, key, c, &v, changed);
     }
     v
-}
-
-/// Sends a warm-up call to `rec` in the background (emulator functions only, see
-/// [`crate::dag::runner::takes_warmup`]).
-fn warm(state: &web::Data<AppState>, rec: &crate::catalog::FunctionRecord) {
-    if !crate::dag::runner::takes_warmup(&rec.deployment.env_process) {
-        return;
-    }
-    let state = state.clone();
-    let (ns, f) = (rec.namespace().to_owned(), rec.name().to_owned());
-    tokio::spawn(async move {
-        crate::dag::runner::warm_up(&state, &ns, &f).await;
-    });
 }
 
 /// A DAG request arrived: start its downstream members ahead of need, so their initialisation overlaps
@@ -568,22 +543,14 @@ pub fn on_arrival(state: &web::Data<AppState>, dag: &Dag) {
                 .unwrap_or(u32::MAX)
                 .max(1);
             let want = replicas.min(in_flight);
-            if let Some(rec) = state
+            if state
                 .catalog
                 .function(&ns, &f)
-                .filter(|r| r.replicas < want)
+                .is_some_and(|r| r.replicas < want)
             {
-                let from_zero = rec.replicas == 0;
+                // The runtime initialises the new replicas before it routes requests to them.
                 match state.scale(&ns, &f, u64::from(want)).await {
-                    Ok(rec) => {
-                        live.prewarm(&ns, &dname);
-                        if from_zero
-                            && crate::dag::runner::takes_warmup(&rec.deployment.env_process)
-                            && crate::dag::runner::warm_up(&state, &ns, &f).await
-                        {
-                            live.warmup(&ns, &dname);
-                        }
-                    }
+                    Ok(_) => live.prewarm(&ns, &dname),
                     Err(e) => tracing::warn!("pre-warm of {f}.{ns} failed: {e}"),
                 }
             }

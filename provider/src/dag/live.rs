@@ -39,8 +39,6 @@ pub struct DagStats {
     pub cold_starts: u64,
     /// Members started ahead of need after a DAG request arrived.
     pub prewarms: u64,
-    /// Warm-up calls answered by pre-warmed emulator replicas (their initialisation ran then).
-    pub warmups: u64,
     #[serde(skip)]
     pub e2e_sum_ms: f64,
     /// Requests finished (the histogram's count).
@@ -167,10 +165,6 @@ impl Live {
 
     pub fn prewarm(&self, ns: &str, dag: &str) {
         lock(&self.dags).entry(key(ns, dag)).or_default().prewarms += 1;
-    }
-
-    pub fn warmup(&self, ns: &str, dag: &str) {
-        lock(&self.dags).entry(key(ns, dag)).or_default().warmups += 1;
     }
 
     /// Arrivals since the previous call (the control loop's observation).

@@ -41,6 +41,20 @@ struct Output {
     content_type: Option<String>,
 }
 
+/// When one member's call of a DAG request ran, in ms from the request's start (real time): for the log
+/// line that explains a request over its SLA.
+#[derive(Debug, Clone, Default)]
+struct Step {
+    /// Called (all predecessors done).
+    called_ms: f64,
+    /// A ready replica found (after a scale-from-zero or a pre-warm's initialisation).
+    ready_ms: f64,
+    /// Answered.
+    done_ms: f64,
+    /// Scaled from zero for this call.
+    cold: bool,
+}
+
 /// Why a member failed.
 #[derive(Debug)]
 struct MemberError {
@@ -116,8 +130,27 @@ pub async fn serve(
     let start = Instant::now();
     state.dags.live.arrival(&ns, &name);
     crate::control::on_arrival(&state, &dag);
-    let result = run(&state, &dag, body.freeze(), content_type, &call_id).await;
+    let mut steps = vec![None; dag.len()];
+    let result = run(
+        &state,
+        &dag,
+        body.freeze(),
+        content_type,
+        &call_id,
+        start,
+        &mut steps,
+    )
+    .await;
     let e2e_ms = start.elapsed().as_secs_f64() * 1e3;
+    let scale = state.dags.live.time_scale;
+    if let Some(sla) = dag.sla_s.filter(|sla| e2e_ms > sla * 1e3 * scale) {
+        tracing::info!(
+            "DAG {name} request {call_id} took {:.3} s, over its {sla} s SLA (profile time); members \
+             (called +s / waited for a replica s / ran s): {}",
+            e2e_ms / 1e3 / scale,
+            timeline(&dag, &steps, scale)
+        );
+    }
     state
         .dags
         .live
@@ -137,6 +170,27 @@ pub async fn serve(
     }
 }
 
+/// `name +called/waited/ran[ cold]` per member that was called, in profile seconds.
+fn timeline(dag: &optimizer::Dag, steps: &[Option<Step>], scale: f64) -> String {
+    let s = |ms: f64| ms / 1e3 / scale;
+    steps
+        .iter()
+        .enumerate()
+        .filter_map(|(i, st)| {
+            let st = st.as_ref()?;
+            Some(format!(
+                "{} +{:.2}/{:.2}/{:.2}{}",
+                dag.nodes[i].name,
+                s(st.called_ms),
+                s(st.ready_ms - st.called_ms),
+                s(st.done_ms - st.ready_ms),
+                if st.cold { " cold" } else { "" }
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Runs the graph: each node as soon as its predecessors are done.
 async fn run(
     state: &web::Data<AppState>,
@@ -144,14 +198,17 @@ async fn run(
     body: Bytes,
     content_type: Option<String>,
     call_id: &str,
+    start: Instant,
+    steps: &mut [Option<Step>],
 ) -> Result<Output, MemberError> {
     let n = dag.len();
     let mut waiting: Vec<usize> = dag.pred.iter().map(Vec::len).collect();
     let mut outputs: Vec<Option<Output>> = vec![None; n];
     let mut running = FuturesUnordered::new();
     let first = Output { body, content_type };
-    running.push(call_node(state, dag, dag.entry, first, call_id));
-    while let Some((i, res)) = running.next().await {
+    running.push(call_node(state, dag, dag.entry, first, call_id, start));
+    while let Some((i, res, step)) = running.next().await {
+        steps[i] = Some(step);
         let out = res.map_err(|e| MemberError {
             status: e.status,
             message: format!("DAG {}: {}", dag.name, e.message),
@@ -161,7 +218,7 @@ async fn run(
             waiting[j] -= 1;
             if waiting[j] == 0 {
                 let input = input_of(dag, j, &outputs);
-                running.push(call_node(state, dag, j, input, call_id));
+                running.push(call_node(state, dag, j, input, call_id, start));
             }
         }
     }
@@ -221,44 +278,19 @@ async fn call_node(
     i: usize,
     input: Output,
     call_id: &str,
-) -> (usize, Result<Output, MemberError>) {
+    start: Instant,
+) -> (usize, Result<Output, MemberError>, Step) {
     let f = &dag.nodes[i].name;
     let live = &state.dags.live;
     live.member_call(&dag.namespace, f, true);
-    let r = call(state, dag, f, input, call_id).await;
+    let mut step = Step {
+        called_ms: start.elapsed().as_secs_f64() * 1e3,
+        ..Step::default()
+    };
+    let r = call(state, dag, f, input, call_id, start, &mut step).await;
+    step.done_ms = start.elapsed().as_secs_f64() * 1e3;
     live.member_call(&dag.namespace, f, false);
-    (i, r)
-}
-
-/// Whether `fprocess` runs the `smiless-fn` emulator, which takes warm-up calls (other functions would
-/// run a warm-up as a real request, with its side effects, so they never get one).
-pub fn takes_warmup(fprocess: &str) -> bool {
-    fprocess
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.rsplit('/').next())
-        .is_some_and(|p| p == "smiless-fn")
-}
-
-/// Sends a warm-up call to a ready replica of `f` (waiting up to `read_timeout` for one), so a classic-mode
-/// emulator initialises now rather than on the request it was started for. Returns whether it answered.
-pub async fn warm_up(state: &AppState, ns: &str, f: &str) -> bool {
-    let Some(addr) = state.backend.endpoint(ns, f, state.read_timeout).await else {
-        return false;
-    };
-    let Ok(req) = hyper::Request::builder()
-        .method(hyper::Method::POST)
-        .uri(format!("http://{addr}/"))
-        .header(crate::emulator::WARMUP_HEADER, "1")
-        .body(Full::new(Bytes::new()))
-    else {
-        return false;
-    };
-    let client = CLIENT.with(Clone::clone);
-    matches!(
-        tokio::time::timeout(state.read_timeout, client.request(req)).await,
-        Ok(Ok(r)) if r.status().is_success()
-    )
+    (i, r, step)
 }
 
 /// Calls one member: scale from zero when needed, wait for a ready replica, POST the input.
@@ -268,6 +300,8 @@ async fn call(
     f: &str,
     input: Output,
     call_id: &str,
+    start: Instant,
+    step: &mut Step,
 ) -> Result<Output, MemberError> {
     let ns = &dag.namespace;
     let fail = |status, message: String| MemberError {
@@ -284,6 +318,7 @@ async fn call(
     let prewarmed = state.dags.live.member_use(ns, f).reserved_until.is_some();
     // Ended on every path: an early return drops it without a sample.
     let call = state.dags.live.refresh.calls.begin();
+    step.cold = cold;
     if rec.replicas == 0 {
         state.dags.live.cold_start(ns, &dag.name);
         if let Err(e) = state.scale(ns, f, 1).await {
@@ -307,6 +342,7 @@ async fn call(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    step.ready_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut b = hyper::Request::builder()
         .method(hyper::Method::POST)
         .uri(format!("http://{addr}/"))
@@ -361,18 +397,4 @@ async fn call(
             .observe(ns, f, took.as_secs_f64(), cold, live.time_scale);
     }
     Ok(Output { body, content_type })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::takes_warmup;
-
-    #[test]
-    fn only_the_emulator_takes_warm_ups() {
-        assert!(takes_warmup("smiless-fn --profile x"));
-        assert!(takes_warmup("/usr/local/bin/smiless-fn --profile x"));
-        assert!(!takes_warmup("cat"));
-        assert!(!takes_warmup("python3 smiless-fn.py"));
-        assert!(!takes_warmup(""));
-    }
 }

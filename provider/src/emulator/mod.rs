@@ -9,9 +9,10 @@
 //! without one it is emulated by its *timing* only: the busy loop runs on the CPU for the time the GPU
 //! profile predicts, and the process says so on stderr.
 //!
-//! Classic mode initialises on a replica's first call; the provider's pre-warm sends a warm-up call
-//! (header [`WARMUP_HEADER`]) right after starting a replica, so the initialisation happens then and not
-//! on the request it was pre-warmed for.
+//! Classic mode initialises on a replica's first call; the local runtime sends every new replica a warm-up
+//! call (header [`WARMUP_HEADER`]) and routes requests to it only once that call has answered, as a model
+//! server is ready only once its model is loaded. A replica started ahead of a request (a pre-warm, or a
+//! second replica for a burst) therefore initialises then, never on the request that reaches it.
 //!
 //! Hardware comes from what the runtime sets: `CUDA_MPS_ACTIVE_THREAD_PERCENTAGE` (a GPU share) wins,
 //! else `OMP_NUM_THREADS`, else the size of the CPU affinity mask. Every duration is multiplied by the
@@ -50,6 +51,16 @@ pub fn batch_from(value: Option<&str>) -> u32 {
         .and_then(|v| v.trim().parse::<u32>().ok())
         .filter(|b| (1..=MAX_BATCH).contains(b))
         .unwrap_or(1)
+}
+
+/// Whether `fprocess` runs the `smiless-fn` emulator, which takes warm-up calls (other functions would
+/// run a warm-up as a real request, with its side effects, so they never get one).
+pub fn takes_warmup(fprocess: &str) -> bool {
+    fprocess
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .is_some_and(|p| p == "smiless-fn")
 }
 
 /// File (in the replica's own `TMPDIR`) that marks a classic-mode replica as initialised.
@@ -427,6 +438,15 @@ mod tests {
             err.contains("nope") && err.contains("speechrecognition"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn only_the_emulator_takes_warm_ups() {
+        assert!(takes_warmup("smiless-fn --profile x"));
+        assert!(takes_warmup("/usr/local/bin/smiless-fn --profile x"));
+        assert!(!takes_warmup("cat"));
+        assert!(!takes_warmup("python3 smiless-fn.py"));
+        assert!(!takes_warmup(""));
     }
 
     #[test]

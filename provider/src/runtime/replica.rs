@@ -1,7 +1,9 @@
 //! One replica slot and its supervisor task: start the watchdog on a free port, capture its output, poll
 //! its health, restart it with backoff when it exits, and stop it (SIGTERM, then SIGKILL) when asked.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -165,6 +167,10 @@ async fn run_once(
         .parse()
         .map_err(|e| format!("{e}"))?;
     let mut poll = STARTING_POLL;
+    // The emulator initialises on its first call: it serves requests only once a warm-up call has
+    // initialised it (see `crate::emulator`), so no request pays an initialisation a scale-up started.
+    let mut initialised = !crate::emulator::takes_warmup(&r.spec.fprocess);
+    let mut warming: Option<Pin<Box<dyn Future<Output = bool> + Send>>> = None;
     loop {
         tokio::select! {
             status = child.wait() => {
@@ -177,13 +183,54 @@ async fn run_once(
                 terminate(&mut child, pid, &r.spec).await;
                 return Ok(true);
             }
-            () = wake(poll, &r.hint) => {
+            answered = async {
+                match warming.as_mut() {
+                    Some(w) => w.await,
+                    None => std::future::pending().await,
+                }
+            }, if warming.is_some() => {
+                warming = None;
+                initialised = true;
+                if !answered {
+                    f.log(&r.id, "warm-up call failed: the first request initialises the replica".into());
+                }
+                set_ready(f, r, true);
+                poll = READY_POLL;
+            }
+            () = wake(poll, &r.hint), if warming.is_none() => {
                 let healthy = probe(prober, &health).await;
+                if healthy && !initialised {
+                    warming = Some(Box::pin(warm_up(prober.clone(), addr, warm_up_limit(&r.spec))));
+                    continue;
+                }
                 set_ready(f, r, healthy);
                 poll = if healthy { READY_POLL } else { STARTING_POLL };
             }
         }
     }
+}
+
+/// The longest a warm-up call may take: the function's exec timeout, or a bound when it has none.
+fn warm_up_limit(spec: &ReplicaSpec) -> Duration {
+    if spec.exec_timeout.is_zero() {
+        Duration::from_secs(600)
+    } else {
+        spec.exec_timeout
+    }
+}
+
+/// A warm-up call (initialise, no inference) to the replica at `addr`; whether it answered 2xx.
+async fn warm_up(prober: Prober, addr: SocketAddr, limit: Duration) -> bool {
+    let Ok(req) = hyper::Request::post(format!("http://{addr}/"))
+        .header(crate::emulator::WARMUP_HEADER, "1")
+        .body(Empty::new())
+    else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(limit, prober.request(req)).await,
+        Ok(Ok(resp)) if resp.status().is_success()
+    )
 }
 
 /// The next poll time, or earlier when the watchdog says it is ready.

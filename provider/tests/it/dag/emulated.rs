@@ -247,6 +247,51 @@ async fn prewarm_warms_up_the_emulator_before_its_request() {
     let plan = get(a, "/system/plan").await.json();
     let stats = &plan["dags"][0]["stats"];
     assert_eq!(stats["prewarms"], 1, "{plan}");
-    assert_eq!(stats["warmups"], 1, "{plan}");
     assert_eq!(stats["cold_starts"], 0, "{plan}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_new_emulator_replica_initialises_before_it_serves() {
+    // A model that initialises in 0.4 s: a replica the runtime starts (from zero, or a second one for a
+    // burst) takes requests only once a warm-up call has paid that, so no request ever pays it.
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles.json");
+    let i = json!({"mean_s": 0.4, "std_s": 0.0});
+    let m = json!({"a": 0.0, "b": 0.0, "c": 0.05});
+    std::fs::write(
+        &profiles,
+        json!({"source": "test", "profiles": {"model": {"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
+            .to_string(),
+    )
+    .unwrap();
+    let (p, _) = Provider::start(&dir.path().join("state")).await;
+    let a = p.addr;
+    let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
+    let f = json!({
+        "service": "solo", "image": "local/test:1",
+        "envProcess": format!("{fnbin} --profile model"),
+        "envVars": {"SMILESS_PROFILES": profiles.display().to_string()},
+    });
+    assert_eq!(deploy(a, &f).await.0, 202);
+    let available =
+        |n: u64| async move { status(a, "solo").await["availableReplicas"].as_u64() == Some(n) };
+    wait_for("the first replica", async || available(1).await).await;
+    let s = send_json(
+        a,
+        "POST",
+        "/system/scale-function/solo",
+        &json!({"replicas": 3}),
+    )
+    .await;
+    assert_eq!(s.status, 202);
+    wait_for("three replicas", async || available(3).await).await;
+    let calls = (0..6).map(|_| request(a, "POST", "/function/solo", &[], b"x"));
+    for r in futures::future::join_all(calls).await {
+        assert_eq!(r.status, 200, "{}", r.text());
+        let out = r.json();
+        assert_eq!(
+            out["init_ms"], 0.0,
+            "a request paid the initialisation: {out}"
+        );
+    }
 }
