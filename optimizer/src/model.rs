@@ -27,9 +27,18 @@
 //! queued requests): the smallest `j·d` with `P(N ≥ n + j·n·batch) ≤ 1 − quantile`. Replicas beyond the
 //! utilisation minimum, up to the count with no wait, are the options that buy the wait down. With an
 //! exactly known gap `g` (an oracle) the wait is `max(0, d − g)` unless the replicas hold two bursts.
-//! The waits of the functions on a path add up (like per-stage sojourn times in a tandem queue); for
-//! two close requests on a chain the true extra delay is the bottleneck stage's, so this errs on the
-//! safe side.
+//! **A path's wait is its bottleneck's.** A path's latency is the sum of its functions' readiness and
+//! service times plus the *largest* queueing wait on it, not the sum of the waits: in a tandem of
+//! deterministic servers a request's total wait equals its wait at a single queue with the bottleneck's
+//! service time (Friedman's result on tandem queues; a request that waited at one stage reaches the next
+//! spaced out by that stage's service, so it does not wait again for the same close arrivals). On a DAG
+//! with readiness (`max(s + D, R)`) the rule generalises to: the latency is the largest, over functions
+//! `v`, of the DAG evaluated with `v`'s wait alone. [`evaluate`] computes it in one pass with two finish
+//! times per function: `f⁰` (no wait anywhere) and `fʷ` (the SLA-quantile finish, the bottleneck wait
+//! so far included): `fʷ_f = max(finish_f(max_p fʷ_p), finish_f(max_p f⁰_p) + wait_f)`. Costs and
+//! pre-warm placement use the no-wait start `max_p f⁰_p` (the typical request does not queue).
+//! Until 2026-11-28 the waits on a path were summed, which bought replicas against waits the trace
+//! never showed (docs/evaluation.md §3.3).
 use crate::hardware::Hardware;
 use crate::load::{GapModel, Load};
 use crate::plan::{Choice, ColdStart, PlanInput};
@@ -214,14 +223,18 @@ pub fn prewarm_lower_offset(load: &Load) -> f64 {
     }
 }
 
-/// One function's behaviour under one choice: `start = max(s + delay, ready)`, `finish = start + service`,
-/// cost `cost_h + idle_rate_h · max(0, s − ready)`.
+/// One function's behaviour under one choice: `start = max(s + delay, ready)`, `finish = start + service`
+/// (no queueing), `finish_tail` with the queueing wait (see the module doc), cost
+/// `cost_h + idle_rate_h · max(0, s − ready)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Behaviour {
     pub cost_h: f64,
     pub delay: f64,
     pub ready: f64,
+    /// Service time of a burst, without queueing.
     pub service: f64,
+    /// The SLA-quantile queueing wait (seconds); on a path only the largest counts.
+    pub wait: f64,
     pub idle_rate_h: f64,
 }
 
@@ -231,6 +244,12 @@ impl Behaviour {
     }
     pub fn finish(&self, s: f64) -> f64 {
         self.start(s) + self.service
+    }
+    /// The SLA-quantile finish: `s0` is the no-wait start (latest predecessor's no-wait finish), `sw`
+    /// the start with the bottleneck wait so far; either an earlier wait carries through, or this
+    /// function's own wait is the bottleneck.
+    pub fn finish_tail(&self, s0: f64, sw: f64) -> f64 {
+        self.finish(sw).max(self.finish(s0) + self.wait)
     }
     pub fn cost(&self, s: f64) -> f64 {
         if self.idle_rate_h > 0.0 {
@@ -346,13 +365,14 @@ pub(crate) fn wait_for_memo(input: &PlanInput, p: &Pieces, memo: &mut ExpMemo) -
 /// The model's formulas (see the module doc), shared by [`behaviour`] and the option tables.
 pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
     let n = f64::from(p.n);
-    let d = p.duration() + p.wait;
+    let d = p.duration();
     let mut b = match pol {
         Pol::AlwaysOn => Behaviour {
             cost_h: p.price * n * 3600.0,
             delay: 0.0,
             ready: 0.0,
             service: d,
+            wait: p.wait,
             idle_rate_h: 0.0,
         },
         Pol::KeepAlive { p_cold, idle } => {
@@ -362,6 +382,7 @@ pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
                 delay: if warm { 0.0 } else { p.init_est },
                 ready: 0.0,
                 service: d,
+                wait: p.wait,
                 idle_rate_h: 0.0,
             }
         }
@@ -373,6 +394,7 @@ pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
                 delay: 0.0,
                 ready: offset.max(p.lower_offset) + p.init_est,
                 service: d,
+                wait: p.wait,
                 idle_rate_h: p.per_hour * n_used,
             }
         }
@@ -401,10 +423,12 @@ pub fn behaviour(input: &PlanInput, node: usize, choice: &Choice) -> Behaviour {
 /// A whole plan's predicted numbers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
-    /// Critical-path latency of a burst, seconds.
+    /// Critical-path latency of a burst at the SLA quantile (the bottleneck wait included), seconds.
     pub latency_s: f64,
     pub cost_per_hour: f64,
+    /// Per function: its start without queueing (where a pre-warm is placed).
     pub start: Vec<f64>,
+    /// Per function: its SLA-quantile finish (`fʷ` of the module doc).
     pub finish: Vec<f64>,
     pub cost: Vec<f64>,
 }
@@ -420,15 +444,19 @@ pub fn evaluate(input: &PlanInput, choices: &[Choice]) -> Evaluation {
         finish: vec![0.0; n],
         cost: vec![0.0; n],
     };
+    // No-wait finishes.
+    let mut finish0 = vec![0.0; n];
     for &f in &dag.topo {
-        let s = dag.pred[f]
+        let s0 = dag.pred[f].iter().map(|&p| finish0[p]).fold(0.0, f64::max);
+        let sw = dag.pred[f]
             .iter()
             .map(|&p| ev.finish[p])
             .fold(0.0, f64::max);
         let b = behaviour(input, f, &choices[f]);
-        ev.start[f] = b.start(s);
-        ev.finish[f] = b.finish(s);
-        ev.cost[f] = b.cost(s);
+        ev.start[f] = b.start(s0);
+        finish0[f] = b.finish(s0);
+        ev.finish[f] = b.finish_tail(s0, sw);
+        ev.cost[f] = b.cost(s0);
         ev.cost_per_hour += ev.cost[f];
     }
     ev.latency_s = dag.sinks().map(|f| ev.finish[f]).fold(0.0, f64::max);
@@ -436,9 +464,120 @@ pub fn evaluate(input: &PlanInput, choices: &[Choice]) -> Evaluation {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::dag::Dag;
     use crate::load::poisson_at_least;
+    use crate::profile::{InitStats, LatencyModel, PerDevice, ProfileSet};
+
+    /// A profile whose call takes `infer` seconds on any hardware and batch.
+    fn flat(infer: f64) -> Profile {
+        let lat = LatencyModel {
+            a: 0.0,
+            b: 0.0,
+            c: infer,
+        };
+        let init = InitStats {
+            mean_s: 2.0,
+            std_s: 0.0,
+        };
+        Profile {
+            init: PerDevice {
+                cpu: init,
+                gpu: init,
+            },
+            infer: PerDevice { cpu: lat, gpu: lat },
+            memory_mb: 512,
+            image_mb: None,
+        }
+    }
+
+    /// `a` (1 s calls) → `b` (2 s calls), one request every 0.5 s exactly, one always-on replica each:
+    /// the next request finds `a` busy for 0.5 s and `b` for 1.5 s. By hand: service 1 + 2 = 3 s, and
+    /// the path's wait is the bottleneck's 1.5 s (a request that waited 0.5 s at `a` reaches `b` that
+    /// much later, so it waits only 1.0 s there), 4.5 s in all; the old sum of waits said 5.0 s.
+    fn two_stage_chain(sla: f64) -> PlanInput {
+        let members = [
+            ("a".to_string(), None, vec!["b".to_string()]),
+            ("b".to_string(), None, vec![]),
+        ];
+        let dag = Dag::build("chain", "openfaas-fn", &members, None).unwrap();
+        let profiles = ProfileSet {
+            source: "test".into(),
+            profiles: [("a".to_string(), flat(1.0)), ("b".to_string(), flat(2.0))]
+                .into_iter()
+                .collect(),
+        };
+        let load = Load::new(Some(2.0), Some(0.5))
+            .unwrap()
+            .with_gaps(GapModel::Deterministic);
+        PlanInput::new(dag, &profiles, sla, load).unwrap()
+    }
+
+    #[test]
+    fn a_chains_wait_is_its_bottleneck_stages_not_the_sum() {
+        let input = two_stage_chain(10.0);
+        let one = Choice {
+            hardware: Hardware::Cpu { cores: 1 },
+            batch: 1,
+            replicas: 1,
+            policy: ColdStart::AlwaysOn,
+        };
+        let waits: Vec<f64> = (0..2).map(|f| behaviour(&input, f, &one).wait).collect();
+        assert_eq!(waits, [0.5, 1.5]);
+        let ev = evaluate(&input, &[one, one]);
+        assert!((ev.latency_s - 4.5).abs() < 1e-12, "{}", ev.latency_s);
+        // Starts without queueing; finishes at the SLA quantile (a's own wait, then the bottleneck).
+        assert_eq!(ev.start, [0.0, 1.0]);
+        assert!((ev.finish[0] - 1.5).abs() < 1e-12 && (ev.finish[1] - 4.5).abs() < 1e-12);
+        // A second replica at b leaves a's 0.5 s as the path's wait.
+        let two = Choice { replicas: 2, ..one };
+        let ev = evaluate(&input, &[one, two]);
+        assert!((ev.latency_s - 3.5).abs() < 1e-12, "{}", ev.latency_s);
+    }
+
+    /// The searches use the same rule. Two always-on functions (0.2 s and 0.4 s calls) with rare but
+    /// close arrivals, so that one replica each is within the utilisation cap but makes a request wait;
+    /// the SLA sits between the path's service plus its bottleneck wait and plus the sum of its waits:
+    /// one replica each meets it now, where the sum of waits had to buy a second one.
+    #[test]
+    fn the_searches_plan_with_the_bottleneck_wait() {
+        use crate::plan::{Policy, PolicySet};
+        let mut input = two_stage_chain(10.0);
+        input.load = Load::new(Some(0.02), None).unwrap();
+        input.close_rate_per_s = Some(0.2);
+        input.profiles = vec![flat(0.2), flat(0.4)];
+        input.space.policies = PolicySet {
+            always_on: true,
+            keep_alive_warm: false,
+            keep_alive_break_even: false,
+            pre_warm: false,
+        };
+        let one = Choice {
+            hardware: Hardware::Cpu { cores: 1 },
+            batch: 1,
+            replicas: 1,
+            policy: ColdStart::AlwaysOn,
+        };
+        let w: Vec<f64> = (0..2).map(|f| behaviour(&input, f, &one).wait).collect();
+        assert!(w[0] > 0.0 && w[1] > 0.0, "{w:?}");
+        let bottleneck = 0.6 + w[0].max(w[1]);
+        input.sla_s = bottleneck + 0.01;
+        assert!(0.6 + w[0] + w[1] > input.sla_s);
+        for plan in [
+            crate::CoOptimiser::SMILESS.plan(&input).unwrap(),
+            crate::Exhaustive {
+                seed_with_beam: false,
+            }
+            .plan(&input)
+            .unwrap(),
+        ] {
+            let replicas: Vec<u32> = plan.functions.iter().map(|f| f.choice.replicas).collect();
+            assert_eq!(replicas, [1, 1], "{plan:#?}");
+            assert!(plan.meets_sla && (plan.predicted_latency_s - bottleneck).abs() < 1e-9);
+        }
+    }
 
     /// The one-pass Poisson sums give exactly the answers of summing from zero per tail.
     #[test]

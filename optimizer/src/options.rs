@@ -1,13 +1,14 @@
 //! Per-function option tables, built once per plan call: every (hardware × batch × replicas × policy)
-//! the space allows, reduced to its Pareto set (an option worse or equal in cost, in added latency and in
-//! readiness than another is dropped; the drop is exact because a function's finish time and cost are
-//! monotone in those numbers).
+//! the space allows, reduced to its Pareto set (an option worse or equal in cost, in added latency, in
+//! readiness and in queueing wait than another is dropped; the drop is exact because a function's finish
+//! times and cost are monotone in those numbers).
 use crate::hardware::Hardware;
 use crate::model::{self, Behaviour, Pieces, Pol, min_replicas, prewarm_lower_offset, service};
 use crate::plan::{Choice, ColdStart, PlanInput, PrewarmMode, SearchSpace};
 
-/// One option of one function, as the search sees it: `finish(s) = max(s + alpha, beta)`,
-/// `cost(s) = cost + idle_rate · max(0, s − ready)`.
+/// One option of one function, as the search sees it: the no-wait finish `finish(s) = max(s + alpha, beta)`,
+/// the SLA-quantile finish `finish_tail(finish(s0), sw) = max(finish(sw), finish(s0) + wait)` (the
+/// path's bottleneck wait, model module doc), `cost(s0) = cost + idle_rate · max(0, s0 − ready)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Opt {
     pub choice: Choice,
@@ -16,6 +17,8 @@ pub struct Opt {
     pub beta: f64,
     pub ready: f64,
     pub idle_rate: f64,
+    /// The queueing wait at the SLA quantile (not in `alpha`/`beta`).
+    pub wait: f64,
     /// Initialisation estimate on this hardware (to place a pre-warm).
     pub init_est: f64,
 }
@@ -24,6 +27,17 @@ impl Opt {
     #[inline]
     pub fn finish(&self, s: f64) -> f64 {
         (s + self.alpha).max(self.beta)
+    }
+    /// The SLA-quantile finish, given this option's no-wait finish `f0` and the start `sw` with the
+    /// bottleneck wait so far.
+    #[inline]
+    pub fn finish_tail(&self, f0: f64, sw: f64) -> f64 {
+        self.finish(sw).max(f0 + self.wait)
+    }
+    /// Added latency with the own wait (for the heuristics' trade-offs, not for bounds).
+    #[inline]
+    pub fn lat(&self) -> f64 {
+        self.alpha + self.wait
     }
     #[inline]
     pub fn cost_at(&self, s: f64) -> f64 {
@@ -39,6 +53,7 @@ impl Opt {
         self.cost <= o.cost + EPS
             && self.alpha <= o.alpha + EPS
             && self.beta <= o.beta + EPS
+            && self.wait <= o.wait + EPS
             && (self.idle_rate == 0.0 || (self.idle_rate <= o.idle_rate && self.ready >= o.ready))
     }
 }
@@ -51,7 +66,7 @@ pub struct Tables {
     pub min_cost: Vec<f64>,
     pub min_alpha: Vec<f64>,
     pub min_beta: Vec<f64>,
-    /// Per node, the option with the smallest (alpha, beta): the fastest.
+    /// Per node, the option with the smallest (beta + wait, alpha + wait): the fastest.
     pub fastest: Vec<usize>,
     /// Options enumerated before the Pareto reduction (for reporting).
     pub enumerated: usize,
@@ -71,6 +86,7 @@ fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
         beta: (b.ready + b.service).max(alpha),
         ready: b.ready,
         idle_rate: b.idle_rate_h,
+        wait: b.wait,
         init_est,
     }
 }
@@ -105,7 +121,7 @@ fn precedes(p: &Opt, ip: usize, o: &Opt, io: usize) -> bool {
         .is_lt()
 }
 
-/// Drops, from the options `all[start..]` of one (hardware, batch, replicas), every option that a
+/// Drops, from the options `all[start..]` of one (hardware, batch, replicas) (hence one wait), every option that a
 /// "line" option of the same group (β = α, no idle cost) comes before in the Pareto pass's order with
 /// an α no larger. The pass would drop it anyway: when it reaches such an option, that line option
 /// (or, if the line option was itself dropped, whatever dominated it, which then dominates this one
@@ -306,10 +322,9 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
         tables.enumerated += enumerated;
         let fast = (0..all.len())
             .min_by(|&a, &b| {
-                all[a]
-                    .beta
-                    .total_cmp(&all[b].beta)
-                    .then(all[a].alpha.total_cmp(&all[b].alpha))
+                (all[a].beta + all[a].wait)
+                    .total_cmp(&(all[b].beta + all[b].wait))
+                    .then(all[a].lat().total_cmp(&all[b].lat()))
                     .then(all[a].cost.total_cmp(&all[b].cost))
             })
             .unwrap_or(0);
@@ -329,29 +344,32 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
         tables.sorted += keys.len();
         keys.sort_unstable();
         // Pareto pass in cost order. Options with β = α and no idle cost ("line" options: every policy but
-        // a pre-warm) dominate exactly the later options with α at least theirs, so one running minimum
-        // replaces a scan over them; the few others are checked one by one.
+        // a pre-warm) dominate exactly the later options with α and wait at least theirs, so their
+        // (α, wait) staircase replaces a full dominance check; the few others are checked one by one.
         let mut kept: Vec<Opt> = Vec::with_capacity(32);
         let mut others: Vec<Opt> = Vec::with_capacity(16);
-        let mut best_line = f64::INFINITY;
+        let mut lines: Vec<(f64, f64)> = Vec::with_capacity(16);
         for &(_, _, _, i) in &keys {
             let o = &all[i as usize];
-            if best_line <= o.alpha + 1e-12 || others.iter().any(|k| k.dominates(o)) {
+            if lines
+                .iter()
+                .any(|&(a, w)| a <= o.alpha + 1e-12 && w <= o.wait + 1e-12)
+                || others.iter().any(|k| k.dominates(o))
+            {
                 continue;
             }
             kept.push(*o);
             if o.beta == o.alpha && o.idle_rate == 0.0 {
-                best_line = o.alpha;
+                lines.push((o.alpha, o.wait));
             } else {
                 others.push(*o);
             }
         }
         let fastest = (0..kept.len())
             .min_by(|&a, &b| {
-                kept[a]
-                    .beta
-                    .total_cmp(&kept[b].beta)
-                    .then(kept[a].alpha.total_cmp(&kept[b].alpha))
+                (kept[a].beta + kept[a].wait)
+                    .total_cmp(&(kept[b].beta + kept[b].wait))
+                    .then(kept[a].lat().total_cmp(&kept[b].lat()))
             })
             .unwrap_or(0);
         tables
@@ -393,6 +411,7 @@ mod tests {
                     assert!(
                         (b.cost_h - o.cost).abs() < 1e-12
                             && (b.delay + b.service - o.alpha).abs() < 1e-12
+                            && b.wait == o.wait
                     );
                 }
                 for (j, other) in opts.iter().enumerate() {
@@ -404,6 +423,10 @@ mod tests {
             }
             let f = &opts[t.fastest[node]];
             assert_eq!((f.alpha, f.beta), (t.min_alpha[node], t.min_beta[node]));
+            assert_eq!(
+                f.wait,
+                opts.iter().map(|o| o.wait).fold(f64::INFINITY, f64::min)
+            );
         }
     }
 
@@ -489,6 +512,7 @@ mod tests {
             beta,
             ready: 0.0,
             idle_rate,
+            wait: 0.0,
             init_est: 1.0,
         };
         // Always-on (dearer) and a warm keep-alive with the same α; a pre-warm dearer and slower than

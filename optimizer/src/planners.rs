@@ -147,7 +147,7 @@ impl Policy for CoOptimiser {
 /// The latency of the fastest plan in the input's space (the SLA below which nothing is feasible).
 pub fn fastest_latency(input: &PlanInput) -> f64 {
     let t = options::build(input, &input.space);
-    let mut finish = vec![0.0; input.dag.len()];
+    let mut finish = vec![0.0; 2 * input.dag.len()];
     search::quick_eval(input, &t, &t.fastest, &mut finish).1
 }
 

@@ -3,8 +3,8 @@
 //! Level k fixes the k-th function of the topological order. Each kept partial plan is expanded by every
 //! Pareto option of that function; a child is pruned when its latency bound exceeds the SLA or its cost
 //! bound reaches the incumbent (the cost of the fastest plan, a feasible completion that always exists).
-//! Among the survivors, a child is dropped when another kept child is no dearer, has no later finish on
-//! any function that still has open successors, and no larger latency bound: it cannot complete better.
+//! Among the survivors, a child is dropped when another kept child is no dearer, has no later finish
+//! (neither the no-wait nor the SLA-quantile one) on any function that still has open successors, and no larger latency bound: it cannot complete better.
 //! Then K are kept: the cheapest by cost bound, plus a quarter of K reserved for the fastest by latency
 //! bound, so that a tight SLA downstream still finds fast prefixes. With K at least the number of
 //! non-dominated partial plans at every level the search is exact (it is then a Pareto dynamic
@@ -21,7 +21,9 @@ struct Child {
     cost: f64,
     /// max over fixed f of finish_f + tail_f.
     amax: f64,
+    /// SLA-quantile and no-wait finish of the function fixed at this level.
     finish: f64,
+    finish0: f64,
     lat_lb: f64,
     /// Cost bound of the open functions.
     h: f64,
@@ -39,7 +41,7 @@ pub struct BeamResult {
 pub fn search(input: &PlanInput, t: &Tables, b: &Bounds, k: usize) -> Option<BeamResult> {
     // Incumbent for the cost cut: the fastest plan (feasible whenever anything is), improved by a greedy
     // pass (width 1, which always completes: every kept prefix has a feasible completion).
-    let mut fin_tmp = vec![0.0; input.dag.len()];
+    let mut fin_tmp = vec![0.0; 2 * input.dag.len()];
     let (fast_cost, _) = super::quick_eval(input, t, &t.fastest, &mut fin_tmp);
     let greedy = run(input, t, b, 1, 0, fast_cost);
     let ub = greedy.as_ref().map_or(fast_cost, |g| g.cost.min(fast_cost));
@@ -68,6 +70,7 @@ fn take_non_dominated(
     frontier: &[usize],
     f: usize,
     fin: &[f64],
+    fin0: &[f64],
     n: usize,
     is_kept: &mut [bool],
     kept: &mut Vec<u32>,
@@ -75,9 +78,10 @@ fn take_non_dominated(
 ) {
     let finish_of = |c: &Child, x: usize| {
         if x == f {
-            c.finish
+            (c.finish, c.finish0)
         } else {
-            fin[c.parent as usize * n + x]
+            let i = c.parent as usize * n + x;
+            (fin[i], fin0[i])
         }
     };
     for &(_, ci) in order {
@@ -92,9 +96,11 @@ fn take_non_dominated(
             let y = &children[y as usize];
             y.cost <= x.cost + 1e-12
                 && y.amax <= x.amax + 1e-12
-                && frontier
-                    .iter()
-                    .all(|&v| finish_of(y, v) <= finish_of(x, v) + 1e-12)
+                && frontier.iter().all(|&v| {
+                    let (yw, y0) = finish_of(y, v);
+                    let (xw, x0) = finish_of(x, v);
+                    yw <= xw + 1e-12 && y0 <= x0 + 1e-12
+                })
         });
         if !dominated {
             kept.push(ci);
@@ -134,6 +140,7 @@ fn run(
     let mut amax = vec![0.0_f64];
     let mut hsum = vec![b.h_root(input)];
     let mut fin = vec![0.0_f64; n];
+    let mut fin0 = vec![0.0_f64; n];
     let mut history: Vec<Vec<(u32, u32)>> = Vec::with_capacity(n);
     let mut children: Vec<Child> = Vec::with_capacity(k * 32);
     let mut keys: Vec<(f64, u32)> = Vec::new();
@@ -145,6 +152,7 @@ fn run(
     let mut next_amax = Vec::with_capacity(k);
     let mut next_h = Vec::with_capacity(k);
     let mut next_fin = Vec::with_capacity(k * n);
+    let mut next_fin0 = Vec::with_capacity(k * n);
 
     for level in 0..n {
         let f = b.order[level];
@@ -154,7 +162,12 @@ fn run(
         children.clear();
         for i in 0..cost.len() {
             let row = &fin[i * n..(i + 1) * n];
-            let s = dag.pred[f].iter().map(|&p| row[p]).fold(0.0, f64::max);
+            let row0 = &fin0[i * n..(i + 1) * n];
+            let (mut s0, mut s) = (0.0_f64, 0.0_f64);
+            for &p in &dag.pred[f] {
+                s = s.max(row[p]);
+                s0 = s0.max(row0[p]);
+            }
             let base = hsum[i] - b.h(f, s);
             if !base.is_finite() {
                 continue;
@@ -165,7 +178,8 @@ fn run(
                     break; // options are sorted by cost, and the successors' terms only grow
                 }
                 expanded += 1;
-                let fi = o.finish(s);
+                let fi0 = o.finish(s0);
+                let fi = o.finish_tail(fi0, s);
                 let a = amax[i].max(fi + tail);
                 let lat_lb = a.max(open);
                 if lat_lb > sla {
@@ -175,7 +189,7 @@ fn run(
                 for &(w, est_wo, before) in &succ_info {
                     h += b.h(w, est_wo.max(fi)) - before;
                 }
-                let c = cost[i] + o.cost_at(s);
+                let c = cost[i] + o.cost_at(s0);
                 if !(c + h).is_finite() || c + h > ub {
                     continue; // an infinite bound: a successor could no longer meet the SLA
                 }
@@ -185,6 +199,7 @@ fn run(
                     cost: c,
                     amax: a,
                     finish: fi,
+                    finish0: fi0,
                     lat_lb,
                     h,
                 });
@@ -218,6 +233,7 @@ fn run(
                     frontier,
                     f,
                     &fin,
+                    &fin0,
                     n,
                     &mut is_kept,
                     &mut kept,
@@ -245,6 +261,7 @@ fn run(
                         frontier,
                         f,
                         &fin,
+                        &fin0,
                         n,
                         &mut is_kept,
                         &mut kept,
@@ -261,6 +278,7 @@ fn run(
         next_amax.clear();
         next_h.clear();
         next_fin.clear();
+        next_fin0.clear();
         let mut level_back = Vec::with_capacity(kept.len());
         for &ci in &kept {
             let c = &children[ci as usize];
@@ -271,6 +289,8 @@ fn run(
             next_fin.extend_from_slice(&fin[p * n..(p + 1) * n]);
             let last = next_fin.len() - n + f;
             next_fin[last] = c.finish;
+            next_fin0.extend_from_slice(&fin0[p * n..(p + 1) * n]);
+            next_fin0[last] = c.finish0;
             level_back.push((c.parent, c.opt));
         }
         history.push(level_back);
@@ -278,6 +298,7 @@ fn run(
         std::mem::swap(&mut amax, &mut next_amax);
         std::mem::swap(&mut hsum, &mut next_h);
         std::mem::swap(&mut fin, &mut next_fin);
+        std::mem::swap(&mut fin0, &mut next_fin0);
     }
     // Complete plans: the latency bound equals the latency, so all kept are feasible; take the cheapest.
     let best = (0..cost.len()).min_by(|&x, &y| cost[x].total_cmp(&cost[y]))?;

@@ -22,6 +22,7 @@ struct Dfs<'a> {
     t: &'a Tables,
     b: &'a Bounds,
     sla: f64,
+    /// SLA-quantile finishes in `[..n]`, no-wait ones in `[n..]` (as [`super::quick_eval`]'s).
     finish: Vec<f64>,
     picks: Vec<usize>,
     best_cost: f64,
@@ -42,10 +43,7 @@ impl Dfs<'_> {
             return;
         }
         let f = self.b.order[level];
-        let s = self.input.dag.pred[f]
-            .iter()
-            .map(|&p| self.finish[p])
-            .fold(0.0, f64::max);
+        let (s0, s) = super::starts(self.input, f, &self.finish);
         let base = hsum - self.b.h(f, s);
         if !base.is_finite() {
             return;
@@ -65,7 +63,8 @@ impl Dfs<'_> {
                 self.aborted = true;
                 return;
             }
-            let fi = o.finish(s);
+            let fi0 = o.finish(s0);
+            let fi = o.finish_tail(fi0, s);
             let a = amax.max(fi + tail);
             if a.max(open) > self.sla {
                 continue;
@@ -74,11 +73,12 @@ impl Dfs<'_> {
             for &(w, est_wo, before) in &succ_info {
                 h += self.b.h(w, est_wo.max(fi)) - before;
             }
-            let c = cost + o.cost_at(s);
+            let c = cost + o.cost_at(s0);
             if !(c + h).is_finite() || c + h >= self.best_cost {
                 continue;
             }
             self.finish[f] = fi;
+            self.finish[n + f] = fi0;
             self.picks[f] = j;
             self.go(level + 1, c, a, h);
             if self.aborted {
@@ -107,7 +107,7 @@ pub fn search(
         t,
         b,
         sla: input.sla_s * (1.0 + SLA_EPS),
-        finish: vec![0.0; n],
+        finish: vec![0.0; 2 * n],
         picks: vec![0; n],
         best_cost,
         best,

@@ -6,11 +6,12 @@
 //! it otherwise. Every relaxed plan is repaired greedily (speed up the critical function with the best
 //! latency gained per dollar until the SLA holds) and improved by one-swap local search; the cheapest
 //! repaired plan, after local search, is a candidate. A heuristic: the branch-and-bound polish, not this, decides optimality.
-use super::{SLA_EPS, improve, quick_eval};
+use super::{SLA_EPS, improve, quick_eval, starts};
 use crate::options::Tables;
 use crate::plan::PlanInput;
 
-/// Marks the functions on the critical path of the plan whose finish times are `finish`.
+/// Marks the functions on the critical path of the plan whose finish times are `finish` (laid out as
+/// [`quick_eval`]'s; the SLA-quantile finishes lead).
 fn critical(input: &PlanInput, t: &Tables, picks: &[usize], finish: &[f64], out: &mut Vec<usize>) {
     let dag = &input.dag;
     out.clear();
@@ -60,13 +61,10 @@ fn repair(
         let mut best: Option<(f64, usize, usize)> = None;
         for &v in crit.iter() {
             let cur = t.opts[v][picks[v]];
-            let s = input.dag.pred[v]
-                .iter()
-                .map(|&p| finish[p])
-                .fold(0.0, f64::max);
-            let now = cur.finish(s);
+            let (s0, sw) = starts(input, v, finish);
+            let now = cur.finish_tail(cur.finish(s0), sw);
             for (j, o) in t.opts[v].iter().enumerate() {
-                let gain = now - o.finish(s);
+                let gain = now - o.finish_tail(o.finish(s0), sw);
                 if gain > 1e-12 {
                     let ratio = (o.cost - cur.cost).max(0.0) / gain;
                     if best.is_none_or(|b| ratio < b.0) {
@@ -88,9 +86,9 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
     let mut lam = vec![0.0_f64; n];
     let mut picks = vec![0usize; n];
     let mut trial = vec![0usize; n];
-    let mut finish = vec![0.0_f64; n];
+    let mut finish = vec![0.0_f64; 2 * n];
     let mut crit = Vec::with_capacity(n);
-    let mut trial_finish = vec![0.0_f64; n];
+    let mut trial_finish = vec![0.0_f64; 2 * n];
     let mut trial_crit = Vec::with_capacity(n);
     let mut best: Option<(Vec<usize>, f64)> = None;
     // Step: the steepest cost-per-second trade-off any function offers, so one step can move a choice.
@@ -100,8 +98,8 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
         .map(|o| {
             let (lo, hi) = (o.first(), o.last());
             match (lo, hi) {
-                (Some(a), Some(b)) if (a.alpha - b.alpha).abs() > 1e-9 => {
-                    (b.cost - a.cost).abs() / (a.alpha - b.alpha).abs()
+                (Some(a), Some(b)) if (a.lat() - b.lat()).abs() > 1e-9 => {
+                    (b.cost - a.cost).abs() / (a.lat() - b.lat()).abs()
                 }
                 _ => 0.0,
             }
@@ -114,7 +112,7 @@ pub fn search(input: &PlanInput, t: &Tables, iters: usize) -> Option<(Vec<usize>
             picks[f] = (0..t.opts[f].len())
                 .min_by(|&a, &b| {
                     let (x, y) = (&t.opts[f][a], &t.opts[f][b]);
-                    (x.cost + l * x.alpha).total_cmp(&(y.cost + l * y.alpha))
+                    (x.cost + l * x.lat()).total_cmp(&(y.cost + l * y.lat()))
                 })
                 .unwrap_or(0);
         }
@@ -159,7 +157,7 @@ pub fn downgrade_and_repair(
 ) -> f64 {
     let n = input.dag.len();
     let mut trial = picks.to_vec();
-    let mut finish = vec![0.0_f64; n];
+    let mut finish = vec![0.0_f64; 2 * n];
     let mut crit = Vec::with_capacity(n);
     for _ in 0..passes {
         let mut improved = false;
@@ -219,11 +217,11 @@ pub fn upgrade_and_improve(
         }
     }
     let mut trial = picks.to_vec();
-    let mut finish = vec![0.0_f64; n];
+    let mut finish = vec![0.0_f64; 2 * n];
     for f in 0..n {
         let cur = t.opts[f][picks[f]];
         let faster: Vec<usize> = (0..t.opts[f].len())
-            .filter(|&j| t.opts[f][j].alpha < cur.alpha - 1e-12)
+            .filter(|&j| t.opts[f][j].lat() < cur.lat() - 1e-12)
             .take(3)
             .collect();
         for j in faster {

@@ -3,17 +3,18 @@
 //! step that turns picked options into a [`Plan`].
 //!
 //! Both walk the DAG's functions in topological order. A partial plan fixes the options of the first `k`
-//! functions, hence their finish times. Its bounds:
+//! functions, hence their finish times: two per function, the no-wait `f⁰` and the SLA-quantile `fʷ`
+//! with the path's bottleneck wait (model module doc; [`Opt::finish`], [`Opt::finish_tail`]). The
+//! bounds below use α and β without waits and start times from `fʷ`, which stay admissible: every
+//! function's `fʷ ≥ max(sʷ + α, β)`. Its bounds:
 //! - **cost** ≥ cost so far + Σ over the remaining functions u of the cheapest option of u that can still
 //!   meet the SLA given the earliest u can start (its fixed predecessors' finish, or the fastest finish of
 //!   the open ones): `est_u + α + tail_u ≤ SLA` and `β + tail_u ≤ SLA`. Maintained incrementally: fixing
 //!   f changes only f's own term and its successors' (their earliest start can only grow);
 //! - **latency** ≥ max( max over fixed f of finish_f + tail_f, max over open u of β_min(u) + tail_u ),
 //!   where `tail_f` is the longest path after `f` counting every later function at its smallest added
-//!   latency α_min. Both are admissible (never above the best completion), and the latency bound is
-//!   exact for a complete plan. Since every function's fastest option attains both α_min and β_min
-//!   (always-on on its fastest hardware), a partial plan whose latency bound meets the SLA can always be
-//!   completed within it.
+//!   latency α_min (no wait). Both are admissible (never above the best completion), and the latency bound is
+//!   exact for a complete plan (it is the max over sinks of `fʷ`).
 pub mod beam;
 pub mod exact;
 pub mod lagrange;
@@ -164,7 +165,22 @@ impl Bounds {
     }
 }
 
-/// Cost and latency of a complete pick vector (one option index per node), along the DAG.
+/// The no-wait start `s⁰` and the SLA-quantile start `sʷ` of `f` from a finish buffer laid out as
+/// [`quick_eval`]'s: `fʷ` in `finish[..n]`, `f⁰` in `finish[n..]`.
+#[inline]
+pub fn starts(input: &PlanInput, f: usize, finish: &[f64]) -> (f64, f64) {
+    let n = input.dag.len();
+    let mut s0 = 0.0_f64;
+    let mut sw = 0.0_f64;
+    for &p in &input.dag.pred[f] {
+        sw = sw.max(finish[p]);
+        s0 = s0.max(finish[n + p]);
+    }
+    (s0, sw)
+}
+
+/// Cost and latency of a complete pick vector (one option index per node), along the DAG. `finish`
+/// (length `2n`) receives the SLA-quantile finishes `fʷ` in `[..n]` and the no-wait ones in `[n..]`.
 pub fn quick_eval(
     input: &PlanInput,
     t: &Tables,
@@ -172,12 +188,15 @@ pub fn quick_eval(
     finish: &mut [f64],
 ) -> (f64, f64) {
     let dag = &input.dag;
+    let n = dag.len();
     let mut cost = 0.0;
     for &f in &dag.topo {
-        let s = dag.pred[f].iter().map(|&p| finish[p]).fold(0.0, f64::max);
+        let (s0, sw) = starts(input, f, finish);
         let o = &t.opts[f][picks[f]];
-        finish[f] = o.finish(s);
-        cost += o.cost_at(s);
+        let f0 = o.finish(s0);
+        finish[n + f] = f0;
+        finish[f] = o.finish_tail(f0, sw);
+        cost += o.cost_at(s0);
     }
     let lat = t.sinks.iter().map(|&f| finish[f]).fold(0.0, f64::max);
     (cost, lat)
@@ -188,7 +207,7 @@ pub fn quick_eval(
 pub fn improve(input: &PlanInput, t: &Tables, picks: &mut [usize]) -> f64 {
     let n = input.dag.len();
     let sla = input.sla_s * (1.0 + SLA_EPS);
-    let mut finish = vec![0.0; n];
+    let mut finish = vec![0.0; 2 * n];
     let (mut cost, _) = quick_eval(input, t, picks, &mut finish);
     loop {
         let mut improved = false;
@@ -214,7 +233,7 @@ pub fn improve(input: &PlanInput, t: &Tables, picks: &mut [usize]) -> f64 {
 
 /// The fastest plan's latency; an error when even it misses the SLA.
 pub fn check_feasible(input: &PlanInput, t: &Tables) -> Result<(), PlanError> {
-    let mut finish = vec![0.0; input.dag.len()];
+    let mut finish = vec![0.0; 2 * input.dag.len()];
     let (_, fastest) = quick_eval(input, t, &t.fastest, &mut finish);
     if fastest > input.sla_s * (1.0 + SLA_EPS) {
         return Err(PlanError::Infeasible {
@@ -225,7 +244,7 @@ pub fn check_feasible(input: &PlanInput, t: &Tables) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// Places a picked option's pre-warm once its start `s` is known.
+/// Places a picked option's pre-warm once its no-wait start `s` is known.
 fn place(o: &Opt, s: f64, mode: PrewarmMode, input: &PlanInput) -> Choice {
     let mut c = o.choice;
     if let (ColdStart::PreWarm { .. }, PrewarmMode::DagAware) = (c.policy, mode) {
@@ -248,15 +267,17 @@ pub fn materialise(
 ) -> Plan {
     let dag = &input.dag;
     let n = dag.len();
-    let mut finish = vec![0.0; n];
+    let mut finish = vec![0.0; 2 * n];
     let mut starts_in = vec![0.0; n];
     let mut choices: Vec<Option<Choice>> = vec![None; n];
     for &f in &dag.topo {
-        let s = dag.pred[f].iter().map(|&p| finish[p]).fold(0.0, f64::max);
+        let (s0, sw) = starts(input, f, &finish);
         let o = &t.opts[f][picks[f]];
-        starts_in[f] = s;
-        finish[f] = o.finish(s);
-        choices[f] = Some(place(o, s, mode, input));
+        starts_in[f] = s0;
+        let f0 = o.finish(s0);
+        finish[n + f] = f0;
+        finish[f] = o.finish_tail(f0, sw);
+        choices[f] = Some(place(o, s0, mode, input));
     }
     // Every node is in the topological order, so every entry is set.
     let choices: Vec<Choice> = choices

@@ -231,7 +231,8 @@ impl Controller {
         input.close_rate_per_s = key_close(key);
         let finish = |c: &crate::plan::Choice, f: usize| {
             let b = crate::model::behaviour(&input, f, c);
-            (b.delay + b.service, b.ready + b.service)
+            // The wait included: a function whose own wait grows is slower too.
+            (b.delay + b.service + b.wait, b.ready + b.service + b.wait)
         };
         let mut slower = Vec::new();
         for (f, (a, b)) in cur.functions.iter().zip(&target.functions).enumerate() {

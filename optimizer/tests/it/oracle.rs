@@ -37,33 +37,36 @@ fn wait(input: &PlanInput, d: f64, b: u32, n: u32) -> f64 {
     4.0 * d
 }
 
-/// Latency of `plan` recomputed from first principles.
+/// Latency of `plan` recomputed from first principles: a path's latency is its readiness and service
+/// times plus its largest queueing wait (the bottleneck; docs/planning.md), i.e. the largest, over
+/// functions `v`, of the DAG's critical path with `v`'s wait alone. Computed that way (one pass per
+/// `v`), not by the crate's two-finish-time pass.
 pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
     let dag = &input.dag;
     let m = input.load.burst_size();
     let g = input.load.interarrival_s;
-    let mut finish = vec![0.0_f64; dag.len()];
-    for &f in &dag.topo {
+    // Per function: (delay to start after s, ready time, service, wait).
+    let mut parts = Vec::with_capacity(dag.len());
+    for f in 0..dag.len() {
         let c = &plan.functions[f].choice;
         let p = &input.profiles[f];
-        let s = dag.pred[f].iter().map(|&q| finish[q]).fold(0.0, f64::max);
         let b = c.batch.min(m).max(1);
         let calls = m.div_ceil(b);
         let waves = calls.div_ceil(c.replicas.max(1));
         let d = f64::from(waves) * p.infer_time(c.hardware, b);
         let init = p.init(c.hardware);
         let init_est = init.mean_s + input.params.init_std_factor * init.std_s;
-        let start = match c.policy {
-            ColdStart::AlwaysOn => s,
+        let (delay, ready) = match c.policy {
+            ColdStart::AlwaysOn => (0.0, 0.0),
             ColdStart::KeepAlive { seconds } => {
                 let p_cold = match input.load.gaps {
                     GapModel::Exponential => (-seconds / g).exp(),
                     GapModel::Deterministic => f64::from(u8::from(g > seconds)),
                 };
                 if p_cold > 1.0 - input.params.sla_quantile + 1e-9 {
-                    s + init_est
+                    (init_est, 0.0)
                 } else {
-                    s
+                    (0.0, 0.0)
                 }
             }
             ColdStart::PreWarm { offset_s } => {
@@ -72,12 +75,26 @@ pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
                 } else {
                     f64::NEG_INFINITY
                 };
-                s.max(offset_s.max(lower) + init_est)
+                (0.0, offset_s.max(lower) + init_est)
             }
         };
-        finish[f] = start + d + wait(input, d, b, c.replicas.max(1));
+        parts.push((delay, ready, d, wait(input, d, b, c.replicas.max(1))));
     }
-    dag.sinks().map(|f| finish[f]).fold(0.0, f64::max)
+    let with_wait_at = |v: Option<usize>| {
+        let mut finish = vec![0.0_f64; dag.len()];
+        for &f in &dag.topo {
+            let (delay, ready, d, w) = parts[f];
+            let s = dag.pred[f].iter().map(|&q| finish[q]).fold(0.0, f64::max);
+            let own = if v == Some(f) { w } else { 0.0 };
+            finish[f] = (s + delay).max(ready) + d + own;
+        }
+        dag.sinks().map(|f| finish[f]).fold(0.0, f64::max)
+    };
+    (0..dag.len())
+        .map(Some)
+        .chain([None])
+        .map(with_wait_at)
+        .fold(0.0, f64::max)
 }
 
 #[test]
