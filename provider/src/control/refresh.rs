@@ -2,11 +2,13 @@
 //! the planner uses, and a profile that drifted triggers re-planning.
 //!
 //! **What is observed.** Each call the runner makes to a DAG member **that ran alone on the host** (no
-//! other member call overlapped it; [`super::contention`] says why), except a warm call to a member a
-//! pre-warm started for the request (it may wait for the initialisation): a *warm* call's time is the POST to a
-//! ready replica (one request: batch 1 on the member's current hardware); a *cold* call (the runner scaled
-//! the member from zero) is timed from the scale-up to the answer, and its initialisation sample is that
-//! minus the warm estimate. Times are divided by the time scale (profile seconds).
+//! other member call overlapped it; [`super::contention`] says why). Its POST to a replica that was
+//! initialised before it took the call is an inference sample (one request: batch 1 on the member's current
+//! hardware): a warm replica's, or any emulator replica's, since the local runtime warms those up before it
+//! routes to them; a call to another function's replica that a pre-warm or the call itself started may pay
+//! or wait for the initialisation, so it is not. A *cold* call (the runner scaled the member from zero) is
+//! also timed from the scale-up to the answer, and its initialisation sample is that minus the warm
+//! estimate. Times are divided by the time scale (profile seconds).
 //!
 //! **Estimator.** The last [`RefreshConfig::window`] samples per member and kind; their median and MAD
 //! (scaled by 1.4826, the normal-consistent factor) reject outliers beyond `k·σ_MAD` (a call that waited
