@@ -481,7 +481,7 @@ async fn step(
             replicas: rec.replicas,
             in_flight: u.in_flight,
             idle_s: (now_real - since).max(0.0),
-            reserved: u.reserved_until.is_some_and(|r| r > now_real),
+            reserved: u.held_at(now_real),
         };
         let t = decide::target(&fp.choice, m, scale, grace);
         if t.replicas != rec.replicas {
@@ -521,7 +521,7 @@ async fn step(
 /// simulator releases it (the tick would release it one or two ticks later, and bill them).
 pub fn after_use(state: &web::Data<AppState>, dag: &Dag, f: &str, used: FnUse) {
     let live = &state.dags.live;
-    if used.in_flight > 0 || used.reserved_until.is_some_and(|r| r > live.now()) {
+    if used.in_flight > 0 || used.held_at(live.now()) {
         return;
     }
     let prewarm = live
@@ -545,7 +545,7 @@ pub fn after_use(state: &web::Data<AppState>, dag: &Dag, f: &str, used: FnUse) {
         }
         // A call or a pre-warm that came in meanwhile needs it again: start it (the runner waits for it).
         let u = live.member_use(&ns, &f);
-        if u.in_flight > 0 || u.reserved_until.is_some_and(|r| r > live.now()) {
+        if u.in_flight > 0 || u.held_at(live.now()) {
             let _ = state.scale(&ns, &f, 1).await;
         }
     });

@@ -64,6 +64,13 @@ pub struct FnUse {
     holds: u32,
 }
 
+impl FnUse {
+    /// Whether a pre-warm still holds it at `now` (seconds since start).
+    pub fn held_at(&self, now: f64) -> bool {
+        self.reserved_until.is_some_and(|r| r > now)
+    }
+}
+
 /// The control loop's view of one DAG, as `/system/plan` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanView {
@@ -205,7 +212,7 @@ impl Live {
         let u = m.entry(key(ns, f)).or_default();
         u.in_flight += 1;
         u.last_used = Some(now);
-        let held = u.holds > 0 && u.reserved_until.is_some_and(|r| r > now);
+        let held = u.holds > 0 && u.held_at(now);
         u.holds = u.holds.saturating_sub(1);
         if u.holds == 0 {
             u.reserved_until = None;
@@ -228,7 +235,7 @@ impl Live {
         let now = self.now();
         let mut m = lock(&self.functions);
         let u = m.entry(key(ns, f)).or_default();
-        if u.reserved_until.is_none_or(|r| r <= now) {
+        if !u.held_at(now) {
             // Expired holds belong to requests that never reached `f` (they failed before it).
             u.holds = 0;
         }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{deploy, member, status, wait_for};
-use crate::client::{get, request, send_json};
+use super::{deploy, member, scale, status, wait_for};
+use crate::client::{get, request};
 use crate::provider::Provider;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,14 +222,7 @@ async fn prewarm_warms_up_the_emulator_before_its_request() {
         status(a, "warm").await["availableReplicas"].as_u64() == Some(1)
     })
     .await;
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/w-b",
-        &json!({"replicas": 0}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
+    scale(a, "w-b", 0).await;
     wait_for("w-b at zero", async || {
         status(a, "w-b").await["availableReplicas"].as_u64() == Some(0)
     })
@@ -276,14 +269,7 @@ async fn every_new_emulator_replica_initialises_before_it_serves() {
     let available =
         |n: u64| async move { status(a, "solo").await["availableReplicas"].as_u64() == Some(n) };
     wait_for("the first replica", async || available(1).await).await;
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/solo",
-        &json!({"replicas": 3}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
+    scale(a, "solo", 3).await;
     wait_for("three replicas", async || available(3).await).await;
     let calls = (0..6).map(|_| request(a, "POST", "/function/solo", &[], b"x"));
     for r in futures::future::join_all(calls).await {
