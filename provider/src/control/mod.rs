@@ -124,6 +124,8 @@ struct Loop {
     first_seen: HashMap<(String, String), f64>,
     /// Live time of the previous tick (for billing).
     last_tick: Option<f64>,
+    /// The refresh's observation count when `observed.json` was last written.
+    observed_at: u64,
 }
 
 /// The state directory (the catalog's root).
@@ -162,6 +164,7 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         controls: HashMap::new(),
         first_seen: HashMap::new(),
         last_tick: None,
+        observed_at: 0,
     };
     let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -174,6 +177,9 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         lp.controls.retain(|k, _| dags.by_key.contains_key(k));
         live.replica_time
             .retain(|(ns, f)| state.catalog.function(ns, f).is_some());
+        for (ns, f, secs) in state.backend.take_start_times() {
+            live.refresh.observe_start(&ns, &f, secs, live.time_scale);
+        }
         let now = live.now();
         let dt = lp.last_tick.map_or(0.0, |t| (now - t).max(0.0));
         lp.last_tick = Some(now);
@@ -184,6 +190,29 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
             let view = step(&state, &mut lp, k, dag, dt).await;
             live.set_plan(&k.0, &k.1, view);
         }
+        save_observed(&state, &mut lp, &dags);
+    }
+}
+
+/// Writes `control/observed.json` (the planner's profiles with what this host measured) when calls were
+/// observed since the last write.
+fn save_observed(state: &AppState, lp: &mut Loop, dags: &crate::dag::Dags) {
+    let refresh = &state.dags.live.refresh;
+    let seen = refresh.observations();
+    let Some(store) = lp.store.as_ref().filter(|_| seen != lp.observed_at) else {
+        return;
+    };
+    lp.observed_at = seen;
+    let cpus = host_of(&*state.backend).cpus;
+    let mut observed = lp.profiles.clone();
+    for (k, e) in &dags.by_key {
+        if let Some(dag) = &e.dag {
+            let applied = lp.controls.get(k).map(|c| &c.applied);
+            refresh::observed_into(refresh, dag, &lp.profiles, &mut observed, applied, cpus);
+        }
+    }
+    if let Err(e) = store.save_observed(&observed) {
+        tracing::warn!("control loop: cannot save the observed profiles: {e}");
     }
 }
 

@@ -409,10 +409,11 @@ async fn call(
                 .observe(ns, f, started.elapsed().as_secs_f64(), true, scale);
         }
         // The POST alone is an inference sample when the replica was initialised before it took the call:
-        // a warm replica, or an emulator replica the local runtime warmed up before routing to it (a cold
-        // or pre-warmed one otherwise may pay or wait for its initialisation on this call).
+        // a warm replica, or an emulator replica, which the local runtime routes to only once initialised
+        // (warmed up in classic mode, listening in http mode); a cold or pre-warmed replica of another
+        // function may pay or wait for its initialisation on this call.
         let initialised =
-            !(cold || prewarmed) || crate::emulator::takes_warmup(&rec.deployment.env_process);
+            !(cold || prewarmed) || crate::emulator::is_emulator(&rec.deployment.env_process);
         if initialised {
             live.refresh
                 .observe(ns, f, posted.elapsed().as_secs_f64(), false, scale);
