@@ -334,12 +334,14 @@ jqr() { jq -r "$@"; }
 
 # stack_with_sla SLA DAGS [TIME_SCALE] < stack.yml > out.yml: the stack with com.smiless.sla set to SLA on the
 # entries of the comma-separated DAGS and, given a TIME_SCALE, SMILESS_TIME_SCALE in every function's
-# environment (faas-cli passes it as envVars).
+# environment (faas-cli passes it as envVars): added to an `environment:` written before `fprocess:` (as in
+# stack.yml), else as a new one after `fprocess:`.
 stack_with_sla() {
   awk -v sla="$1" -v dags=",$2," -v s="${3:-}" '
     /^ +com\.smiless\.dag:/ { dag = $2 }
-    /^  [a-z0-9-]+:$/ { dag = "" }
+    /^  [a-z0-9-]+:$/ { dag = ""; has_env = 0 }
     /^ +com\.smiless\.sla:/ && index(dags, "," dag ",") { sub(/:.*/, ": \"" sla "\"") }
     { print }
-    /^    fprocess:/ && s != "" { print "    environment:"; print "      SMILESS_TIME_SCALE: \"" s "\"" }'
+    /^    environment:$/ && s != "" { has_env = 1; print "      SMILESS_TIME_SCALE: \"" s "\"" }
+    /^    fprocess:/ && s != "" && !has_env { print "    environment:"; print "      SMILESS_TIME_SCALE: \"" s "\"" }'
 }

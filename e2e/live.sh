@@ -6,8 +6,9 @@
 #   smiless (default), always-on, keepalive:<K> (OpenFaaS' usual scale to zero after K idle, cold start on demand)
 # and compared on SLA violation ratio, cost and cold starts (from the provider's /metrics). Checks the targets:
 # smiless meets the SLA for >= 99 % of DAG requests and costs less than always-on. Then `smiless sim` on the
-# same trace and policy: the live-vs-simulated gap of cost and violation ratio (asserted within 15 % only with
-# LIVE_SIM_STRICT=1; always printed). Last, a restart: kill -9 the provider mid-trace, start it again on the
+# same trace and policy, with the paper's profiles and with the ones the live provider learned on this host:
+# the live-vs-simulated gap of cost and violation ratio (within 15 % of the learned-profile simulation: a
+# target, a failure with LIVE_SIM_STRICT=1). Last, a restart: kill -9 the provider mid-trace, start it again on the
 # same state directory, and assert that plans, profiles and forecasts come back and no function is lost.
 #
 # Prints PASS/FAIL lines and a closing count; exits non-zero on any FAIL. Results in .cache/e2e/live-<time>/.
@@ -26,7 +27,8 @@
 #   LIVE_KEEPALIVE     the fixed keep-alive window (default 60s, profile time)
 #   LIVE_STRICT=1      fail when smiless misses >= 99 % SLA attainment or costs no less than always-on (the
 #                      issue's targets; without it a miss prints NOT MET and is counted apart)
-#   LIVE_SIM_STRICT=1  fail when live and simulated cost or violation ratio differ by more than 15 %
+#   LIVE_SIM_STRICT=1  fail when live and simulated cost or violation ratio differ by more than 15 % (the
+#                      violation ratio also agrees within one request); without it a miss prints NOT MET
 #   LIVE_POLICIES      a debugging run of only these policies (comma-separated, e.g. smiless): prints their
 #                      table and stops; the comparison, simulator and restart checks do not run, so such a run
 #                      never reports the targets
@@ -180,31 +182,67 @@ sim_gap() {
   section "live vs simulated (smiless)"
   # The live planner's inputs: this host's cores, no GPU unless SMILESS_GPUS says so, batch 1 (the runner
   # does not batch), the same estimator and headroom.
-  "$SMILESS_BIN" sim --stack "$RESULTS/stack.yml" --dag "$LIVE_DAGS" --sla "$LIVE_SLA" --policies smiless \
-    --cpus "$(nproc)" --gpus "${SMILESS_GPUS:-0}" --batches 1 --estimator "${SMILESS_ESTIMATOR:-recent}" \
-    --workload "$LIVE_WORKLOAD" --duration "$LIVE_DURATION" --warmup 0s --headroom 0.1 \
-    --json "$RESULTS/sim.json" >"$RESULTS/logs/sim.log" 2>&1 || {
-    fail "smiless sim on the live trace" "$(tail -5 "$RESULTS/logs/sim.log")"
-    return
-  }
-  jq -n --slurpfile live "$RESULTS/report-smiless.json" --slurpfile sim "$RESULTS/sim.json" -r '
-    ($sim[0] | map(.cost) | add) as $sc
-    | (($sim[0] | map(.violation_ratio * .requests) | add) / ([$sim[0][] | .requests] | add | if . == 0 then 1 else . end)) as $sv
+  # Twice: with the stack's (the paper's) profiles, and as this host: the planners plan with the profiles
+  # the live planner ended with (`control/profiles.json`: the paper's, or what a drift replaced), and the
+  # simulated replicas take what the live provider measured (`control/observed.json`: its online refresh's
+  # estimates, with the start-up and per-call overhead of this machine's processes). The targets compare
+  # with the second: the simulator then models this host.
+  local learned="$RESULTS/state-smiless/control/profiles.json" kind
+  local observed="$RESULTS/state-smiless/control/observed.json"
+  for kind in paper learned; do
+    local extra=()
+    if [[ $kind == learned ]]; then
+      [[ -s "$learned" && -s "$observed" ]] || {
+        fail "the live provider's learned and observed profiles for the simulator" "no $learned or $observed"
+        return
+      }
+      extra=(--profiles "$learned" --world-profiles "$observed")
+    fi
+    "$SMILESS_BIN" sim --stack "$RESULTS/stack.yml" --dag "$LIVE_DAGS" --sla "$LIVE_SLA" --policies smiless \
+      --cpus "$(nproc)" --gpus "${SMILESS_GPUS:-0}" --batches 1 --estimator "${SMILESS_ESTIMATOR:-recent}" \
+      --workload "$LIVE_WORKLOAD" --duration "$LIVE_DURATION" --warmup 0s --headroom 0.1 "${extra[@]}" \
+      --json "$RESULTS/sim-$kind.json" >"$RESULTS/logs/sim-$kind.log" 2>&1 || {
+      fail "smiless sim ($kind profiles) on the live trace" "$(tail -5 "$RESULTS/logs/sim-$kind.log")"
+      return
+    }
+  done
+  cp "$RESULTS/sim-learned.json" "$RESULTS/sim.json"
+  jq -n --slurpfile live "$RESULTS/report-smiless.json" --slurpfile paper "$RESULTS/sim-paper.json" \
+    --slurpfile sim "$RESULTS/sim.json" -r '
+    def cost(r): r | map(.cost) | add;
+    def viol(r): (r | map(.violation_ratio * .requests) | add) / ([r[] | .requests] | add | if . == 0 then 1 else . end);
+    (cost($sim[0])) as $sc | (viol($sim[0])) as $sv | (cost($paper[0])) as $pc | (viol($paper[0])) as $pv
     | ($live[0].cost_usd) as $lc | (1 - $live[0].sla_attainment) as $lv
-    | "metric live sim gap",
-      "cost_usd \($lc) \($sc) \(if $sc > 0 then (($lc - $sc) / $sc * 100 | floor) else "n/a" end)%",
-      "violation_ratio \($lv) \($sv) \(($lv - $sv) * 100 | . * 100 | floor / 100) points"' |
+    | "metric live sim(host) gap sim(paper) gap",
+      "cost_usd \($lc) \($sc) \(if $sc > 0 then (($lc - $sc) / $sc * 100 | floor) else "n/a" end)% \($pc) \(if $pc > 0 then (($lc - $pc) / $pc * 100 | floor) else "n/a" end)%",
+      "violation_ratio \($lv) \($sv) \(($lv - $sv) * 100 | . * 100 | floor / 100)pt \($pv) \(($lv - $pv) * 100 | . * 100 | floor / 100)pt"' |
     column -t | tee "$RESULTS/live-vs-sim.txt" >&2
   pass "smiless sim ran on the live trace (table above, $RESULTS/live-vs-sim.txt)"
-  if [[ "${LIVE_SIM_STRICT:-0}" == 1 ]]; then
-    if jq -n -e --slurpfile live "$RESULTS/report-smiless.json" --slurpfile sim "$RESULTS/sim.json" '
-        ($sim[0] | map(.cost) | add) as $sc
-        | (($live[0].cost_usd - $sc) | fabs) <= 0.15 * $sc' >/dev/null; then
-      pass "live cost within 15 % of simulated"
+  # Cost: within 15 % of the simulated cost. Violation ratio: within 15 % of the simulated ratio, or within
+  # one request of it (the resolution of a trace of a few dozen requests: 0 and 1/45 cannot agree closer).
+  local cost_ok viol_ok
+  cost_ok="$(jq -n -r --slurpfile live "$RESULTS/report-smiless.json" --slurpfile sim "$RESULTS/sim.json" '
+    ($sim[0] | map(.cost) | add) as $sc | ((($live[0].cost_usd - $sc) | fabs) <= 0.15 * $sc)')"
+  viol_ok="$(jq -n -r --slurpfile live "$RESULTS/report-smiless.json" --slurpfile sim "$RESULTS/sim.json" '
+    ($sim[0] | map(.violation_ratio * .requests) | add) as $sn | ([$sim[0][] | .requests] | add) as $n
+    | ($live[0].requests) as $ln | ((1 - $live[0].sla_attainment)) as $lv
+    | (if $n > 0 then $sn / $n else 0 end) as $sv
+    | ((($lv - $sv) | fabs) <= ([0.15 * $sv, 1 / ([$ln, 1] | max)] | max))')"
+  local gap
+  gap="$(awk '$1 == "cost_usd" {c = sprintf("cost %.5f USD live vs %.5f simulated (%s)", $2, $3, $4)}
+    $1 == "violation_ratio" {v = sprintf("violation ratio %s vs %s", $2, $3)} END {print c ", " v}' "$RESULTS/live-vs-sim.txt")"
+  for what in cost violation; do
+    local ok=$cost_ok name="live cost within 15 % of simulated"
+    [[ $what == violation ]] && ok=$viol_ok name="live violation ratio within 15 % (or one request) of simulated"
+    if [[ "$ok" == true ]]; then
+      pass "$name ($gap)"
+    elif [[ "${LIVE_SIM_STRICT:-0}" == 1 ]]; then
+      fail "$name" "$gap"
     else
-      fail "live cost within 15 % of simulated" "$(cat "$RESULTS/live-vs-sim.txt")"
+      E2E_NOT_MET+=("$name: $gap")
+      printf 'NOT MET  %s (%s) [target; LIVE_SIM_STRICT=1 makes it a failure]\n' "$name" "$gap" | tee -a "$RESULTS/summary.txt" >&2
     fi
-  fi
+  done
 }
 
 # restart: kill -9 mid-trace, start again on the same state; plans, profiles, forecasts and functions back.

@@ -36,6 +36,7 @@ fn main() {
     let m = Matrix {
         dags,
         profiles: &profiles,
+        world: None,
         slas: vec![sla],
         policies: POLICY_NAMES
             .iter()

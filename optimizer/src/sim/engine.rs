@@ -120,6 +120,9 @@ struct Req {
 /// The simulation state.
 pub(crate) struct Sim<'a> {
     pub(crate) input: &'a PlanInput,
+    /// The profiles replicas follow (initialisation and inference draws): the planners' own unless a
+    /// what-if says the world differs from what they know.
+    pub(crate) world: &'a [crate::Profile],
     pub(crate) opts: SimOptions,
     pub(crate) rng: Xoshiro256PlusPlus,
     pub(crate) now: f64,
@@ -147,15 +150,43 @@ pub(crate) struct Sim<'a> {
 /// the requests in flight finish. `input` is the controller's template (DAG, profiles, prices, SLA).
 pub fn simulate(
     input: &PlanInput,
+    controller: Controller,
+    arrivals: &[f64],
+    duration_s: f64,
+    opts: SimOptions,
+) -> Result<SimResult, PlanError> {
+    simulate_in(
+        input,
+        &input.profiles,
+        controller,
+        arrivals,
+        duration_s,
+        opts,
+    )
+}
+
+/// [`simulate`] in a world whose replicas follow `world` (one profile per DAG node, in node order) while
+/// the controller plans with `input`'s profiles: e.g. the timings a live host measured, to compare a live
+/// run with its simulation, or a what-if of models slower than profiled.
+pub fn simulate_in(
+    input: &PlanInput,
+    world: &[crate::Profile],
     mut controller: Controller,
     arrivals: &[f64],
     duration_s: f64,
     opts: SimOptions,
 ) -> Result<SimResult, PlanError> {
     let n = input.dag.len();
+    if world.len() != n {
+        return Err(PlanError::InvalidInput(format!(
+            "{} world profiles for a DAG of {n} functions",
+            world.len()
+        )));
+    }
     let arrivals = &arrivals[..arrivals.partition_point(|&t| t < duration_s)];
     let mut sim = Sim {
         input,
+        world,
         opts,
         rng: Xoshiro256PlusPlus::seed_from_u64(opts.seed),
         now: 0.0,
@@ -351,7 +382,7 @@ impl<'a> Sim<'a> {
             }
             self.reps[r].hold_until = f64::NEG_INFINITY;
             let hw = self.reps[r].hw;
-            let base = self.input.profiles[f].infer_time(hw, tasks.len() as u32);
+            let base = self.world[f].infer_time(hw, tasks.len() as u32);
             let noise = self.truncated_normal(1.0, self.opts.infer_cv, 2.0);
             let dt = base * noise.max(0.0);
             self.set_state(r, State::Busy);

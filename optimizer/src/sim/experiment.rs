@@ -22,7 +22,7 @@ use crate::plan::{PlanError, PlanInput};
 use crate::profile::ProfileSet;
 
 use super::estimate::{LoadEstimator, Oracle, WindowOracle};
-use super::{Controller, SimOptions, Summary, simulate};
+use super::{Controller, SimOptions, Summary, simulate_in};
 
 /// Look-ahead of `opt`'s window oracle, and its tail quantile (the default online estimator's).
 pub const OPT_WINDOW_S: f64 = 600.0;
@@ -116,6 +116,9 @@ pub struct Matrix<'a> {
     /// DAGs with the arrivals of their workload.
     pub dags: Vec<(Dag, &'a [f64])>,
     pub profiles: &'a ProfileSet,
+    /// The profiles the simulated replicas follow, when they differ from what the planners know
+    /// (`profiles`): e.g. the timings a live host measured.
+    pub world: Option<&'a ProfileSet>,
     pub slas: Vec<f64>,
     pub policies: Vec<String>,
     pub duration_s: f64,
@@ -230,8 +233,16 @@ fn run_one(
         "opt-gap" => Box::new(Oracle::new(arrivals)),
         _ => estimator(policy, sla, arrivals),
     };
+    let world = match m.world {
+        Some(w) => {
+            PlanInput::new(dag.clone(), w, sla, load)
+                .map_err(err)?
+                .profiles
+        }
+        None => input.profiles.clone(),
+    };
     let c = Controller::new(pol, est, input.clone(), m.headroom);
-    let r = simulate(&input, c, arrivals, m.duration_s, m.opts).map_err(err)?;
+    let r = simulate_in(&input, &world, c, arrivals, m.duration_s, m.opts).map_err(err)?;
     let mut row = Row::from_summary(&r.summary);
     row.policy = policy.to_string();
     Ok(Outcome {

@@ -23,7 +23,7 @@ pub mod report;
 pub mod workload;
 
 pub use control::{ControlStats, Controller, Decision, Observations};
-pub use engine::{SimOptions, SimResult, simulate};
+pub use engine::{SimOptions, SimResult, simulate, simulate_in};
 pub use estimate::{LoadEstimator, Oracle, RecentWindow};
 pub use metrics::{Ledger, Summary};
 

@@ -71,7 +71,7 @@ impl Sim<'_> {
             return;
         };
         let hw = choice.hardware;
-        let init = self.input.profiles[f].init(hw);
+        let init = self.world[f].init(hw);
         let d = self.truncated_normal(init.mean_s, init.std_s, 3.0).max(0.0);
         let r = self.reps.len();
         self.reps.push(Replica {

@@ -9,7 +9,7 @@ use crate::plan::{Choice, ColdStart, Plan, PlanError, PlanInput, Policy};
 use crate::profile::{InitStats, LatencyModel, PerDevice, Profile, ProfileSet};
 use crate::search::plan_from_choices;
 
-use super::{Controller, RecentWindow, SimOptions, SimResult, simulate};
+use super::{Controller, RecentWindow, SimOptions, SimResult, simulate, simulate_in};
 
 const CPU1: Hardware = Hardware::Cpu { cores: 1 };
 
@@ -60,6 +60,17 @@ fn choice(policy: ColdStart, replicas: u32) -> Choice {
 
 /// Runs a chain of `(name, init, infer, choice)` on `arrivals` for `duration` s.
 fn run(chain: &[(&str, f64, f64, Choice)], arrivals: &[f64], duration: f64) -> SimResult {
+    let own: Vec<(f64, f64)> = chain.iter().map(|c| (c.1, c.2)).collect();
+    run_in(chain, &own, arrivals, duration)
+}
+
+/// [`run`] in a world whose replicas take `world[i] = (init, infer)` where the planner knows the chain's.
+fn run_in(
+    chain: &[(&str, f64, f64, Choice)],
+    world: &[(f64, f64)],
+    arrivals: &[f64],
+    duration: f64,
+) -> SimResult {
     let members: Vec<(String, Option<String>, Vec<String>)> = chain
         .iter()
         .enumerate()
@@ -94,7 +105,8 @@ fn run(chain: &[(&str, f64, f64, Choice)], arrivals: &[f64], duration: f64) -> S
         infer_cv: 0.0,
         ..SimOptions::default()
     };
-    simulate(&input, controller, arrivals, duration, opts).unwrap()
+    let world: Vec<Profile> = world.iter().map(|&(i, t)| toy(i, t)).collect();
+    simulate_in(&input, &world, controller, arrivals, duration, opts).unwrap()
 }
 
 /// $ per second of one core.
@@ -134,6 +146,31 @@ fn one_request_cold() {
     assert!(close(s.cost, 7.5 * p()));
     assert!(close(s.ledger.cpu_core_s, 7.5) && s.gpu_cost_share == 0.0);
     assert_eq!(s.sla_violations, 0);
+}
+
+#[test]
+fn one_request_cold_in_a_world_slower_than_its_profile() {
+    // The planner knows init 2 and inference 0.5; the replica takes 3 and 1: arrives at 10, init 10–13,
+    // busy 13–14, idle 14–19 (keep-alive 5), gone.
+    let r = run_in(
+        &[(
+            "f",
+            2.0,
+            0.5,
+            choice(ColdStart::KeepAlive { seconds: 5.0 }, 1),
+        )],
+        &[(3.0, 1.0)],
+        &[10.0],
+        20.0,
+    );
+    let s = &r.summary;
+    assert!(close(r.latencies[0], 4.0), "{:?}", r.latencies);
+    assert!(
+        close(s.ledger.cost_init, 3.0 * p()) && close(s.ledger.cost_busy, 1.0 * p()),
+        "{:?}",
+        s.ledger
+    );
+    assert!(close(s.ledger.cost_idle, 5.0 * p()), "{:?}", s.ledger);
 }
 
 #[test]

@@ -21,6 +21,7 @@ fn matrix<'a>(
     Matrix {
         dags: vec![(paper_dag(dag).unwrap(), arrivals)],
         profiles,
+        world: None,
         slas: vec![sla],
         policies: policies.iter().map(|s| s.to_string()).collect(),
         duration_s: hours * 3600.0,

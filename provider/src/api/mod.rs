@@ -92,6 +92,9 @@ impl AppState {
         let catalog = Arc::clone(&self.catalog);
         let (ns, n) = (namespace.to_owned(), name.to_owned());
         let rec = web::block(move || catalog.scale(&ns, &n, replicas)).await??;
+        let live = &self.dags.live;
+        live.replica_time
+            .set(namespace, name, rec.replicas, live.now());
         self.backend.scale(&rec).await?;
         Ok(rec)
     }

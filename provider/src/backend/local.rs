@@ -189,6 +189,18 @@ impl Backend for LocalBackend {
         })
     }
 
+    fn take_start_times(&self) -> Vec<(String, String, f64)> {
+        self.rt
+            .take_start_times()
+            .into_iter()
+            .flat_map(|(k, times)| {
+                times
+                    .into_iter()
+                    .map(move |t| (k.namespace.clone(), k.name.clone(), t))
+            })
+            .collect()
+    }
+
     fn status(&self, namespace: &str, name: &str) -> ReplicaCounts {
         let s = self.rt.status(&FunctionKey::new(namespace, name));
         ReplicaCounts {

@@ -107,6 +107,13 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// `(namespace, name, seconds)` from a replica's start to its first readiness, for every replica that
+    /// became ready since the last call (the online refresh's initialisation samples). Empty where the
+    /// backend does not see replicas start.
+    fn take_start_times(&self) -> Vec<(String, String, f64)> {
+        Vec::new()
+    }
+
     /// Stops and forgets a function.
     fn delete<'a>(
         &'a self,

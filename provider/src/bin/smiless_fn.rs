@@ -5,7 +5,6 @@
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
@@ -30,7 +29,9 @@ from a calibration at 100 % of the GPU, so the MPS share changes its latency; wi
 timing is emulated on the CPU and stderr says so. See docs/gpu.md.
 
 Classic mode pays the initialisation on a replica's first request (a marker in its private TMPDIR);
-http mode pays it once at start, before it accepts connections."
+http mode pays it once at start, before it accepts connections. In http mode SMILESS_LISTEN_PORT, when
+set, replaces the port of --listen: the local backend sets it (and the watchdog's upstream_url) so that
+every replica has a port of its own, as every pod has its own network namespace."
 )]
 struct Args {
     /// Profile name (as in the profile file; the paper's set by default).
@@ -96,7 +97,14 @@ fn main() -> anyhow::Result<()> {
     }
     match args.listen {
         None => classic(&emu, open),
-        Some(addr) => http(emu, addr, open),
+        Some(addr) => {
+            let port = std::env::var(emulator::ENV_LISTEN_PORT).ok();
+            Ok(emulator::http::serve(
+                emu,
+                emulator::listen_addr(addr, port.as_deref())?,
+                open,
+            )?)
+        }
     }
 }
 
@@ -148,80 +156,4 @@ fn classic(
     serde_json::to_writer(&mut stdout, &out)?;
     writeln!(stdout)?;
     Ok(())
-}
-
-fn http(
-    emu: Emulator,
-    addr: SocketAddr,
-    open: impl FnOnce() -> Result<Engine, emulator::EmulatorError>,
-) -> anyhow::Result<()> {
-    use http_body_util::{BodyExt, Full};
-    use hyper::service::service_fn;
-    use hyper_util::rt::TokioIo;
-
-    let init = emu.draw_init_delay();
-    std::thread::sleep(init);
-    // The GPU context, kernel and calibration are part of initialisation, before accepting connections.
-    let engine = Arc::new(open()?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()?;
-    let emu = Arc::new(emu);
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        // The bound address (port 0 picks one), so a caller can find it.
-        let bound = listener.local_addr()?;
-        eprintln!(
-            "smiless-fn: {} initialised in {init:?}, listening on {bound}",
-            emu.profile_name
-        );
-        loop {
-            let (conn, _) = listener.accept().await?;
-            let emu = Arc::clone(&emu);
-            let engine = Arc::clone(&engine);
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let emu = Arc::clone(&emu);
-                    let engine = Arc::clone(&engine);
-                    async move {
-                        // Already initialised at start: a warm-up call has nothing to do.
-                        let warmup = req.headers().contains_key(emulator::WARMUP_HEADER);
-                        let batch = emulator::batch_from(
-                            req.headers()
-                                .get(emulator::BATCH_HEADER)
-                                .and_then(|v| v.to_str().ok()),
-                        );
-                        let n = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map_or(0, |b| b.to_bytes().len());
-                        // The busy loop blocks: keep it off the async worker.
-                        let out = tokio::task::spawn_blocking(move || {
-                            if warmup {
-                                Ok(emu.warmed(std::time::Duration::ZERO))
-                            } else {
-                                engine.serve(&emu, n, std::time::Duration::ZERO, batch)
-                            }
-                        })
-                        .await
-                        .map_err(std::io::Error::other)?
-                        .map_err(std::io::Error::other)?;
-                        let body = serde_json::to_vec(&out).map_err(std::io::Error::other)?;
-                        let resp = hyper::Response::builder()
-                            .header("content-type", "application/json")
-                            .body(Full::new(bytes::Bytes::from(body)))
-                            .map_err(std::io::Error::other)?;
-                        Ok::<_, std::io::Error>(resp)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(conn), svc)
-                    .await;
-            });
-        }
-    })
 }

@@ -71,6 +71,11 @@ pub struct Args {
     /// Profiles in the smiless JSON format (default: the paper's 16 functions, re-fitted).
     #[arg(long)]
     pub profiles: Option<PathBuf>,
+    /// Profiles the simulated replicas follow, where they differ from what the planners know (--profiles):
+    /// e.g. a live provider's measured timings (`control/observed.json` in its state directory), to
+    /// compare a live run with its simulation, or a what-if of slower models. Not with --experiment.
+    #[arg(long)]
+    pub world_profiles: Option<PathBuf>,
     /// Write the result rows as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -357,12 +362,17 @@ fn run_matrix(m: &Matrix<'_>, estimator: &str, label: &str) -> Result<Vec<Outcom
 }
 
 fn profiles(args: &Args) -> Result<ProfileSet> {
-    Ok(match &args.profiles {
-        Some(p) => ProfileSet::from_json(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?,
-        None => ProfileSet::paper(),
-    })
+    match &args.profiles {
+        Some(p) => load_profile_file(p),
+        None => Ok(ProfileSet::paper()),
+    }
+}
+
+fn load_profile_file(p: &Path) -> Result<ProfileSet> {
+    ProfileSet::from_json(
+        &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+    )
+    .with_context(|| format!("{} is not a profile file", p.display()))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -421,6 +431,9 @@ pub fn run(args: Args) -> Result<()> {
         if name != "paper" {
             bail!("unknown experiment {name:?}; known: paper");
         }
+        if args.world_profiles.is_some() {
+            bail!("--world-profiles is for one matrix, not with --experiment");
+        }
         return run_paper(&args, &profiles(&args)?);
     }
     let dags = dags(&args)?;
@@ -429,6 +442,11 @@ pub fn run(args: Args) -> Result<()> {
     let duration = duration_s(&args.duration)?;
     let series = arrivals(&args.workload)?;
     let profiles = profiles(&args)?;
+    let world = args
+        .world_profiles
+        .as_deref()
+        .map(load_profile_file)
+        .transpose()?;
     let m = Matrix {
         dags: dags
             .into_iter()
@@ -436,6 +454,7 @@ pub fn run(args: Args) -> Result<()> {
             .map(|(k, d)| (d, series[k % series.len()].as_slice()))
             .collect(),
         profiles: &profiles,
+        world: world.as_ref(),
         slas: slas.clone(),
         policies,
         duration_s: duration,
@@ -508,6 +527,7 @@ fn run_paper(args: &Args, profiles: &ProfileSet) -> Result<()> {
                 .map(|(k, d)| (d, series[k % series.len()].as_slice()))
                 .collect(),
             profiles,
+            world: None,
             slas,
             policies: policies.clone(),
             duration_s: duration,

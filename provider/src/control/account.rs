@@ -55,14 +55,15 @@ impl Accounts {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Bills `replicas` of `f` on `hardware` for `seconds` (profile time) at `per_second` dollars each.
+    /// Bills `replica_seconds` (profile time) of `f` on `hardware` at `per_second` dollars each; `replicas`
+    /// is its desired count now (the gauge).
     pub fn charge(
         &self,
         (ns, f): (&str, &str),
         dag: &str,
         hardware: &str,
         replicas: u32,
-        seconds: f64,
+        replica_seconds: f64,
         per_second: f64,
     ) {
         let mut m = self.lock();
@@ -73,7 +74,7 @@ impl Accounts {
         a.dag = dag.to_owned();
         a.hardware = hardware.to_owned();
         a.replicas = replicas;
-        let rs = f64::from(replicas) * seconds.max(0.0);
+        let rs = replica_seconds.max(0.0);
         a.replica_seconds += rs;
         a.cost_usd += rs * per_second;
     }
@@ -258,8 +259,8 @@ mod tests {
     #[test]
     fn bills_replica_time_and_renders_it() {
         let a = Accounts::default();
-        a.charge(("ns", "f"), "d", "cpu:2", 2, 10.0, 0.001);
-        a.charge(("ns", "f"), "d", "cpu:2", 0, 10.0, 0.001);
+        a.charge(("ns", "f"), "d", "cpu:2", 2, 20.0, 0.001);
+        a.charge(("ns", "f"), "d", "cpu:2", 0, 0.0, 0.001);
         a.charge(("ns", "g"), "d", "cpu:1", 1, 5.0, 0.002);
         let f = &a.functions()[0].1;
         assert!((f.cost_usd - 0.02).abs() < 1e-12);

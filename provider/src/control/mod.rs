@@ -27,11 +27,11 @@ use std::time::Duration;
 
 use actix_web::web;
 use optimizer::sim::{Controller, Observations};
-use optimizer::{Dag, Load, PlanInput, ProfileSet};
+use optimizer::{ColdStart, Dag, Load, PlanInput, ProfileSet};
 
 use crate::api::AppState;
 use crate::dag::DagState;
-use crate::dag::live::PlanView;
+use crate::dag::live::{FnUse, PlanView};
 
 pub mod account;
 pub mod contention;
@@ -41,6 +41,7 @@ pub mod forecast;
 pub mod persist;
 pub mod policy;
 pub mod refresh;
+pub mod replica_time;
 
 pub use estimator::EstimatorKind;
 pub use policy::LivePolicy;
@@ -123,6 +124,8 @@ struct Loop {
     first_seen: HashMap<(String, String), f64>,
     /// Live time of the previous tick (for billing).
     last_tick: Option<f64>,
+    /// The refresh's observation count when `observed.json` was last written.
+    observed_at: u64,
 }
 
 /// The state directory (the catalog's root).
@@ -161,6 +164,7 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         controls: HashMap::new(),
         first_seen: HashMap::new(),
         last_tick: None,
+        observed_at: 0,
     };
     let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -171,6 +175,11 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         live.retain_plans(|k| dags.by_key.contains_key(k));
         live.control.retain(|k| dags.by_key.contains_key(k));
         lp.controls.retain(|k, _| dags.by_key.contains_key(k));
+        live.replica_time
+            .retain(|(ns, f)| state.catalog.function(ns, f).is_some());
+        for (ns, f, secs) in state.backend.take_start_times() {
+            live.refresh.observe_start(&ns, &f, secs, live.time_scale);
+        }
         let now = live.now();
         let dt = lp.last_tick.map_or(0.0, |t| (now - t).max(0.0));
         lp.last_tick = Some(now);
@@ -181,6 +190,29 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
             let view = step(&state, &mut lp, k, dag, dt).await;
             live.set_plan(&k.0, &k.1, view);
         }
+        save_observed(&state, &mut lp, &dags);
+    }
+}
+
+/// Writes `control/observed.json` (the planner's profiles with what this host measured) when calls were
+/// observed since the last write.
+fn save_observed(state: &AppState, lp: &mut Loop, dags: &crate::dag::Dags) {
+    let refresh = &state.dags.live.refresh;
+    let seen = refresh.observations();
+    let Some(store) = lp.store.as_ref().filter(|_| seen != lp.observed_at) else {
+        return;
+    };
+    lp.observed_at = seen;
+    let cpus = host_of(&*state.backend).cpus;
+    let mut observed = lp.profiles.clone();
+    for (k, e) in &dags.by_key {
+        if let Some(dag) = &e.dag {
+            let applied = lp.controls.get(k).map(|c| &c.applied);
+            refresh::observed_into(refresh, dag, &lp.profiles, &mut observed, applied, cpus);
+        }
+    }
+    if let Err(e) = store.save_observed(&observed) {
+        tracing::warn!("control loop: cannot save the observed profiles: {e}");
     }
 }
 
@@ -427,13 +459,18 @@ async fn step(
             continue;
         };
         let hw = fp.choice.hardware;
-        // Bill the replicas provisioned since the previous tick (profile time).
+        // Bill the replicas provisioned since the previous tick (profile time): every scale since then
+        // is integrated (see `replica_time`); the first tick of a function samples its count.
+        let replica_s = live
+            .replica_time
+            .take(&dag.namespace, &fp.name, rec.replicas, now_real)
+            .unwrap_or(f64::from(rec.replicas) * dt);
         live.control.charge(
             (&dag.namespace, &fp.name),
             &dag.name,
             &c.applied.get(&fp.name).unwrap_or(&hw).to_string(),
             rec.replicas,
-            dt / scale,
+            replica_s / scale,
             eval_input
                 .prices
                 .per_second(*c.applied.get(&fp.name).unwrap_or(&hw)),
@@ -473,7 +510,7 @@ async fn step(
             replicas: rec.replicas,
             in_flight: u.in_flight,
             idle_s: (now_real - since).max(0.0),
-            reserved: u.reserved_until.is_some_and(|r| r > now_real),
+            reserved: u.held_at(now_real),
         };
         let t = decide::target(&fp.choice, m, scale, grace);
         if t.replicas != rec.replicas {
@@ -506,6 +543,41 @@ async fn step(
         save(lp, key, c, &v, changed);
     }
     v
+}
+
+/// A call of `f` (a member of `dag`) ended, leaving it in use `used`. A member whose planned policy is
+/// pre-warm is released the moment it is idle and no pre-warm holds it for another request, as the
+/// simulator releases it (the tick would release it one or two ticks later, and bill them).
+pub fn after_use(state: &web::Data<AppState>, dag: &Dag, f: &str, used: FnUse) {
+    let live = &state.dags.live;
+    if used.in_flight > 0 || used.held_at(live.now()) {
+        return;
+    }
+    let prewarm = live
+        .plan(&dag.namespace, &dag.name)
+        .and_then(|v| v.plan)
+        .is_some_and(|p| {
+            p.functions
+                .iter()
+                .any(|fp| fp.name == f && matches!(fp.choice.policy, ColdStart::PreWarm { .. }))
+        });
+    if !prewarm {
+        return;
+    }
+    let state = state.clone();
+    let (ns, f) = (dag.namespace.clone(), f.to_owned());
+    actix_web::rt::spawn(async move {
+        let live = &state.dags.live;
+        if let Err(e) = state.scale(&ns, &f, 0).await {
+            tracing::warn!("release of {f}.{ns} after use failed: {e}");
+            return;
+        }
+        // A call or a pre-warm that came in meanwhile needs it again: start it (the runner waits for it).
+        let u = live.member_use(&ns, &f);
+        if u.in_flight > 0 || u.held_at(live.now()) {
+            let _ = state.scale(&ns, &f, 1).await;
+        }
+    });
 }
 
 /// A DAG request arrived: start its downstream members ahead of need, so their initialisation overlaps

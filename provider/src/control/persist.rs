@@ -77,6 +77,13 @@ impl Store {
         write_atomic(&self.dir.join("profiles.json"), &json)
     }
 
+    /// What the online refresh measured (`observed.json`, see [`super::refresh::Refresher::observed`]):
+    /// for `smiless sim --world-profiles`; never loaded back (the planner's profiles are `profiles.json`).
+    pub fn save_observed(&self, set: &ProfileSet) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(set).map_err(io::Error::other)?;
+        write_atomic(&self.dir.join("observed.json"), &json)
+    }
+
     /// The saved profiles, when there are valid ones.
     pub fn load_profiles(&self) -> Option<ProfileSet> {
         let p = self.dir.join("profiles.json");

@@ -2,11 +2,16 @@
 //! the planner uses, and a profile that drifted triggers re-planning.
 //!
 //! **What is observed.** Each call the runner makes to a DAG member **that ran alone on the host** (no
-//! other member call overlapped it; [`super::contention`] says why), except a warm call to a member a
-//! pre-warm started for the request (it may wait for the initialisation): a *warm* call's time is the POST to a
-//! ready replica (one request: batch 1 on the member's current hardware); a *cold* call (the runner scaled
-//! the member from zero) is timed from the scale-up to the answer, and its initialisation sample is that
-//! minus the warm estimate. Times are divided by the time scale (profile seconds).
+//! other member call overlapped it; [`super::contention`] says why). Its POST to a replica that was
+//! initialised before it took the call is an inference sample (one request: batch 1 on the member's current
+//! hardware): a warm replica's, or any emulator replica's, since the local runtime warms those up before it
+//! routes to them; a call to another function's replica that a pre-warm or the call itself started may pay
+//! or wait for the initialisation, so it is not. A *cold* call (the runner scaled the member from zero) is
+//! also timed from the scale-up to the answer, and its initialisation sample is that minus the warm
+//! estimate. Where the backend sees replicas start (the local runtime), every replica's start-to-ready
+//! time is an initialisation sample too, which matters for members that are pre-warmed and so never
+//! called cold; with enough cold calls, those are used (they include the scale call). Times are divided
+//! by the time scale (profile seconds).
 //!
 //! **Estimator.** The last [`RefreshConfig::window`] samples per member and kind; their median and MAD
 //! (scaled by 1.4826, the normal-consistent factor) reject outliers beyond `k·σ_MAD` (a call that waited
@@ -265,6 +270,14 @@ pub fn assess(
     (drifts, changed.then_some(updated))
 }
 
+/// Which window a sample goes to.
+#[derive(Debug, Clone, Copy)]
+enum Sample {
+    Infer,
+    Cold,
+    Start,
+}
+
 /// One member's observations.
 #[derive(Debug, Clone, Default)]
 struct Member {
@@ -272,6 +285,9 @@ struct Member {
     infer: Window,
     /// Cold call times (scale-up to answer), profile seconds.
     cold: Window,
+    /// Replica start to readiness, profile seconds: initialisation samples of every replica, pre-warmed
+    /// ones included, where the backend sees replicas start (the local runtime).
+    start: Window,
     /// The hardware the infer window was observed on.
     hardware: Option<Hardware>,
 }
@@ -285,23 +301,36 @@ pub struct Refresher {
     drifts: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     /// Which calls ran alone: only their times are observed (see [`super::contention`]).
     pub calls: super::contention::CallTracker,
+    /// Calls observed so far.
+    observations: std::sync::atomic::AtomicU64,
 }
 
 impl Refresher {
     /// Records one call the runner made: `wall_s` real seconds; `cold` when the runner scaled the member
     /// from zero for it (then the time runs from the scale-up).
     pub fn observe(&self, ns: &str, f: &str, wall_s: f64, cold: bool, time_scale: f64) {
+        let kind = if cold { Sample::Cold } else { Sample::Infer };
+        self.record(ns, f, kind, wall_s / time_scale.max(1e-12));
+    }
+
+    /// Records that a replica of the member became ready `wall_s` real seconds after it started.
+    pub fn observe_start(&self, ns: &str, f: &str, wall_s: f64, time_scale: f64) {
+        self.record(ns, f, Sample::Start, wall_s / time_scale.max(1e-12));
+    }
+
+    fn record(&self, ns: &str, f: &str, kind: Sample, secs: f64) {
+        self.observations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let cap = self.config.window;
         let mut m = self
             .members
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let e = m.entry((ns.to_owned(), f.to_owned())).or_default();
-        let s = wall_s / time_scale.max(1e-12);
-        if cold {
-            e.cold.push(s, cap);
-        } else {
-            e.infer.push(s, cap);
+        match kind {
+            Sample::Infer => e.infer.push(secs, cap),
+            Sample::Cold => e.cold.push(secs, cap),
+            Sample::Start => e.start.push(secs, cap),
         }
     }
 
@@ -323,22 +352,19 @@ impl Refresher {
         };
         if m.hardware.is_some_and(|h| h != hw) {
             m.infer.clear();
+            m.cold.clear();
+            m.start.clear();
         }
         m.hardware = Some(hw);
-        // Initialisation samples: cold call minus the warm estimate (robust median, else the profile).
-        let warm = m
-            .infer
-            .robust(self.config.outlier_k)
-            .map_or_else(|| profile.infer_time(hw, 1), |r| r.median);
-        let mut init = Window::default();
-        for &c in &m.cold.samples {
-            init.push((c - warm).max(0.0), self.config.window);
-        }
+        let init = self.init_samples(m, hw, profile);
         let (drifts, updated) = assess(profile, hw, &m.infer, &init, &self.config);
         for d in &drifts {
             match d {
                 Drift::Infer { .. } => m.infer.clear(),
-                Drift::Init { .. } => m.cold.clear(),
+                Drift::Init { .. } => {
+                    m.cold.clear();
+                    m.start.clear();
+                }
             }
         }
         drop(members);
@@ -354,6 +380,50 @@ impl Refresher {
             }
         }
         (drifts, updated)
+    }
+
+    /// Initialisation samples: cold calls minus the warm estimate (robust median, else the profile) when
+    /// there are enough of them, as a request sees a scale-up (the scale call included); else the
+    /// replicas' start-to-ready times where the backend gives them (pre-warmed members have no cold calls).
+    fn init_samples(&self, m: &Member, hw: Hardware, profile: &Profile) -> Window {
+        if m.cold.len() < self.config.min_samples && !m.start.is_empty() {
+            return m.start.clone();
+        }
+        let warm = m
+            .infer
+            .robust(self.config.outlier_k)
+            .map_or_else(|| profile.infer_time(hw, 1), |r| r.median);
+        let mut init = Window::default();
+        for &c in &m.cold.samples {
+            init.push((c - warm).max(0.0), self.config.window);
+        }
+        init
+    }
+
+    /// `profile` with what was measured of one member on `hw` (every estimate with enough samples, however
+    /// small its difference: no drift threshold), or `None` when nothing was measured yet. This is what
+    /// the host really takes, for a simulation of it (`control/observed.json`); the planner changes its
+    /// profiles only on drift ([`Refresher::check`]).
+    pub fn observed(&self, ns: &str, f: &str, hw: Hardware, profile: &Profile) -> Option<Profile> {
+        let members = self
+            .members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let m = members.get(&(ns.to_owned(), f.to_owned()))?;
+        if m.hardware.is_some_and(|h| h != hw) {
+            return None;
+        }
+        let init = self.init_samples(m, hw, profile);
+        let every_difference = RefreshConfig {
+            threshold: 0.0,
+            ..self.config
+        };
+        assess(profile, hw, &m.infer, &init, &every_difference).1
+    }
+
+    /// Calls observed so far (any member): tells whether [`Refresher::observed`] may have changed.
+    pub fn observations(&self) -> u64 {
+        self.observations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets members that left (`keep` says which stay).
@@ -407,30 +477,66 @@ pub fn on_tick(
     host_cpus: usize,
 ) -> Vec<String> {
     let mut notes = Vec::new();
-    let default_hw = Hardware::Cpu {
-        cores: u32::try_from(host_cpus.max(1)).unwrap_or(1),
-    };
-    for node in &dag.nodes {
-        let pname = node.profile.clone().unwrap_or_else(|| node.name.clone());
+    for (node, pname, hw) in placed_members(dag, profiles, applied, host_cpus) {
         let Ok(profile) = profiles.get(&pname) else {
             continue;
         };
-        let hw = applied
-            .and_then(|a| a.get(&node.name))
-            .copied()
-            .unwrap_or(default_hw);
-        let (drifts, updated) = refresher.check(&dag.namespace, &node.name, hw, profile);
+        let (drifts, updated) = refresher.check(&dag.namespace, &node, hw, profile);
         if let Some(p) = updated {
             for d in &drifts {
                 notes.push(format!(
-                    "{}: profile {pname} drifted ({d}); updated, re-planning",
-                    node.name
+                    "{node}: profile {pname} drifted ({d}); updated, re-planning"
                 ));
             }
             profiles.profiles.insert(pname, p);
         }
     }
     notes
+}
+
+/// `(member, profile name, hardware)` of each member of `dag` whose profile `profiles` has: the hardware
+/// it runs on (`applied`, else the host's whole CPU, where an unplaced replica runs).
+fn placed_members(
+    dag: &Dag,
+    profiles: &ProfileSet,
+    applied: Option<&BTreeMap<String, Hardware>>,
+    host_cpus: usize,
+) -> Vec<(String, String, Hardware)> {
+    let default_hw = Hardware::Cpu {
+        cores: u32::try_from(host_cpus.max(1)).unwrap_or(1),
+    };
+    dag.nodes
+        .iter()
+        .map(|node| {
+            let pname = node.profile.clone().unwrap_or_else(|| node.name.clone());
+            let hw = applied
+                .and_then(|a| a.get(&node.name))
+                .copied()
+                .unwrap_or(default_hw);
+            (node.name.clone(), pname, hw)
+        })
+        .filter(|(_, pname, _)| profiles.get(pname).is_ok())
+        .collect()
+}
+
+/// Writes into `out` the profiles of `dag`'s members as measured ([`Refresher::observed`]) against the
+/// planner's `profiles`, each on its hardware (`applied`, else the host's whole CPU, as [`on_tick`]). Two
+/// members that share a profile (the same model in two DAGs): the one measured last in `dag` order wins.
+pub fn observed_into(
+    refresher: &Refresher,
+    dag: &Dag,
+    profiles: &ProfileSet,
+    out: &mut ProfileSet,
+    applied: Option<&BTreeMap<String, Hardware>>,
+    host_cpus: usize,
+) {
+    for (node, pname, hw) in placed_members(dag, profiles, applied, host_cpus) {
+        if let Ok(profile) = profiles.get(&pname)
+            && let Some(p) = refresher.observed(&dag.namespace, &node, hw, profile)
+        {
+            out.profiles.insert(pname, p);
+        }
+    }
 }
 
 /// Each node's profile from `profiles`, in node order (what a controller's template holds); `None` when
@@ -599,9 +705,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn on_tick_replaces_the_profile_by_its_name() {
-        let mut set = ProfileSet::paper();
+    /// DAG `d` of one member `a` in `ns` with the profile `speechrecognition`.
+    fn one_member_dag() -> Dag {
         let spec = optimizer::FunctionSpec {
             name: "a".into(),
             namespace: "ns".into(),
@@ -614,7 +719,13 @@ mod tests {
             ]
             .into(),
         };
-        let dag = optimizer::dags_from_functions(&[spec]).unwrap().remove(0);
+        optimizer::dags_from_functions(&[spec]).unwrap().remove(0)
+    }
+
+    #[test]
+    fn on_tick_replaces_the_profile_by_its_name() {
+        let mut set = ProfileSet::paper();
+        let dag = one_member_dag();
         let r = Refresher::default();
         let hw = Hardware::Cpu { cores: 2 };
         let before = set.get("speechrecognition").unwrap().infer_time(hw, 1);
@@ -628,5 +739,61 @@ mod tests {
         assert!((after - 2.0 * before).abs() < 1e-9);
         // The same observations do not drift again.
         assert!(on_tick(&r, &dag, &mut set, Some(&applied), 2).is_empty());
+    }
+
+    #[test]
+    fn observed_profiles_carry_differences_below_the_drift_threshold() {
+        let set = ProfileSet::paper();
+        let dag = one_member_dag();
+        let r = Refresher::default();
+        let hw = Hardware::Cpu { cores: 2 };
+        let p = set.get("speechrecognition").unwrap().clone();
+        let mut out = set.clone();
+        let applied: BTreeMap<String, Hardware> = [("a".to_owned(), hw)].into();
+        observed_into(&r, &dag, &set, &mut out, Some(&applied), 2);
+        assert_eq!(out, set, "nothing measured, nothing changed");
+        // 10 % slower inference, 12 % slower initialisation: under the 25 % drift threshold.
+        let warm = p.infer_time(hw, 1) * 1.1;
+        let init = p.init(hw).mean_s * 1.12;
+        for _ in 0..10 {
+            r.observe(&dag.namespace, "a", warm, false, 1.0);
+            r.observe(&dag.namespace, "a", init + warm, true, 1.0);
+        }
+        assert_eq!(r.observations(), 20);
+        let (drifts, _) = r.check(&dag.namespace, "a", hw, &p);
+        assert!(drifts.is_empty(), "{drifts:?}");
+        observed_into(&r, &dag, &set, &mut out, Some(&applied), 2);
+        let o = out.get("speechrecognition").unwrap();
+        assert!((o.infer_time(hw, 1) - warm).abs() < 1e-9);
+        assert!((o.init(hw).mean_s - init).abs() < 1e-9);
+        assert!(o.init(hw).std_s.abs() < 1e-9);
+    }
+
+    #[test]
+    fn start_times_are_the_initialisation_samples_where_the_backend_gives_them() {
+        let r = Refresher::default();
+        let p = profile();
+        let hw = Hardware::Cpu { cores: 1 };
+        let init = p.init(hw).mean_s;
+        // A pre-warmed member: no cold calls; its replicas' start times (real seconds at scale 0.1) say
+        // 1.5× the profile's initialisation.
+        for _ in 0..10 {
+            r.observe_start("ns", "asr", init * 1.5 * 0.1, 0.1);
+        }
+        let o = r.observed("ns", "asr", hw, &p).unwrap();
+        assert!((o.init(hw).mean_s - 1.5 * init).abs() < 1e-9);
+        // Enough cold calls (saying 1.2×) win: they include the scale call a request waits for.
+        let cold = Refresher::default();
+        for _ in 0..10 {
+            cold.observe("ns", "asr", init * 1.2 + p.infer_time(hw, 1), true, 1.0);
+            cold.observe_start("ns", "asr", init * 1.5, 1.0);
+        }
+        let o = cold.observed("ns", "asr", hw, &p).unwrap();
+        assert!((o.init(hw).mean_s - 1.2 * init).abs() < 1e-9);
+        let (d, updated) = r.check("ns", "asr", hw, &p);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!((updated.unwrap().init(hw).mean_s - 1.5 * init).abs() < 1e-9);
+        // The drift cleared both windows: nothing measured since.
+        assert!(r.observed("ns", "asr", hw, &p).is_none());
     }
 }

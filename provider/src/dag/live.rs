@@ -58,8 +58,17 @@ pub struct FnUse {
     pub in_flight: u32,
     /// Seconds since the provider started; `None` until first used.
     pub last_used: Option<f64>,
-    /// Held by a pre-warm until this time (seconds since start), so it is not released before its use.
+    /// Held by pre-warms until this time (seconds since start), so it is not released before its use.
     pub reserved_until: Option<f64>,
+    /// Pre-warm holds not yet used by a call (each DAG request's pre-warm holds its member once).
+    holds: u32,
+}
+
+impl FnUse {
+    /// Whether a pre-warm still holds it at `now` (seconds since start).
+    pub fn held_at(&self, now: f64) -> bool {
+        self.reserved_until.is_some_and(|r| r > now)
+    }
 }
 
 /// The control loop's view of one DAG, as `/system/plan` shows it.
@@ -93,6 +102,8 @@ pub struct Live {
     pub refresh: crate::control::refresh::Refresher,
     /// The control loop's measurements: cost per function, forecast vs actual per DAG.
     pub control: crate::control::account::Accounts,
+    /// Every function's desired replicas over time, for the bill (set on every scale, real time).
+    pub replica_time: crate::control::replica_time::ReplicaClock,
 }
 
 impl Default for Live {
@@ -119,6 +130,7 @@ impl Live {
             plans: Mutex::default(),
             refresh: Default::default(),
             control: Default::default(),
+            replica_time: Default::default(),
         }
     }
 
@@ -192,27 +204,42 @@ impl Live {
             .unwrap_or_default()
     }
 
-    /// The runner starts (`+1`) or ends (`-1`) a call of a member.
-    pub fn member_call(&self, ns: &str, f: &str, start: bool) {
+    /// The runner starts a call of a member. Returns whether a pre-warm held it for that call (the hold
+    /// is then used: a request reaches each member once).
+    pub fn call_started(&self, ns: &str, f: &str) -> bool {
         let now = self.now();
         let mut m = lock(&self.functions);
         let u = m.entry(key(ns, f)).or_default();
-        if start {
-            u.in_flight += 1;
-        } else {
-            u.in_flight = u.in_flight.saturating_sub(1);
-        }
+        u.in_flight += 1;
         u.last_used = Some(now);
-        if !start {
-            // Used: the pre-warm's hold is over.
+        let held = u.holds > 0 && u.held_at(now);
+        u.holds = u.holds.saturating_sub(1);
+        if u.holds == 0 {
             u.reserved_until = None;
         }
+        held
     }
 
-    /// A pre-warm holds `f` until `until` (seconds since start).
-    pub fn reserve(&self, ns: &str, f: &str, until: f64) {
+    /// The runner ended a call of a member; its use now.
+    pub fn call_ended(&self, ns: &str, f: &str) -> FnUse {
+        let now = self.now();
         let mut m = lock(&self.functions);
         let u = m.entry(key(ns, f)).or_default();
+        u.in_flight = u.in_flight.saturating_sub(1);
+        u.last_used = Some(now);
+        *u
+    }
+
+    /// A pre-warm holds `f` for one request until `until` (seconds since start).
+    pub fn reserve(&self, ns: &str, f: &str, until: f64) {
+        let now = self.now();
+        let mut m = lock(&self.functions);
+        let u = m.entry(key(ns, f)).or_default();
+        if !u.held_at(now) {
+            // Expired holds belong to requests that never reached `f` (they failed before it).
+            u.holds = 0;
+        }
+        u.holds += 1;
         u.reserved_until = Some(u.reserved_until.map_or(until, |r| r.max(until)));
     }
 

@@ -53,6 +53,8 @@ struct Step {
     done_ms: f64,
     /// Scaled from zero for this call.
     cold: bool,
+    /// A pre-warm started it for this request.
+    prewarmed: bool,
 }
 
 /// Why a member failed.
@@ -142,6 +144,10 @@ pub async fn serve(
     )
     .await;
     let e2e_ms = start.elapsed().as_secs_f64() * 1e3;
+    state
+        .dags
+        .live
+        .finished(&ns, &name, e2e_ms, result.is_ok(), dag.sla_s);
     let scale = state.dags.live.time_scale;
     if let Some(sla) = dag.sla_s.filter(|sla| e2e_ms > sla * 1e3 * scale) {
         tracing::info!(
@@ -150,11 +156,13 @@ pub async fn serve(
             e2e_ms / 1e3 / scale,
             timeline(&dag, &steps, scale)
         );
+    } else {
+        tracing::debug!(
+            "DAG {name} request {call_id} took {:.3} s (profile time); members: {}",
+            e2e_ms / 1e3 / scale,
+            timeline(&dag, &steps, scale)
+        );
     }
-    state
-        .dags
-        .live
-        .finished(&ns, &name, e2e_ms, result.is_ok(), dag.sla_s);
     match result {
         Ok(out) => {
             let mut r = HttpResponse::Ok();
@@ -170,7 +178,7 @@ pub async fn serve(
     }
 }
 
-/// `name +called/waited/ran[ cold]` per member that was called, in profile seconds.
+/// `name +called/waited/ran[ cold][ pre-warmed]` per member that was called, in profile seconds.
 fn timeline(dag: &optimizer::Dag, steps: &[Option<Step>], scale: f64) -> String {
     let s = |ms: f64| ms / 1e3 / scale;
     steps
@@ -179,12 +187,13 @@ fn timeline(dag: &optimizer::Dag, steps: &[Option<Step>], scale: f64) -> String 
         .filter_map(|(i, st)| {
             let st = st.as_ref()?;
             Some(format!(
-                "{} +{:.2}/{:.2}/{:.2}{}",
+                "{} +{:.2}/{:.2}/{:.2}{}{}",
                 dag.nodes[i].name,
                 s(st.called_ms),
                 s(st.ready_ms - st.called_ms),
                 s(st.done_ms - st.ready_ms),
-                if st.cold { " cold" } else { "" }
+                if st.cold { " cold" } else { "" },
+                if st.prewarmed { " pre-warmed" } else { "" }
             ))
         })
         .collect::<Vec<_>>()
@@ -282,14 +291,16 @@ async fn call_node(
 ) -> (usize, Result<Output, MemberError>, Step) {
     let f = &dag.nodes[i].name;
     let live = &state.dags.live;
-    live.member_call(&dag.namespace, f, true);
+    let prewarmed = live.call_started(&dag.namespace, f);
     let mut step = Step {
         called_ms: start.elapsed().as_secs_f64() * 1e3,
         ..Step::default()
     };
+    step.prewarmed = prewarmed;
     let r = call(state, dag, f, input, call_id, start, &mut step).await;
     step.done_ms = start.elapsed().as_secs_f64() * 1e3;
-    live.member_call(&dag.namespace, f, false);
+    let used = live.call_ended(&dag.namespace, f);
+    crate::control::after_use(state, dag, f, used);
     (i, r, step)
 }
 
@@ -315,7 +326,7 @@ async fn call(
     let (started, cold) = (Instant::now(), rec.replicas == 0);
     // A member pre-warmed for this request may still be initialising when its call arrives (the call then
     // waits for it): its time is not an inference sample.
-    let prewarmed = state.dags.live.member_use(ns, f).reserved_until.is_some();
+    let prewarmed = step.prewarmed;
     // Ended on every path: an early return drops it without a sample.
     let call = state.dags.live.refresh.calls.begin();
     step.cold = cold;
@@ -391,10 +402,22 @@ async fn call(
         ));
     }
     let live = &state.dags.live;
-    let took = (if cold { started } else { posted }).elapsed();
-    if call.alone() && (cold || !prewarmed) {
-        live.refresh
-            .observe(ns, f, took.as_secs_f64(), cold, live.time_scale);
+    if call.alone() {
+        let scale = live.time_scale;
+        if cold {
+            live.refresh
+                .observe(ns, f, started.elapsed().as_secs_f64(), true, scale);
+        }
+        // The POST alone is an inference sample when the replica was initialised before it took the call:
+        // a warm replica, or an emulator replica, which the local runtime routes to only once initialised
+        // (warmed up in classic mode, listening in http mode); a cold or pre-warmed replica of another
+        // function may pay or wait for its initialisation on this call.
+        let initialised =
+            !(cold || prewarmed) || crate::emulator::is_emulator(&rec.deployment.env_process);
+        if initialised {
+            live.refresh
+                .observe(ns, f, posted.elapsed().as_secs_f64(), false, scale);
+        }
     }
     Ok(Output { body, content_type })
 }

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 pub mod bench;
 pub mod gpu;
+pub mod http;
 
 /// Environment variable naming the profile (`--profile` overrides it).
 pub const ENV_PROFILE: &str = "SMILESS_PROFILE";
@@ -53,9 +54,14 @@ pub fn batch_from(value: Option<&str>) -> u32 {
         .unwrap_or(1)
 }
 
-/// Whether `fprocess` runs the `smiless-fn` emulator, which takes warm-up calls (other functions would
-/// run a warm-up as a real request, with its side effects, so they never get one).
-pub fn takes_warmup(fprocess: &str) -> bool {
+/// Environment variable that, when set, replaces the port of `--listen` (http mode): the local runtime
+/// gives each emulator replica a loopback port of its own, as each pod has its own network namespace.
+pub const ENV_LISTEN_PORT: &str = "SMILESS_LISTEN_PORT";
+
+/// Whether `fprocess` runs the `smiless-fn` emulator. Only it takes warm-up calls (another function would
+/// run a warm-up as a real request, with its side effects) and a per-replica upstream port
+/// ([`ENV_LISTEN_PORT`]).
+pub fn is_emulator(fprocess: &str) -> bool {
     fprocess
         .split_whitespace()
         .next()
@@ -84,6 +90,22 @@ pub enum EmulatorError {
     Engine(String),
     #[error("GPU mode: {0}")]
     Gpu(#[from] crate::gpu::GpuError),
+    #[error("{ENV_LISTEN_PORT}={0:?} is not a port number")]
+    ListenPort(String),
+}
+
+/// The http-mode listen address: `--listen`'s, with the port from [`ENV_LISTEN_PORT`] when that is set.
+pub fn listen_addr(
+    listen: std::net::SocketAddr,
+    port: Option<&str>,
+) -> Result<std::net::SocketAddr, EmulatorError> {
+    match port.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(listen),
+        Some(p) => p
+            .parse::<u16>()
+            .map(|port| std::net::SocketAddr::new(listen.ip(), port))
+            .map_err(|_| EmulatorError::ListenPort(p.to_owned())),
+    }
 }
 
 /// The time scale from its textual form (`None`/empty: 1.0).
@@ -442,11 +464,22 @@ mod tests {
 
     #[test]
     fn only_the_emulator_takes_warm_ups() {
-        assert!(takes_warmup("smiless-fn --profile x"));
-        assert!(takes_warmup("/usr/local/bin/smiless-fn --profile x"));
-        assert!(!takes_warmup("cat"));
-        assert!(!takes_warmup("python3 smiless-fn.py"));
-        assert!(!takes_warmup(""));
+        assert!(is_emulator("smiless-fn --profile x"));
+        let listen: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(listen_addr(listen, None).unwrap(), listen);
+        assert_eq!(listen_addr(listen, Some(" ")).unwrap(), listen);
+        assert_eq!(
+            listen_addr(listen, Some("40123")).unwrap(),
+            "127.0.0.1:40123".parse().unwrap()
+        );
+        assert!(matches!(
+            listen_addr(listen, Some("http")),
+            Err(EmulatorError::ListenPort(_))
+        ));
+        assert!(is_emulator("/usr/local/bin/smiless-fn --profile x"));
+        assert!(!is_emulator("cat"));
+        assert!(!is_emulator("python3 smiless-fn.py"));
+        assert!(!is_emulator(""));
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub struct Plan {
 }
 
 /// A function's runtime state.
+/// Start times kept per function until taken.
+pub const MAX_START_TIMES: usize = 64;
+
 pub struct Function {
     pub key: FunctionKey,
     pub logs: LogBuffer,
@@ -45,6 +48,9 @@ pub struct Function {
     pub ops: tokio::sync::Mutex<()>,
     /// Set by remove; an apply that raced with it starts over on a fresh entry.
     pub removed: AtomicBool,
+    /// Seconds from a replica's start to its first readiness, not yet taken (the initialisation as the
+    /// runtime saw it: process start, the model's initialisation, the readiness check).
+    start_times: Mutex<Vec<f64>>,
 }
 
 impl Function {
@@ -57,7 +63,23 @@ impl Function {
             rr: AtomicUsize::new(0),
             ops: tokio::sync::Mutex::new(()),
             removed: AtomicBool::new(false),
+            start_times: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Records that a replica became ready `secs` after it was started (the oldest beyond a bound are
+    /// dropped, so nobody taking them costs only memory for [`MAX_START_TIMES`]).
+    pub fn started(&self, secs: f64) {
+        let mut t = self.start_times.lock().unwrap_or_else(|p| p.into_inner());
+        if t.len() >= MAX_START_TIMES {
+            t.remove(0);
+        }
+        t.push(secs);
+    }
+
+    /// The start times recorded since the last call.
+    pub fn take_start_times(&self) -> Vec<f64> {
+        std::mem::take(&mut *self.start_times.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

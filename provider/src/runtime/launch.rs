@@ -153,14 +153,11 @@ impl Launcher {
             SecretsMode::EnvPath => tokio::process::Command::new(&self.exe),
         };
         cmd.arg("watchdog").current_dir(&dir).env_clear();
-        cmd.envs(replica_env(
-            spec,
-            port,
-            &tmp,
-            &secrets,
-            &self.secrets,
-            &provider_env(),
-        ));
+        let mut env = replica_env(spec, port, &tmp, &secrets, &self.secrets, &provider_env());
+        if has_private_upstream(spec) {
+            set_upstream_port(&mut env, free_port()?.port());
+        }
+        cmd.envs(env);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -265,6 +262,43 @@ fn detect_secrets_mode() -> SecretsMode {
     }
 }
 
+/// Whether a replica of `spec` gets an upstream port of its own: an http-mode `smiless-fn`, which takes the
+/// port from [`crate::emulator::ENV_LISTEN_PORT`]. Pods each have their own network namespace, so one fixed
+/// `upstream_url` serves every replica there; on one host, replicas would collide on it. Other functions keep
+/// the port they name (one replica at a time in http mode; `docs/local-backend.md`).
+pub fn has_private_upstream(spec: &ReplicaSpec) -> bool {
+    spec.env
+        .get("mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("http"))
+        && spec.env.contains_key("upstream_url")
+        && crate::emulator::is_emulator(&spec.fprocess)
+}
+
+/// Points the watchdog's `upstream_url` at `port` (scheme, host and path kept) and tells the emulator to
+/// listen there. An `upstream_url` that is not a URL with a host is left for the watchdog to reject.
+pub fn set_upstream_port(env: &mut BTreeMap<String, String>, port: u16) {
+    let Some(uri) = env
+        .get("upstream_url")
+        .and_then(|u| u.parse::<hyper::Uri>().ok())
+    else {
+        return;
+    };
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return;
+    };
+    let path = uri.path_and_query().map_or("", |p| p.as_str());
+    let path = if path == "/" && !env["upstream_url"].ends_with('/') {
+        ""
+    } else {
+        path
+    };
+    env.insert(
+        "upstream_url".into(),
+        format!("{scheme}://{host}:{port}{path}"),
+    );
+    env.insert(crate::emulator::ENV_LISTEN_PORT.into(), port.to_string());
+}
+
 /// A port on loopback that is free now. The watchdog binds it a moment later; in the rare case another
 /// process took it meanwhile, the watchdog exits and the supervisor restarts it on a new port.
 pub fn free_port() -> io::Result<SocketAddr> {
@@ -358,5 +392,40 @@ mod tests {
         assert_eq!(env[ENV_SECRETS_SRC], "/v");
         assert_eq!(env[ENV_HOST_MNT_NS], "mnt:[1]");
         assert_eq!(env[SECRETS_PATH_ENV], SECRETS_MOUNT);
+    }
+
+    #[test]
+    fn an_http_mode_emulator_replica_gets_an_upstream_port_of_its_own() {
+        let mut s = spec();
+        assert!(!has_private_upstream(&s), "classic mode keeps no upstream");
+        s.env.insert("mode".into(), "http".into());
+        s.env
+            .insert("upstream_url".into(), "http://127.0.0.1:5000".into());
+        assert!(
+            !has_private_upstream(&s),
+            "only the emulator reads its port"
+        );
+        s.fprocess = "/usr/local/bin/smiless-fn --profile x --listen 127.0.0.1:5000".into();
+        assert!(has_private_upstream(&s));
+
+        for (url, want) in [
+            ("http://127.0.0.1:5000", "http://127.0.0.1:41000"),
+            ("http://127.0.0.1:5000/", "http://127.0.0.1:41000/"),
+            (
+                "http://localhost:5000/run?x=1",
+                "http://localhost:41000/run?x=1",
+            ),
+        ] {
+            let mut env: BTreeMap<String, String> =
+                [("upstream_url".to_string(), url.to_string())].into();
+            set_upstream_port(&mut env, 41000);
+            assert_eq!(env["upstream_url"], want, "{url}");
+            assert_eq!(env[crate::emulator::ENV_LISTEN_PORT], "41000");
+        }
+        let mut env: BTreeMap<String, String> =
+            [("upstream_url".to_string(), "not a url".to_string())].into();
+        set_upstream_port(&mut env, 41000);
+        assert_eq!(env["upstream_url"], "not a url");
+        assert!(!env.contains_key(crate::emulator::ENV_LISTEN_PORT));
     }
 }

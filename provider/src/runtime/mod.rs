@@ -208,6 +208,16 @@ impl Runtime {
         self.functions().get(key).cloned()
     }
 
+    /// Seconds from start to first readiness of the replicas that became ready since the last call, per
+    /// function.
+    pub fn take_start_times(&self) -> Vec<(FunctionKey, Vec<f64>)> {
+        self.functions()
+            .iter()
+            .map(|(k, f)| (k.clone(), f.take_start_times()))
+            .filter(|(_, t)| !t.is_empty())
+            .collect()
+    }
+
     /// Sets the desired state of a function; returns once the processes are started (not necessarily
     /// ready). A changed spec replaces the replicas without dropping requests: the new ones start, and the
     /// old ones leave rotation once the new ones are ready, then drain and stop.

@@ -149,6 +149,8 @@ async fn run_once(
     prober: &Prober,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<bool, String> {
+    // From here: the runtime's share of a start (scratch directory, process start) counts too.
+    let started = std::time::Instant::now();
     let addr = launch::free_port().map_err(|e| format!("no free port: {e}"))?;
     let cmd = launcher
         .command(&f.key, &r.id, &r.spec, addr.port())
@@ -167,10 +169,18 @@ async fn run_once(
         .parse()
         .map_err(|e| format!("{e}"))?;
     let mut poll = STARTING_POLL;
-    // The emulator initialises on its first call: it serves requests only once a warm-up call has
-    // initialised it (see `crate::emulator`), so no request pays an initialisation a scale-up started.
-    let mut initialised = !crate::emulator::takes_warmup(&r.spec.fprocess);
+    // The classic-mode emulator initialises on its first call: it serves requests only once a warm-up
+    // call has initialised it (see `crate::emulator`), so no request pays an initialisation a scale-up
+    // started. In http mode it initialises before it listens, so the watchdog is healthy only then.
+    let http_mode = r
+        .spec
+        .env
+        .get("mode")
+        .is_some_and(|m| m.eq_ignore_ascii_case("http"));
+    let mut initialised = http_mode || !crate::emulator::is_emulator(&r.spec.fprocess);
     let mut warming: Option<Pin<Box<dyn Future<Output = bool> + Send>>> = None;
+    // Only the first readiness of this process is a start (a replica may flap later).
+    let mut ever_ready = false;
     loop {
         tokio::select! {
             status = child.wait() => {
@@ -193,7 +203,10 @@ async fn run_once(
                 initialised = true;
                 if !answered {
                     f.log(&r.id, "warm-up call failed: the first request initialises the replica".into());
+                } else {
+                    f.started(started.elapsed().as_secs_f64());
                 }
+                ever_ready = true;
                 set_ready(f, r, true);
                 poll = READY_POLL;
             }
@@ -203,6 +216,10 @@ async fn run_once(
                     warming = Some(Box::pin(warm_up(prober.clone(), addr, warm_up_limit(&r.spec))));
                     continue;
                 }
+                if healthy && !r.is_ready() && !ever_ready {
+                    f.started(started.elapsed().as_secs_f64());
+                }
+                ever_ready |= healthy;
                 set_ready(f, r, healthy);
                 poll = if healthy { READY_POLL } else { STARTING_POLL };
             }

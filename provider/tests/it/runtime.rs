@@ -407,3 +407,43 @@ async fn logs_answer_tail_since_and_follow() {
     );
     rt.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_each_replicas_start_to_ready_time_once() {
+    // An http-mode emulator that initialises for 0.3 s: each replica's start-to-ready time includes it.
+    let dir = scratch("starts");
+    let profiles = dir.join("profiles.json");
+    let i = serde_json::json!({"mean_s": 0.3, "std_s": 0.0});
+    let m = serde_json::json!({"a": 0.0, "b": 0.0, "c": 0.01});
+    std::fs::write(
+        &profiles,
+        serde_json::json!({"source": "test", "profiles": {"model": {"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
+            .to_string(),
+    )
+    .unwrap();
+    let rt = runtime(&dir);
+    let key = FunctionKey::new("openfaas-fn", "model");
+    let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
+    let s = spec(
+        &format!("{fnbin} --profile model --listen 127.0.0.1:5000"),
+        &[
+            ("mode", "http"),
+            ("upstream_url", "http://127.0.0.1:5000"),
+            ("SMILESS_PROFILES", &profiles.display().to_string()),
+        ],
+        &dir,
+    );
+    rt.apply(&key, s.clone(), 2).await.unwrap();
+    wait_available(&rt, &key, 2, Duration::from_secs(10)).await;
+    let starts = rt.take_start_times();
+    assert_eq!(starts.len(), 1, "{starts:?}");
+    assert_eq!(starts[0].0, key);
+    let times = &starts[0].1;
+    assert_eq!(times.len(), 2, "one per replica: {times:?}");
+    assert!(
+        times.iter().all(|&t| (0.3..5.0).contains(&t)),
+        "start to ready includes the 0.3 s initialisation: {times:?}"
+    );
+    assert!(rt.take_start_times().is_empty(), "taken once");
+    rt.shutdown().await;
+}

@@ -95,8 +95,13 @@ mod tests {
             .iter()
             .find(|x| x["service"] == "va-speechrecognition")
             .unwrap();
-        assert_eq!(va["envProcess"], "smiless-fn --profile speechrecognition");
+        assert_eq!(
+            va["envProcess"],
+            "smiless-fn --profile speechrecognition --listen 127.0.0.1:5000"
+        );
         assert_eq!(va["envVars"]["SMILESS_TIME_SCALE"], "0.1");
+        assert_eq!(va["envVars"]["mode"], "http");
+        assert_eq!(va["envVars"]["upstream_url"], "http://127.0.0.1:5000");
         assert_eq!(va["annotations"]["com.smiless.sla"], "2s");
     }
 

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{deploy, member, status, wait_for};
-use crate::client::{get, request, send_json};
+use super::{deploy, member, scale, status, wait_for};
+use crate::client::{get, request};
 use crate::provider::Provider;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,14 +222,7 @@ async fn prewarm_warms_up_the_emulator_before_its_request() {
         status(a, "warm").await["availableReplicas"].as_u64() == Some(1)
     })
     .await;
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/w-b",
-        &json!({"replicas": 0}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
+    scale(a, "w-b", 0).await;
     wait_for("w-b at zero", async || {
         status(a, "w-b").await["availableReplicas"].as_u64() == Some(0)
     })
@@ -252,8 +245,20 @@ async fn prewarm_warms_up_the_emulator_before_its_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_new_emulator_replica_initialises_before_it_serves() {
-    // A model that initialises in 0.4 s: a replica the runtime starts (from zero, or a second one for a
-    // burst) takes requests only once a warm-up call has paid that, so no request ever pays it.
+    // Classic mode: the runtime's warm-up call pays the initialisation before the replica takes requests.
+    replicas_initialise_before_they_serve(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_mode_emulator_replicas_each_get_their_own_upstream_port() {
+    // http mode (as stack.yml runs it): every replica names the same `upstream_url` port, as in a pod; the
+    // local runtime gives each its own, so three replicas come up on one host and serve.
+    replicas_initialise_before_they_serve(true).await;
+}
+
+/// A model that initialises in 0.4 s: a replica the runtime starts (from zero, or a second one for a
+/// burst) takes requests only once initialised, so no request ever pays it.
+async fn replicas_initialise_before_they_serve(http_mode: bool) {
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles.json");
     let i = json!({"mean_s": 0.4, "std_s": 0.0});
@@ -267,23 +272,23 @@ async fn every_new_emulator_replica_initialises_before_it_serves() {
     let (p, _) = Provider::start(&dir.path().join("state")).await;
     let a = p.addr;
     let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
+    let mut env = json!({"SMILESS_PROFILES": profiles.display().to_string()});
+    let mut process = format!("{fnbin} --profile model");
+    if http_mode {
+        env["mode"] = json!("http");
+        env["upstream_url"] = json!("http://127.0.0.1:5000");
+        process.push_str(" --listen 127.0.0.1:5000");
+    }
     let f = json!({
         "service": "solo", "image": "local/test:1",
-        "envProcess": format!("{fnbin} --profile model"),
-        "envVars": {"SMILESS_PROFILES": profiles.display().to_string()},
+        "envProcess": process,
+        "envVars": env,
     });
     assert_eq!(deploy(a, &f).await.0, 202);
     let available =
         |n: u64| async move { status(a, "solo").await["availableReplicas"].as_u64() == Some(n) };
     wait_for("the first replica", async || available(1).await).await;
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/solo",
-        &json!({"replicas": 3}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
+    scale(a, "solo", 3).await;
     wait_for("three replicas", async || available(3).await).await;
     let calls = (0..6).map(|_| request(a, "POST", "/function/solo", &[], b"x"));
     for r in futures::future::join_all(calls).await {
@@ -293,5 +298,26 @@ async fn every_new_emulator_replica_initialises_before_it_serves() {
             out["init_ms"], 0.0,
             "a request paid the initialisation: {out}"
         );
+        assert_eq!(out["emulator"], "smiless-fn", "{out}");
+    }
+    if http_mode {
+        // Three emulator processes listen, each on a port of its own (with one shared port, two would
+        // fail to bind and every watchdog would proxy to the first).
+        let logs = request(
+            a,
+            "GET",
+            "/system/logs?name=solo&follow=false&tail=-1",
+            &[],
+            b"",
+        )
+        .await
+        .text();
+        let ports: std::collections::BTreeSet<&str> = logs
+            .split("listening on 127.0.0.1:")
+            .skip(1)
+            .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .collect();
+        assert_eq!(ports.len(), 3, "{logs}");
+        assert!(!ports.contains("5000"), "{logs}");
     }
 }

@@ -37,6 +37,18 @@ pub async fn deploy(addr: SocketAddr, body: &Value) -> (u16, String) {
     (r.status, r.text())
 }
 
+/// `POST /system/scale-function/{name}` to `replicas`; asserts the 202 (with the body on failure).
+pub async fn scale(addr: SocketAddr, name: &str, replicas: u64) {
+    let r = send_json(
+        addr,
+        "POST",
+        &format!("/system/scale-function/{name}"),
+        &json!({"replicas": replicas}),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+}
+
 pub async fn status(addr: SocketAddr, name: &str) -> Value {
     let r = get(addr, &format!("/system/function/{name}")).await;
     assert_eq!(r.status, 200, "{name}: {}", r.text());
@@ -176,14 +188,7 @@ async fn fan_out_join_listing_validation_prewarm() {
 
     // A ready DAG's availability is its entry's: a released downstream member does not make it
     // unavailable (the runner and the pre-warms start it)...
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/p-left",
-        &json!({"replicas": 0}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
+    scale(a, "p-left", 0).await;
     wait_for("p-left at zero", async || {
         status(a, "p-left").await["availableReplicas"].as_u64() == Some(0)
     })
@@ -191,28 +196,14 @@ async fn fan_out_join_listing_validation_prewarm() {
     assert_eq!(status(a, "pipe").await["availableReplicas"], 1);
     // ...nor does a released entry: the runner cold-starts it, so the stock gateway never holds a
     // DAG request to scale it from zero (its replicas show the entry at zero).
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/p-entry",
-        &json!({"replicas": 0}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
+    scale(a, "p-entry", 0).await;
     wait_for("the entry at zero", async || {
         status(a, "pipe").await["replicas"].as_u64() == Some(0)
     })
     .await;
     assert_eq!(status(a, "pipe").await["availableReplicas"], 1);
     // Scaling the DAG (faas-cli scale) raises every member.
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/pipe",
-        &json!({"replicas": 1}),
-    )
-    .await;
-    assert_eq!(s.status, 202, "{}", s.text());
+    scale(a, "pipe", 1).await;
     wait_for("the DAG awake", async || {
         status(a, "pipe").await["replicas"].as_u64() == Some(1)
             && status(a, "p-entry").await["availableReplicas"].as_u64() == Some(1)
@@ -222,14 +213,7 @@ async fn fan_out_join_listing_validation_prewarm() {
 
     // Pre-warm: p-left at 0 replicas is started after the DAG request arrives, while the entry is still
     // working (it touches `done` when it finishes).
-    let s = send_json(
-        a,
-        "POST",
-        "/system/scale-function/p-left",
-        &json!({"replicas": 0}),
-    )
-    .await;
-    assert_eq!(s.status, 202);
+    scale(a, "p-left", 0).await;
     wait_for("p-left at zero", async || {
         status(a, "p-left").await["availableReplicas"].as_u64() == Some(0)
     })
