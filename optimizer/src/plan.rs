@@ -177,7 +177,7 @@ pub const DEFAULT_BEAM_WIDTH: usize = 0;
 /// the Lagrangian candidate carries the quality.
 pub fn auto_beam_width(functions: usize) -> usize {
     match functions {
-        0..=8 => 16,
+        0..=8 => 32,
         9..=32 => 64,
         _ => 16,
     }
