@@ -1,5 +1,5 @@
-//! `smiless emulate` (hidden): the `smiless-fn` model emulator's classic mode run from the `smiless`
-//! binary itself, so `smiless demo` works from `cargo run --bin smiless` alone (which does not build the
+//! `smiless emulate` (hidden): the `smiless-fn` model emulator (CPU emulation, classic or http mode) run
+//! from the `smiless` binary itself, so `smiless demo` works from `cargo run --bin smiless` alone (which does not build the
 //! `smiless-fn` binary). The demo puts a `smiless-fn` shim on the replicas' `PATH` that execs this,
 //! which keeps the program name the provider recognises as the emulator. Same flags and environment
 //! as `smiless-fn`'s CPU emulation, `--listen` (http mode) included.

@@ -124,8 +124,8 @@ struct Loop {
     first_seen: HashMap<(String, String), f64>,
     /// Live time of the previous tick (for billing).
     last_tick: Option<f64>,
-    /// The refresh's observation count when `observed.json` was last written.
-    observed_at: u64,
+    /// The refresh's observation count and the live time when `observed.json` was last written.
+    observed_at: (u64, f64),
 }
 
 /// The state directory (the catalog's root).
@@ -164,7 +164,7 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         controls: HashMap::new(),
         first_seen: HashMap::new(),
         last_tick: None,
-        observed_at: 0,
+        observed_at: (0, f64::NEG_INFINITY),
     };
     let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -194,15 +194,21 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
     }
 }
 
+/// How often, at most, `control/observed.json` is rewritten (real seconds): the tick can be 0.1 s, and
+/// the file is a what-if input, not state the loop needs back.
+const OBSERVED_EVERY_S: f64 = 2.0;
+
 /// Writes `control/observed.json` (the planner's profiles with what this host measured) when calls were
-/// observed since the last write.
+/// observed since the last write, at most every [`OBSERVED_EVERY_S`].
 fn save_observed(state: &AppState, lp: &mut Loop, dags: &crate::dag::Dags) {
     let refresh = &state.dags.live.refresh;
     let seen = refresh.observations();
-    let Some(store) = lp.store.as_ref().filter(|_| seen != lp.observed_at) else {
+    let now = state.dags.live.now();
+    let due = seen != lp.observed_at.0 && now - lp.observed_at.1 >= OBSERVED_EVERY_S;
+    let Some(store) = lp.store.as_ref().filter(|_| due) else {
         return;
     };
-    lp.observed_at = seen;
+    lp.observed_at = (seen, now);
     let cpus = host_of(&*state.backend).cpus;
     let mut observed = lp.profiles.clone();
     for (k, e) in &dags.by_key {

@@ -34,10 +34,10 @@ pub struct Plan {
     pub rollout: Option<u64>,
 }
 
-/// A function's runtime state.
 /// Start times kept per function until taken.
 pub const MAX_START_TIMES: usize = 64;
 
+/// A function's runtime state.
 pub struct Function {
     pub key: FunctionKey,
     pub logs: LogBuffer,

@@ -265,7 +265,7 @@ fn detect_secrets_mode() -> SecretsMode {
 /// Whether a replica of `spec` gets an upstream port of its own: an http-mode `smiless-fn`, which takes the
 /// port from [`crate::emulator::ENV_LISTEN_PORT`]. Pods each have their own network namespace, so one fixed
 /// `upstream_url` serves every replica there; on one host, replicas would collide on it. Other functions keep
-/// the port they name (one replica at a time in http mode; `docs/local-backend.md`).
+/// the port they name, so only one of their replicas can bind it here (docs/live.md, "Modes").
 pub fn has_private_upstream(spec: &ReplicaSpec) -> bool {
     spec.env
         .get("mode")
