@@ -26,7 +26,7 @@ cargo test --workspace --locked
 step "tier 3: OpenFaaS e2e (stock gateway, faas-cli, certifier)"
 bash e2e/openfaas.sh
 
-step "tier 4: Kubernetes control plane (build: cached after the first run; cold 19 min measured on 2 cores)"
+step "tier 4: Kubernetes control plane (build: cached after the first run; cold 12-19 min measured on 2 cores)"
 bash e2e/kube/cluster.sh build
 bash e2e/kube/cluster-test.sh
 
