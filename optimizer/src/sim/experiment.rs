@@ -228,7 +228,7 @@ fn run_one(
             arrivals,
             OPT_WINDOW_S,
             OPT_TAIL,
-            super::estimate::BURST_GAP_S,
+            super::estimate::PLAN_BURST_GAP_S,
         )),
         "opt-gap" => Box::new(Oracle::new(arrivals)),
         _ => estimator(policy, sla, arrivals),
