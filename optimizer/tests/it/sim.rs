@@ -136,11 +136,11 @@ fn a_run_is_reproducible_and_the_seed_matters() {
 
 #[test]
 fn requests_that_never_overlap_buy_no_second_replica() {
-    // Every 30 s five requests 0.4 s apart: longer than any image-query call on one core (≤ 0.27 s),
+    // Every 30 s five requests 0.6 s apart: longer than any image-query call on one core (≤ 0.27 s),
     // so one warm replica per function serves them all without a wait. Planned as one burst of five
     // simultaneous requests (arrivals under 1 s grouped), they bought extra replicas.
     let arrivals: Vec<f64> = (0..240)
-        .flat_map(|k| (0..5).map(move |i| f64::from(k) * 30.0 + f64::from(i) * 0.4))
+        .flat_map(|k| (0..5).map(move |i| f64::from(k) * 30.0 + f64::from(i) * 0.6))
         .collect();
     let profiles = ProfileSet::paper();
     let mut m = matrix(
