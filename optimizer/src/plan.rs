@@ -190,10 +190,11 @@ pub const DEFAULT_POLISH_NODES: u64 = 20_000;
 pub const SMALL_DAG: usize = 8;
 
 /// The polish budget up to [`SMALL_DAG`] functions: enough to close the branch and bound on nearly every
-/// such DAG (on 50 000 random ones of 1–8 functions, 6 were left open and none was 1 % off the optimum;
-/// with 20 000, 104 open and 7 over 1 %: long chains at a loose SLA, whose trees reach 10⁵–10⁶ partial
-/// plans). Most trees close in a few thousand, so only those rare ones take longer (milliseconds).
-pub const SMALL_DAG_POLISH_NODES: u64 = 200_000;
+/// such DAG. On 50 000 random ones of 1–8 functions (SLA 1–3× the fastest plan) it left 1 open, none off
+/// the optimum; 200 000 left 4 open, worst +0.88 %; 20 000 left 119 open and 8 over 1 % (worst +12 %):
+/// chains, at a loose SLA or a tight one under load, whose trees reach 10⁵–10⁶ partial plans. Most trees
+/// close in a few thousand, so only those rare ones take longer (about 25 ms at the full budget).
+pub const SMALL_DAG_POLISH_NODES: u64 = 1_000_000;
 
 /// The polish budget by DAG size.
 pub fn auto_polish_nodes(functions: usize) -> u64 {
