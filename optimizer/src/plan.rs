@@ -162,7 +162,8 @@ pub struct PlanInput {
     pub alternatives: usize,
     /// Node budget of the exhaustive search (it reports whether it proved optimality).
     pub exact_node_limit: u64,
-    /// Node budget of the co-optimiser's final branch-and-bound polish (0: beam and local search only).
+    /// Node budget of the co-optimiser's final branch-and-bound polish (0: beam and local search only);
+    /// by DAG size by default ([`auto_polish_nodes`]).
     pub polish_nodes: u64,
     /// Subgradient iterations of the co-optimiser's Lagrangian candidate (0: off).
     pub lagrange_iters: usize,
@@ -182,8 +183,27 @@ pub fn auto_beam_width(functions: usize) -> usize {
         _ => 16,
     }
 }
-/// The default polish budget (partial plans).
+/// The default polish budget (partial plans) above [`SMALL_DAG`] functions.
 pub const DEFAULT_POLISH_NODES: u64 = 20_000;
+
+/// Up to this many functions the polish gets [`SMALL_DAG_POLISH_NODES`].
+pub const SMALL_DAG: usize = 8;
+
+/// The polish budget up to [`SMALL_DAG`] functions: enough to close the branch and bound on nearly every
+/// such DAG. On 50 000 random ones of 1–8 functions (SLA 1–3× the fastest plan) it left 1 open, none off
+/// the optimum; 200 000 left 4 open, worst +0.88 %; 20 000 left 119 open and 8 over 1 % (worst +12 %):
+/// chains, at a loose SLA or a tight one under load, whose trees reach 10⁵–10⁶ partial plans. Most trees
+/// close in a few thousand, so only those rare ones take longer (about 25 ms at the full budget).
+pub const SMALL_DAG_POLISH_NODES: u64 = 1_000_000;
+
+/// The polish budget by DAG size.
+pub fn auto_polish_nodes(functions: usize) -> u64 {
+    if functions <= SMALL_DAG {
+        SMALL_DAG_POLISH_NODES
+    } else {
+        DEFAULT_POLISH_NODES
+    }
+}
 
 impl PlanInput {
     /// Resolves each node's profile (its `com.smiless.profile`, else its own name) in `profiles`.
@@ -207,6 +227,7 @@ impl PlanInput {
                     .cloned()
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let polish_nodes = auto_polish_nodes(dag.len());
         Ok(PlanInput {
             dag,
             profiles: resolved,
@@ -220,7 +241,7 @@ impl PlanInput {
             beam_width: DEFAULT_BEAM_WIDTH,
             alternatives: 3,
             exact_node_limit: 50_000_000,
-            polish_nodes: DEFAULT_POLISH_NODES,
+            polish_nodes,
             lagrange_iters: 24,
         })
     }

@@ -146,7 +146,7 @@ fn run(
     let mut keys: Vec<(f64, u32)> = Vec::new();
     let mut kept: Vec<u32> = Vec::with_capacity(k);
     let mut is_kept: Vec<bool> = Vec::new();
-    let mut succ_info: Vec<(usize, f64, f64)> = Vec::new();
+    let mut succ_info: Vec<super::SuccInfo> = Vec::new();
     let mut expanded = 0u64;
     let mut next_cost = Vec::with_capacity(k);
     let mut next_amax = Vec::with_capacity(k);
@@ -168,11 +168,11 @@ fn run(
                 s = s.max(row[p]);
                 s0 = s0.max(row0[p]);
             }
-            let base = hsum[i] - b.h(f, s);
+            let base = hsum[i] - b.h(f, s, s0);
             if !base.is_finite() {
                 continue;
             }
-            b.successor_info(input, f, level, row, &mut succ_info);
+            b.successor_info(input, f, level, row, row0, &mut succ_info);
             for (j, o) in opts.iter().enumerate() {
                 if cost[i] + o.cost + base > ub {
                     break; // options are sorted by cost, and the successors' terms only grow
@@ -186,8 +186,8 @@ fn run(
                     continue;
                 }
                 let mut h = base;
-                for &(w, est_wo, before) in &succ_info {
-                    h += b.h(w, est_wo.max(fi)) - before;
+                for si in &succ_info {
+                    h += b.successor_delta(si, fi, fi0);
                 }
                 let c = cost[i] + o.cost_at(s0);
                 if !(c + h).is_finite() || c + h > ub {

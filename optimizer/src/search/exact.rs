@@ -44,13 +44,14 @@ impl Dfs<'_> {
         }
         let f = self.b.order[level];
         let (s0, s) = super::starts(self.input, f, &self.finish);
-        let base = hsum - self.b.h(f, s);
+        let base = hsum - self.b.h(f, s, s0);
         if !base.is_finite() {
             return;
         }
         let mut succ_info = Vec::new();
+        let (row, row0) = self.finish.split_at(n);
         self.b
-            .successor_info(self.input, f, level, &self.finish, &mut succ_info);
+            .successor_info(self.input, f, level, row, row0, &mut succ_info);
         let open = self.b.open_lb[level + 1];
         let tail = self.b.tail[f];
         for j in 0..self.t.opts[f].len() {
@@ -70,8 +71,8 @@ impl Dfs<'_> {
                 continue;
             }
             let mut h = base;
-            for &(w, est_wo, before) in &succ_info {
-                h += self.b.h(w, est_wo.max(fi)) - before;
+            for si in &succ_info {
+                h += self.b.successor_delta(si, fi, fi0);
             }
             let c = cost + o.cost_at(s0);
             if !(c + h).is_finite() || c + h >= self.best_cost {

@@ -5,12 +5,16 @@
 //! Both walk the DAG's functions in topological order. A partial plan fixes the options of the first `k`
 //! functions, hence their finish times: two per function, the no-wait `f⁰` and the SLA-quantile `fʷ`
 //! with the path's bottleneck wait (model module doc; [`Opt::finish`], [`Opt::finish_tail`]). The
-//! bounds below use α and β without waits and start times from `fʷ`, which stay admissible: every
-//! function's `fʷ ≥ max(sʷ + α, β)`. Its bounds:
+//! bounds below stay admissible because every function's `fʷ ≥ max(sʷ + α, β, s⁰ + α + wait)` (the last
+//! since `fʷ ≥ f⁰ + wait` and `f⁰ ≥ s⁰ + α`). Its bounds:
 //! - **cost** ≥ cost so far + Σ over the remaining functions u of the cheapest option of u that can still
-//!   meet the SLA given the earliest u can start (its fixed predecessors' finish, or the fastest finish of
-//!   the open ones): `est_u + α + tail_u ≤ SLA` and `β + tail_u ≤ SLA`. Maintained incrementally: fixing
-//!   f changes only f's own term and its successors' (their earliest start can only grow);
+//!   meet the SLA given the earliest u can start (its fixed predecessors' finishes, `fʷ` and `f⁰`, or the
+//!   fastest finish of the open ones): `est_u + α + tail_u ≤ SLA`, `est⁰_u + α + wait + tail_u ≤ SLA` and
+//!   `β + tail_u ≤ SLA`. The wait term matters: without it a single-replica option (wait ≈ its service
+//!   time) looked as fast as a replicated one, and at the root the bound was 35–60 % of the optimum on
+//!   diamonds, so neither the beam's ranking nor the polish's cut could tell the right prefixes apart.
+//!   Maintained incrementally: fixing f changes only f's own term and its successors' (their earliest
+//!   starts can only grow);
 //! - **latency** ≥ max( max over fixed f of finish_f + tail_f, max over open u of β_min(u) + tail_u ),
 //!   where `tail_f` is the longest path after `f` counting every later function at its smallest added
 //!   latency α_min (no wait). Both are admissible (never above the best completion), and the latency bound is
@@ -29,6 +33,9 @@ use crate::plan::{
 /// Relative slack on SLA comparisons (floating-point noise only).
 pub(crate) const SLA_EPS: f64 = 1e-9;
 
+/// How many options the cost bound [`Bounds::h`] examines per call before settling for a weaker bound.
+const H_SCAN: usize = 8;
+
 /// Precomputed bound ingredients.
 #[derive(Clone, Debug)]
 pub struct Bounds {
@@ -43,9 +50,12 @@ pub struct Bounds {
     pub open_lb: Vec<f64>,
     /// frontier[k]: fixed functions (positions < k) with a successor at a position ≥ k.
     pub frontier: Vec<Vec<usize>>,
-    /// Per node, over its options whose β meets the SLA, in cost order: cost and prefix-minimum α.
+    /// Per node, over its options whose β meets the SLA, in cost order: cost, prefix minima of α and of
+    /// α + wait, and each option's own α and α + wait.
     h_cost: Vec<Vec<f64>>,
     h_alpha: Vec<Vec<f64>>,
+    h_alpha_wait: Vec<Vec<f64>>,
+    h_own: Vec<Vec<(f64, f64)>>,
     sla: f64,
 }
 
@@ -87,19 +97,28 @@ impl Bounds {
             .collect();
         let mut h_cost = Vec::with_capacity(n);
         let mut h_alpha = Vec::with_capacity(n);
+        let mut h_alpha_wait = Vec::with_capacity(n);
+        let mut h_own = Vec::with_capacity(n);
         for (f, opts) in t.opts.iter().enumerate() {
             let mut costs = Vec::new();
             let mut alphas = Vec::new();
-            let mut run = f64::INFINITY;
+            let mut alpha_waits = Vec::new();
+            let mut own = Vec::new();
+            let (mut run, mut run_w) = (f64::INFINITY, f64::INFINITY);
             for o in opts {
                 if o.beta + tail[f] <= sla {
                     run = run.min(o.alpha);
+                    run_w = run_w.min(o.alpha + o.wait);
                     costs.push(o.cost);
                     alphas.push(run);
+                    alpha_waits.push(run_w);
+                    own.push((o.alpha, o.alpha + o.wait));
                 }
             }
             h_cost.push(costs);
             h_alpha.push(alphas);
+            h_alpha_wait.push(alpha_waits);
+            h_own.push(own);
         }
         Bounds {
             order,
@@ -110,19 +129,40 @@ impl Bounds {
             frontier,
             h_cost,
             h_alpha,
+            h_alpha_wait,
+            h_own,
             sla,
         }
     }
 
-    /// Lower bound on the cost of function `w` given that it cannot start before `est`: its cheapest
-    /// option that can still meet the SLA from there (∞ if none).
+    /// Lower bound on the cost of function `w` given that its SLA-quantile start cannot be before `est`
+    /// and its no-wait start not before `est0` (≤ `est`): its cheapest option that can still meet the
+    /// SLA from there (∞ if none). An option's SLA-quantile finish is at least `est + α` and at least
+    /// its no-wait finish plus its own queueing wait, `est0 + α + wait`; the second matters for the
+    /// single-replica options, whose wait is as long as their service.
     #[inline]
-    pub fn h(&self, w: usize, est: f64) -> f64 {
+    pub fn h(&self, w: usize, est: f64, est0: f64) -> f64 {
         let budget = self.sla - self.tail[w] - est;
-        let alphas = &self.h_alpha[w];
-        // Prefix minima are non-increasing: the first index at or under the budget.
-        let i = alphas.partition_point(|&a| a > budget);
-        self.h_cost[w].get(i).copied().unwrap_or(f64::INFINITY)
+        let budget0 = self.sla - self.tail[w] - est0;
+        // Prefix minima are non-increasing: no option before the first index at or under each budget
+        // meets it; from the later of the two, the first option that meets both. The scan stops after
+        // `H_SCAN` options with the cost reached so far, still a lower bound (costs are sorted) and
+        // still non-decreasing in `est` and `est0`, which the searches' incremental updates rely on.
+        let i = self.h_alpha[w].partition_point(|&a| a > budget);
+        let own = &self.h_own[w];
+        // Most often the wait does not bind: the first option fast enough without it is the answer.
+        match own.get(i) {
+            None => return f64::INFINITY,
+            Some(&(_, aw)) if aw <= budget0 => return self.h_cost[w][i],
+            _ => {}
+        }
+        let j = self.h_alpha_wait[w].partition_point(|&a| a > budget0);
+        let start = i.max(j);
+        let end = own.len().min(start + H_SCAN);
+        let k = (start..end)
+            .find(|&k| own[k].0 <= budget && own[k].1 <= budget0)
+            .unwrap_or(end);
+        self.h_cost[w].get(k).copied().unwrap_or(f64::INFINITY)
     }
 
     /// The bound on the cost of every function, before anything is fixed.
@@ -130,39 +170,60 @@ impl Bounds {
         let dag = &input.dag;
         (0..dag.len())
             .map(|u| {
-                self.h(
-                    u,
-                    dag.pred[u].iter().map(|&q| self.ef[q]).fold(0.0, f64::max),
-                )
+                let est = dag.pred[u].iter().map(|&q| self.ef[q]).fold(0.0, f64::max);
+                self.h(u, est, est)
             })
             .sum()
     }
 
-    /// For the successors of `f` (fixed at `level`): the earliest start without `f` and the current bound.
+    /// For the successors of `f` (fixed at `level`): the earliest SLA-quantile and no-wait starts without
+    /// `f` and the current bound. `row` and `row0` hold the fixed functions' SLA-quantile and no-wait
+    /// finishes.
     pub fn successor_info(
         &self,
         input: &PlanInput,
         f: usize,
         level: usize,
         row: &[f64],
-        out: &mut Vec<(usize, f64, f64)>,
+        row0: &[f64],
+        out: &mut Vec<SuccInfo>,
     ) {
         out.clear();
         for &w in &input.dag.succ[f] {
-            let est_wo = input.dag.pred[w]
-                .iter()
-                .filter(|&&q| q != f)
-                .map(|&q| {
-                    if self.pos[q] < level {
-                        row[q]
-                    } else {
-                        self.ef[q]
-                    }
-                })
-                .fold(0.0, f64::max);
-            out.push((w, est_wo, self.h(w, est_wo.max(self.ef[f]))));
+            let (mut est, mut est0) = (0.0_f64, 0.0_f64);
+            for &q in input.dag.pred[w].iter().filter(|&&q| q != f) {
+                if self.pos[q] < level {
+                    est = est.max(row[q]);
+                    est0 = est0.max(row0[q]);
+                } else {
+                    est = est.max(self.ef[q]);
+                    est0 = est0.max(self.ef[q]);
+                }
+            }
+            let before = self.h(w, est.max(self.ef[f]), est0.max(self.ef[f]));
+            out.push(SuccInfo {
+                w,
+                est,
+                est0,
+                before,
+            });
         }
     }
+
+    /// The bound's change for a successor when `f` finishes at `fi` (SLA-quantile) and `fi0` (no-wait).
+    #[inline]
+    pub fn successor_delta(&self, s: &SuccInfo, fi: f64, fi0: f64) -> f64 {
+        self.h(s.w, s.est.max(fi), s.est0.max(fi0)) - s.before
+    }
+}
+
+/// A successor's earliest starts without the function being fixed, and its bound before.
+#[derive(Clone, Copy, Debug)]
+pub struct SuccInfo {
+    pub w: usize,
+    pub est: f64,
+    pub est0: f64,
+    pub before: f64,
 }
 
 /// The no-wait start `s⁰` and the SLA-quantile start `sʷ` of `f` from a finish buffer laid out as

@@ -124,3 +124,59 @@ fn beam_alone_is_within_one_percent_on_most_instances() {
     );
     assert!(within * 100 >= total * 97, "{within}/{total}");
 }
+
+/// The branch and bound's cost bound must never exceed the best completion (admissible), or the
+/// "exhaustive optimum" the property above compares against would be wrong with it. Checked against
+/// brute-force enumeration of every combination of the same Pareto option tables on small DAGs.
+#[test]
+fn exhaustive_equals_brute_force_on_small_dags() {
+    use optimizer::options;
+    use optimizer::search::{self, Bounds, exact};
+    let mut checked = 0;
+    for seed in 0..40u64 {
+        let n = 2 + (seed as usize % 3);
+        let input = input_for(
+            seed.wrapping_mul(0x2545_F491_4F6C_DD1D),
+            n,
+            (seed % 5) as usize,
+            1.0 + (seed % 7) as f64 / 4.0,
+            (seed % 4) as usize,
+            seed % 3 == 0,
+            seed % 2 == 1,
+        );
+        let t = options::build(&input, &input.space);
+        let combos: usize = t.opts.iter().map(Vec::len).product();
+        if combos > 200_000 {
+            continue;
+        }
+        let sla = input.sla_s * (1.0 + 1e-9);
+        let mut picks = vec![0usize; n];
+        let mut finish = vec![0.0; 2 * n];
+        let mut best = f64::INFINITY;
+        'all: loop {
+            let (c, l) = search::quick_eval(&input, &t, &picks, &mut finish);
+            if l <= sla {
+                best = best.min(c);
+            }
+            // The next combination (an odometer over the option indices).
+            for (p, opts) in picks.iter_mut().zip(&t.opts) {
+                *p += 1;
+                if *p < opts.len() {
+                    continue 'all;
+                }
+                *p = 0;
+            }
+            break;
+        }
+        let b = Bounds::new(&input, &t);
+        let e = exact::search(&input, &t, &b, None, u64::MAX).unwrap();
+        assert!(e.proven);
+        assert!(
+            (e.cost - best).abs() <= 1e-9 * best.max(1.0),
+            "seed {seed}: branch and bound {} vs brute force {best}",
+            e.cost
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} instances small enough");
+}
