@@ -6,10 +6,13 @@
 //! - [`model`]: cost and latency of a function's choice and of a whole plan.
 //! - [`options`], [`search`]: per-function option tables, the top-K co-optimiser and the exact optimum.
 //! - [`planners`], [`baselines`]: everything that implements [`Policy`], and [`policy_by_name`].
+//! - [`exec`]: the executor, what a plan means at run time (replica lifecycle), driven by the
+//!   simulator and the live control loop alike.
 //! - [`testkit`]: the paper's DAGs and seeded random DAGs.
 #![forbid(unsafe_code)]
 pub mod baselines;
 pub mod dag;
+pub mod exec;
 pub mod hardware;
 pub mod load;
 pub mod model;

@@ -2,58 +2,10 @@
 //! reference: smiless-artifact §10), and the accumulators the engine fills.
 use serde::Serialize;
 
-use crate::hardware::Hardware;
-use crate::prices::Prices;
-
 use super::control::Controller;
 use super::engine::{Sim, SimResult};
 
-/// Provisioned time of replicas, split the way the cost metric is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct Ledger {
-    /// $ while initialising, busy and idle (provisioned resource-seconds × price).
-    pub cost_init: f64,
-    pub cost_busy: f64,
-    pub cost_idle: f64,
-    pub gpu_cost: f64,
-    /// Core-seconds of CPU replicas and GPU-seconds (share-weighted) of GPU replicas.
-    pub cpu_core_s: f64,
-    pub gpu_s: f64,
-}
-
-/// The three states a provisioned replica is billed in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Billed {
-    Init,
-    Busy,
-    Idle,
-}
-
-impl Ledger {
-    /// Bills `dt` seconds of one replica on `hw` in state `what`.
-    pub fn bill(&mut self, prices: &Prices, hw: Hardware, what: Billed, dt: f64) {
-        if dt <= 0.0 {
-            return;
-        }
-        let c = prices.per_second(hw) * dt;
-        match what {
-            Billed::Init => self.cost_init += c,
-            Billed::Busy => self.cost_busy += c,
-            Billed::Idle => self.cost_idle += c,
-        }
-        match hw {
-            Hardware::Cpu { cores } => self.cpu_core_s += f64::from(cores) * dt,
-            Hardware::Gpu { share_pct } => {
-                self.gpu_s += f64::from(share_pct) / 100.0 * dt;
-                self.gpu_cost += c;
-            }
-        }
-    }
-
-    pub fn total(&self) -> f64 {
-        self.cost_init + self.cost_busy + self.cost_idle
-    }
-}
+pub use crate::exec::{Billed, Ledger};
 
 /// One run's numbers.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -111,17 +63,19 @@ impl Sim<'_> {
         let mut sorted = lat.clone();
         sorted.sort_by(f64::total_cmp);
         let rounds = super::estimate::bursts(self.arrivals).len() as u64;
-        let nf = self.fns.len().max(1) as f64;
+        let members = self.exec.members();
+        let nf = members.len().max(1) as f64;
         let reinit = if rounds == 0 {
             0.0
         } else {
-            self.fns
+            members
                 .iter()
                 .map(|f| (f.inits.saturating_sub(1)) as f64 / rounds as f64)
                 .sum::<f64>()
                 / nf
         };
-        let cost = self.ledger.total();
+        let ledger = *self.exec.ledger();
+        let cost = ledger.total();
         let summary = Summary {
             dag: self.input.dag.name.clone(),
             policy: controller.policy_name().to_string(),
@@ -129,9 +83,9 @@ impl Sim<'_> {
             requests: self.arrivals.len() as u64,
             completed,
             cost,
-            ledger: self.ledger,
+            ledger: ledger,
             gpu_cost_share: if cost > 0.0 {
-                self.ledger.gpu_cost / cost
+                ledger.gpu_cost / cost
             } else {
                 0.0
             },
@@ -146,9 +100,9 @@ impl Sim<'_> {
                 0.0
             },
             cold_on_critical_path: self.cold_cp,
-            inits: self.fns.iter().map(|f| f.inits).sum(),
+            inits: members.iter().map(|f| f.inits).sum(),
             reinit_fraction: reinit,
-            hw_switches: self.hw_switches,
+            hw_switches: self.exec.hw_switches(),
             rounds,
             plans_computed: controller.stats.plans_computed,
             infeasible_plans: controller.stats.infeasible,
@@ -172,16 +126,5 @@ mod tests {
         assert_eq!(quantile(&v, 0.99), 99.0);
         assert_eq!(quantile(&v, 1.0), 100.0);
         assert_eq!(quantile(&[], 0.5), 0.0);
-    }
-
-    #[test]
-    fn bills_gpu_share_by_fraction() {
-        let p = Prices::default();
-        let mut l = Ledger::default();
-        l.bill(&p, Hardware::Gpu { share_pct: 10 }, Billed::Idle, 3600.0);
-        l.bill(&p, Hardware::Cpu { cores: 2 }, Billed::Busy, 3600.0);
-        assert!((l.cost_idle - 0.306).abs() < 1e-9 && (l.cost_busy - 0.068).abs() < 1e-9);
-        assert!((l.gpu_s - 360.0).abs() < 1e-9 && (l.cpu_core_s - 7200.0).abs() < 1e-9);
-        assert!((l.gpu_cost - 0.306).abs() < 1e-9);
     }
 }

@@ -6,7 +6,8 @@
 //!   and the oracle that knows the future (for "OPT").
 //! - [`control`]: [`Controller::decide`], the one decision step the simulator and the live control loop
 //!   share.
-//! - [`engine`] (+ `pool`): the discrete-event engine, [`simulate`].
+//! - [`engine`]: the discrete-event engine, [`simulate`]: the world that [`crate::exec::Executor`] (the
+//!   replica lifecycle the live control loop also runs) acts in.
 //! - [`metrics`]: what a run measures ([`Summary`]).
 //! - [`workload`]: a small Poisson / bursty arrival generator for tests and benchmarks (the CLI takes
 //!   real workloads from the predictor crate).
@@ -18,7 +19,6 @@ pub mod estimate;
 pub mod experiment;
 pub mod metrics;
 pub mod paper;
-mod pool;
 pub mod report;
 pub mod workload;
 
