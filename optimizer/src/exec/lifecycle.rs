@@ -108,7 +108,11 @@ impl Executor {
                     .count();
                 if live as u32 > choice.replicas.max(1) {
                     // A surplus replica started for a burst: break-even keep-alive.
-                    Some(idle_since + self.profiles[f].init(choice.hardware).mean_s)
+                    let init = self
+                        .profiles
+                        .get(f)
+                        .map_or(0.0, |p| p.init(choice.hardware).mean_s);
+                    Some(idle_since + init)
                 } else {
                     None
                 }
@@ -271,9 +275,9 @@ impl Executor {
             return;
         };
         let batch = choice.batch.max(1) as usize;
-        let init_est = self.profiles[f]
-            .init(choice.hardware)
-            .estimate(self.init_std_factor);
+        let init_est = self.profiles.get(f).map_or(0.0, |p| {
+            p.init(choice.hardware).estimate(self.init_std_factor)
+        });
         let now = self.now;
         let soon = self.members[f]
             .live

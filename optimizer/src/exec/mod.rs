@@ -174,16 +174,35 @@ impl Executor {
     /// An executor for `input`'s DAG (its profiles, prices and init-time factor), at most
     /// `max_replicas` replicas per member.
     pub fn new(input: &PlanInput, max_replicas: usize) -> Executor {
+        Executor::for_dag(
+            &input.dag,
+            input.profiles.clone(),
+            input.prices,
+            input.params.init_std_factor,
+            max_replicas,
+        )
+    }
+
+    /// An executor for `dag` whose members follow `profiles` (in node order; may be empty for a DAG
+    /// that is never planned), billed at `prices`, with initialisation estimated as mean +
+    /// `init_std_factor`·std.
+    pub fn for_dag(
+        dag: &crate::Dag,
+        profiles: Vec<Profile>,
+        prices: Prices,
+        init_std_factor: f64,
+        max_replicas: usize,
+    ) -> Executor {
         Executor {
-            profiles: input.profiles.clone(),
-            prices: input.prices.clone(),
-            init_std_factor: input.params.init_std_factor,
-            entry: input.dag.entry,
+            profiles,
+            prices,
+            init_std_factor,
+            entry: dag.entry,
             max_replicas: max_replicas.max(1),
             fallback: Hardware::Cpu { cores: 1 },
             now: 0.0,
             reps: Vec::new(),
-            members: vec![Member::default(); input.dag.len()],
+            members: vec![Member::default(); dag.len()],
             plan: None,
             prewarmed_burst: f64::NEG_INFINITY,
             ledger: Ledger::default(),
@@ -401,6 +420,40 @@ impl Executor {
         for _ in 0..n {
             let rep = self.push_replica(f, hw, RepState::Idle, f64::NEG_INFINITY);
             self.park(rep);
+        }
+        self.take()
+    }
+
+    /// Someone else (an operator's scale, the request path's scale from zero) took `f` from the
+    /// executor's count to `n` replicas: the executor follows, adopting idle replicas or dropping
+    /// initialising ones first (newest first), then idle ones. Busy replicas are never dropped.
+    pub fn follow(&mut self, now: f64, f: usize, n: u32) -> Vec<Action> {
+        self.now = now;
+        let have = self.replicas(f);
+        if n > have {
+            let hw = self.hardware(f);
+            for _ in have..n {
+                let rep = self.push_replica(f, hw, RepState::Idle, f64::NEG_INFINITY);
+                self.park(rep);
+            }
+        } else {
+            for _ in n..have {
+                let live = &self.members[f].live;
+                let pick = live
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&r| self.reps[r].state == RepState::Init)
+                    .or_else(|| {
+                        live.iter()
+                            .copied()
+                            .find(|&r| self.reps[r].state == RepState::Idle)
+                    });
+                match pick {
+                    Some(r) => self.release(r),
+                    None => break,
+                }
+            }
         }
         self.take()
     }

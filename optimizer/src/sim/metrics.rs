@@ -83,7 +83,7 @@ impl Sim<'_> {
             requests: self.arrivals.len() as u64,
             completed,
             cost,
-            ledger: ledger,
+            ledger,
             gpu_cost_share: if cost > 0.0 {
                 ledger.gpu_cost / cost
             } else {

@@ -1,8 +1,10 @@
 //! The live control loop (DESIGN §3, §7): every tick, per ready DAG, observe the DAG arrivals, ask the
 //! shared decision step ([`optimizer::sim::Controller`], the same code the simulator runs) for a plan,
-//! and execute the difference: replicas per member by its cold-start policy ([`decide::target`], pure),
-//! and after each DAG arrival the pre-warm of downstream members at their planned offsets
-//! ([`on_arrival`]).
+//! and hand it to the DAG's executor ([`execute::DagExec`] around [`optimizer::exec::Executor`], the
+//! replica lifecycle the simulator runs too). Between ticks the loop feeds the executor the request
+//! path's events ([`crate::events`]: arrivals, calls queued and ended, requests abandoned) and its
+//! timers (pre-warms at their planned offsets, keep-alive expiries), and scales each member to the
+//! executor's replica count.
 //!
 //! - Load: the predictor's forecasters ([`forecast`]): the hybrid histogram until enough history is
 //!   observed, then an LSTM trained in the background on that history.
@@ -15,7 +17,7 @@
 //! `smiless-fn` emulator) divides observed times by `s` and multiplies planned durations by `s`; the tick
 //! is `s` seconds (at least 0.1 s), so a tick is always about one profile second.
 //!
-//! Hardware: the planner's space is what the host has ([`decide::space`]); the plan's hardware is applied
+//! Hardware: the planner's space is what the host has ([`host::space`]); the plan's hardware is applied
 //! through [`crate::backend::Backend::place`] (CPU affinity and thread counts, or a GPU share's MPS
 //! environment), a change rolling the replicas.
 //!
@@ -27,17 +29,19 @@ use std::time::Duration;
 
 use actix_web::web;
 use optimizer::sim::{Controller, Observations};
-use optimizer::{ColdStart, Dag, Load, PlanInput, ProfileSet};
+use optimizer::{Dag, Load, PlanInput, ProfileSet};
 
 use crate::api::AppState;
 use crate::dag::DagState;
-use crate::dag::live::{FnUse, PlanView};
+use crate::dag::live::PlanView;
+use crate::events::{Event, What};
 
 pub mod account;
 pub mod contention;
-pub mod decide;
 pub mod estimator;
+pub mod execute;
 pub mod forecast;
+pub mod host;
 pub mod persist;
 pub mod policy;
 pub mod refresh;
@@ -81,8 +85,8 @@ fn profiles(store: &persist::Store) -> ProfileSet {
 pub const ENV_GPUS: &str = "SMILESS_GPUS";
 
 /// The host as the planner sees it.
-pub fn host() -> decide::Host {
-    decide::Host {
+pub fn host() -> host::Host {
+    host::Host {
         cpus: crate::emulator::affinity_cores(),
         gpus: std::env::var(ENV_GPUS)
             .ok()
@@ -92,10 +96,10 @@ pub fn host() -> decide::Host {
 }
 
 /// What the planner may use: the backend's hardware when it knows it (a cluster's nodes), else this host.
-pub fn host_of(backend: &dyn crate::backend::Backend) -> decide::Host {
+pub fn host_of(backend: &dyn crate::backend::Backend) -> host::Host {
     backend
         .hardware()
-        .map_or_else(host, |(cpus, gpus)| decide::Host { cpus, gpus })
+        .map_or_else(host, |(cpus, gpus)| host::Host { cpus, gpus })
 }
 
 /// One DAG's controller, its forecaster and what was applied.
@@ -112,6 +116,8 @@ struct DagControl {
     restored: BTreeMap<String, optimizer::Hardware>,
     /// A restored plan's reason, shown until the first decision of this process.
     restored_reason: Option<String>,
+    /// Arrivals (profile seconds) reported since the last decision.
+    arrivals: Vec<f64>,
 }
 
 /// The loop's state across ticks.
@@ -121,7 +127,8 @@ struct Loop {
     profiles: ProfileSet,
     store: Option<persist::Store>,
     controls: HashMap<(String, String), DagControl>,
-    first_seen: HashMap<(String, String), f64>,
+    /// Every ready DAG's executor (planned or not), with the graph it was made for.
+    execs: HashMap<(String, String), (Dag, execute::DagExec)>,
     /// Live time of the previous tick (for billing).
     last_tick: Option<f64>,
     /// The refresh's observation count and the live time when `observed.json` was last written.
@@ -162,35 +169,165 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         profiles,
         store,
         controls: HashMap::new(),
-        first_seen: HashMap::new(),
+        execs: HashMap::new(),
         last_tick: None,
         observed_at: (0, f64::NEG_INFINITY),
     };
     let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let Some(mut events) = state.dags.events.subscribe() else {
+        tracing::error!("control loop: another loop already runs; this one stops");
+        return;
+    };
     loop {
-        tick.tick().await;
-        let dags = state.dags.current(&state.catalog);
-        let live = &state.dags.live;
-        live.retain_plans(|k| dags.by_key.contains_key(k));
-        live.control.retain(|k| dags.by_key.contains_key(k));
-        lp.controls.retain(|k, _| dags.by_key.contains_key(k));
-        live.replica_time
-            .retain(|(ns, f)| state.catalog.function(ns, f).is_some());
-        for (ns, f, secs) in state.backend.take_start_times() {
-            live.refresh.observe_start(&ns, &f, secs, live.time_scale);
+        let clock = &state.dags.events;
+        let due = lp
+            .execs
+            .values()
+            .filter_map(|(_, x)| x.next_due())
+            .min_by(f64::total_cmp);
+        let sleep = due.map_or(Duration::from_secs(3600), |t| {
+            Duration::try_from_secs_f64((t - clock.now()).max(0.0)).unwrap_or_default()
+        });
+        tokio::select! {
+            _ = tick.tick() => {
+                on_tick(&state, &mut lp).await;
+            }
+            ev = events.recv() => {
+                let Some(ev) = ev else { return };
+                on_event(&state, &mut lp, ev);
+            }
+            () = tokio::time::sleep(sleep) => {}
         }
-        let now = live.now();
-        let dt = lp.last_tick.map_or(0.0, |t| (now - t).max(0.0));
-        lp.last_tick = Some(now);
-        for (k, e) in &dags.by_key {
-            let (DagState::Ready, Some(dag)) = (&e.state, &e.dag) else {
-                continue;
-            };
-            let view = step(&state, &mut lp, k, dag, dt).await;
-            live.set_plan(&k.0, &k.1, view);
+        run_due(&state, &mut lp).await;
+    }
+}
+
+/// One tick: decide and execute for every ready DAG.
+async fn on_tick(state: &web::Data<AppState>, lp: &mut Loop) {
+    let dags = state.dags.current(&state.catalog);
+    let live = &state.dags.live;
+    live.retain_plans(|k| dags.by_key.contains_key(k));
+    live.control.retain(|k| dags.by_key.contains_key(k));
+    lp.controls.retain(|k, _| dags.by_key.contains_key(k));
+    lp.execs.retain(|k, (d, _)| {
+        dags.by_key
+            .get(k)
+            .and_then(|e| e.dag.as_ref())
+            .is_some_and(|now| now == d)
+    });
+    live.replica_time
+        .retain(|(ns, f)| state.catalog.function(ns, f).is_some());
+    for (ns, f, secs) in state.backend.take_start_times() {
+        live.refresh.observe_start(&ns, &f, secs, live.time_scale);
+    }
+    let now = live.now();
+    let dt = lp.last_tick.map_or(0.0, |t| (now - t).max(0.0));
+    lp.last_tick = Some(now);
+    for (k, e) in &dags.by_key {
+        let (DagState::Ready, Some(dag)) = (&e.state, &e.dag) else {
+            continue;
+        };
+        let x = exec_for(state, lp, k, dag);
+        follow_catalog(state, x, dag, state.dags.events.now());
+        let view = step(state, lp, k, dag, dt).await;
+        live.set_plan(&k.0, &k.1, view);
+    }
+    save_observed(state, lp, &dags);
+}
+
+/// The executor of DAG `key` (made when first needed, taking over the replicas its members run).
+fn exec_for<'a>(
+    state: &AppState,
+    lp: &'a mut Loop,
+    key: &(String, String),
+    dag: &Dag,
+) -> &'a mut execute::DagExec {
+    if lp.execs.get(key).is_some_and(|(d, _)| d != dag) {
+        lp.execs.remove(key);
+    }
+    if !lp.execs.contains_key(key) {
+        let profiles = refresh::resolve(dag, &lp.profiles).unwrap_or_default();
+        let now = state.dags.events.now();
+        let mut x = execute::DagExec::new(
+            dag,
+            profiles,
+            optimizer::Prices::default(),
+            state.dags.live.time_scale,
+        );
+        let restored = lp.controls.get(key).map(|c| &c.restored);
+        for (i, node) in dag.nodes.iter().enumerate() {
+            if let Some(rec) = state.catalog.function(&dag.namespace, &node.name) {
+                let hw = restored
+                    .and_then(|r| r.get(&node.name))
+                    .copied()
+                    .unwrap_or(optimizer::Hardware::Cpu { cores: 1 });
+                x.adopt(now, i, rec.replicas, hw);
+            }
         }
-        save_observed(&state, &mut lp, &dags);
+        lp.execs.insert(key.clone(), (dag.clone(), x));
+    }
+    let (_, x) = lp.execs.entry(key.clone()).or_insert_with(|| {
+        (
+            dag.clone(),
+            execute::DagExec::new(dag, Vec::new(), optimizer::Prices::default(), 1.0),
+        )
+    });
+    x
+}
+
+/// A request-path event: to its DAG's executor (and arrivals to its controller's observations).
+fn on_event(state: &web::Data<AppState>, lp: &mut Loop, ev: Event) {
+    let dags = state.dags.current(&state.catalog);
+    let Some(entry) = dags.by_key.get(&ev.dag) else {
+        return;
+    };
+    let (DagState::Ready, Some(dag)) = (&entry.state, &entry.dag) else {
+        return;
+    };
+    if ev.what == What::Arrival
+        && let Some(c) = lp.controls.get_mut(&ev.dag)
+    {
+        c.arrivals.push(ev.at / state.dags.live.time_scale);
+    }
+    let x = exec_for(state, lp, &ev.dag, dag);
+    follow_catalog(state, x, dag, ev.at);
+    x.on_event(ev.at, &ev.what);
+}
+
+/// The executor follows replica counts set by others (an operator's scale, the runner's scale from
+/// zero) before it decides anything on them.
+fn follow_catalog(state: &AppState, x: &mut execute::DagExec, dag: &Dag, now: f64) {
+    for (i, node) in dag.nodes.iter().enumerate() {
+        if let Some(rec) = state.catalog.function(&dag.namespace, &node.name) {
+            x.follow(now, i, rec.replicas);
+        }
+    }
+}
+
+/// Runs the executors' due timers and scales every member whose replica count changed.
+async fn run_due(state: &web::Data<AppState>, lp: &mut Loop) {
+    let now = state.dags.events.now();
+    let mut work = Vec::new();
+    for (key, (dag, x)) in &mut lp.execs {
+        x.run_due(now);
+        let started = x.take_prewarms();
+        if started > 0 {
+            state.dags.live.prewarm(&key.0, &key.1, started);
+        }
+        for (f, n) in x.scales() {
+            work.push((dag.namespace.clone(), dag.nodes[f].name.clone(), n));
+        }
+    }
+    for (ns, f, n) in work {
+        if state
+            .catalog
+            .function(&ns, &f)
+            .is_some_and(|r| r.replicas != n)
+            && let Err(e) = state.scale(&ns, &f, u64::from(n)).await
+        {
+            tracing::warn!("scaling {f}.{ns} to {n} failed: {e}");
+        }
     }
 }
 
@@ -239,7 +376,7 @@ fn control_for(
     key: &(String, String),
     dag: &Dag,
     sla: f64,
-    host: decide::Host,
+    host: host::Host,
 ) -> Result<DagControl, String> {
     let mut input = PlanInput::new(
         dag.clone(),
@@ -252,7 +389,7 @@ fn control_for(
         }),
     )
     .map_err(|e| e.to_string())?;
-    input.space.hardware = decide::space(host);
+    input.space.hardware = host::space(host);
     input.space.policies = lp.policy.policy_set();
     // The DAG runner sends one request per call (no live batching yet): a plan must not count on batches.
     input.space.batches = vec![1];
@@ -307,6 +444,7 @@ fn control_for(
         applied: BTreeMap::new(),
         restored,
         restored_reason,
+        arrivals: Vec::new(),
     })
 }
 
@@ -354,11 +492,6 @@ async fn step(
 ) -> PlanView {
     let live = &state.dags.live;
     let scale = live.time_scale;
-    let arrivals: Vec<f64> = live
-        .take_arrivals(&key.0, &key.1)
-        .into_iter()
-        .map(|t| t / scale)
-        .collect();
     let Some(sla) = dag.sla_s else {
         return view(format!(
             "not planned: the entry has no {} annotation; members are started when a request arrives",
@@ -382,10 +515,14 @@ async fn step(
     let Some(c) = lp.controls.get_mut(key) else {
         return view("not planned".into());
     };
+    let arrivals = std::mem::take(&mut c.arrivals);
     // Online profile refresh: a drifted profile replaces the planner's and forces a re-plan.
     let cpus = host_of(&*state.backend).cpus;
     let drift = refresh::on_tick(&live.refresh, dag, &mut lp.profiles, Some(&c.applied), cpus);
     if let Some(p) = refresh::resolve(dag, &lp.profiles).filter(|_| !drift.is_empty()) {
+        if let Some((_, x)) = lp.execs.get_mut(key) {
+            x.set_profiles(p.clone());
+        }
         c.controller.set_profiles(p.clone());
         c.template.profiles = p;
         if let Some(Err(e)) = lp.store.as_ref().map(|s| s.save_profiles(&lp.profiles)) {
@@ -459,7 +596,6 @@ async fn step(
     let host = host_of(&*state.backend);
     let mut slot = 0usize;
     let mut hardware_applied = true;
-    let grace = tick(scale).as_secs_f64();
     for fp in &plan.functions {
         let Some(rec) = state.catalog.function(&dag.namespace, &fp.name) else {
             continue;
@@ -490,7 +626,7 @@ async fn step(
             // A change of hardware rolls the replicas (make-before-break in the runtime).
             match state
                 .backend
-                .place(&rec, Some(decide::placement(hw, at, host)))
+                .place(&rec, Some(host::placement(hw, at, host)))
                 .await
             {
                 Ok(true) => {
@@ -507,33 +643,20 @@ async fn step(
             // Every tick says where each member runs, not only the tick that placed it.
             actions.push(format!("{}: placed on {hw} (kept)", fp.name));
         }
-        let fkey = (dag.namespace.clone(), fp.name.clone());
-        let u = live.member_use(&dag.namespace, &fp.name);
-        let since = u
-            .last_used
-            .unwrap_or_else(|| *lp.first_seen.entry(fkey).or_insert(now_real));
-        let m = decide::MemberState {
-            replicas: rec.replicas,
-            in_flight: u.in_flight,
-            idle_s: (now_real - since).max(0.0),
-            reserved: u.held_at(now_real),
-        };
-        let t = decide::target(&fp.choice, m, scale, grace);
-        if t.replicas != rec.replicas {
-            match state
-                .scale(&dag.namespace, &fp.name, u64::from(t.replicas))
-                .await
-            {
-                Ok(_) => actions.push(format!(
-                    "{}: {} -> {} replicas ({})",
-                    fp.name, rec.replicas, t.replicas, t.why
-                )),
-                Err(e) => actions.push(format!("{}: scaling failed: {e}", fp.name)),
-            }
-        } else {
+    }
+    // The executor carries the plan out (a new plan, or the first one it sees); the replicas it wants
+    // are scaled after this tick (`run_due`).
+    let now_events = state.dags.events.now();
+    if let Some((_, x)) = lp.execs.get_mut(key) {
+        if changed || x.executor().plan().is_none() {
+            x.apply(now_events, plan.clone());
+        }
+        for (f, fp) in plan.functions.iter().enumerate().take(dag.len()) {
             actions.push(format!(
-                "{}: {} replicas ({})",
-                fp.name, rec.replicas, t.why
+                "{}: {} ({})",
+                fp.name,
+                x.describe(f),
+                policy_text(&fp.choice.policy, scale)
             ));
         }
     }
@@ -551,88 +674,20 @@ async fn step(
     v
 }
 
-/// A call of `f` (a member of `dag`) ended, leaving it in use `used`. A member whose planned policy is
-/// pre-warm is released the moment it is idle and no pre-warm holds it for another request, as the
-/// simulator releases it (the tick would release it one or two ticks later, and bill them).
-pub fn after_use(state: &web::Data<AppState>, dag: &Dag, f: &str, used: FnUse) {
-    let live = &state.dags.live;
-    if used.in_flight > 0 || used.held_at(live.now()) {
-        return;
-    }
-    let prewarm = live
-        .plan(&dag.namespace, &dag.name)
-        .and_then(|v| v.plan)
-        .is_some_and(|p| {
-            p.functions
-                .iter()
-                .any(|fp| fp.name == f && matches!(fp.choice.policy, ColdStart::PreWarm { .. }))
-        });
-    if !prewarm {
-        return;
-    }
-    let state = state.clone();
-    let (ns, f) = (dag.namespace.clone(), f.to_owned());
-    actix_web::rt::spawn(async move {
-        let live = &state.dags.live;
-        if let Err(e) = state.scale(&ns, &f, 0).await {
-            tracing::warn!("release of {f}.{ns} after use failed: {e}");
-            return;
+/// A cold-start policy in real seconds, for the executor's lines in `/system/plan`.
+fn policy_text(p: &optimizer::ColdStart, scale: f64) -> String {
+    match *p {
+        optimizer::ColdStart::AlwaysOn => "always-on".into(),
+        optimizer::ColdStart::KeepAlive { seconds } => {
+            format!(
+                "keep-alive {:.1} s after each replica's last use",
+                seconds * scale
+            )
         }
-        // A call or a pre-warm that came in meanwhile needs it again: start it (the runner waits for it).
-        let u = live.member_use(&ns, &f);
-        if u.in_flight > 0 || u.held_at(live.now()) {
-            let _ = state.scale(&ns, &f, 1).await;
-        }
-    });
-}
-
-/// A DAG request arrived: start its downstream members ahead of need, so their initialisation overlaps
-/// their predecessors' work. With a plan, members whose policy is pre-warm start at their planned offset
-/// after the arrival; without one (no SLA, no profile), every member at 0 replicas starts at once.
-pub fn on_arrival(state: &web::Data<AppState>, dag: &Dag) {
-    let live = &state.dags.live;
-    let scale = live.time_scale;
-    let plan = live.plan(&dag.namespace, &dag.name).and_then(|v| v.plan);
-    let now = live.now();
-    let hold = plan
-        .as_ref()
-        .map_or(f64::INFINITY, |p| p.predicted_latency_s * scale)
-        .min(state.read_timeout.as_secs_f64());
-    for w in decide::prewarms(dag, plan.as_ref(), scale) {
-        let (node, offset, replicas) = (&dag.nodes[w.node], w.offset_s, w.replicas);
-        let Some(rec) = state.catalog.function(&dag.namespace, &node.name) else {
-            continue;
-        };
-        if rec.replicas > 0 && offset == 0.0 {
-            live.reserve(&dag.namespace, &node.name, now + hold + 1.0);
-            continue;
-        }
-        let state = state.clone();
-        let (ns, f, dname) = (dag.namespace.clone(), node.name.clone(), dag.name.clone());
-        actix_web::rt::spawn(async move {
-            tokio::time::sleep(Duration::try_from_secs_f64(offset).unwrap_or_default()).await;
-            let live = &state.dags.live;
-            live.reserve(&ns, &f, live.now() + hold + 1.0);
-            // One replica per DAG request in flight, up to the plan's replicas: as the simulator
-            // pre-warms one replica per arrival, a lone request does not start the replicas planned
-            // for a burst.
-            let stats = live.stats(&ns, &dname);
-            let in_flight = u32::try_from(stats.requests.saturating_sub(stats.finished))
-                .unwrap_or(u32::MAX)
-                .max(1);
-            let want = replicas.min(in_flight);
-            if state
-                .catalog
-                .function(&ns, &f)
-                .is_some_and(|r| r.replicas < want)
-            {
-                // The runtime initialises the new replicas before it routes requests to them.
-                match state.scale(&ns, &f, u64::from(want)).await {
-                    Ok(_) => live.prewarm(&ns, &dname),
-                    Err(e) => tracing::warn!("pre-warm of {f}.{ns} failed: {e}"),
-                }
-            }
-        });
+        optimizer::ColdStart::PreWarm { offset_s } => format!(
+            "pre-warm {:.2} s after each arrival, released when no request in flight needs it",
+            offset_s * scale
+        ),
     }
 }
 

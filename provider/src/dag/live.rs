@@ -1,5 +1,6 @@
-//! What the DAG runner observes (arrivals, end-to-end latency, member use) and what the control loop
-//! decided, shared between them and `/system/plan`. Plain data behind short-held mutexes: the runner
+//! What the DAG runner measures (requests, end-to-end latency, cold starts) and what the control loop
+//! decided, shared between them and `/system/plan` and `/metrics`. The control loop learns of requests
+//! from [`crate::events`], not from here. Plain data behind short-held mutexes: the runner
 //! touches it a few times per request, the control loop once per tick.
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -47,28 +48,6 @@ pub struct DagStats {
     /// End-to-end latency histogram: counts per bucket of [`E2E_BUCKETS_S`] (not cumulative).
     #[serde(skip)]
     pub e2e_buckets: [u64; E2E_BUCKETS_S.len()],
-    /// Arrival times (seconds since the provider started) not yet handed to the control loop.
-    #[serde(skip)]
-    pending_arrivals: Vec<f64>,
-}
-
-/// A function's use by the runner.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FnUse {
-    pub in_flight: u32,
-    /// Seconds since the provider started; `None` until first used.
-    pub last_used: Option<f64>,
-    /// Held by pre-warms until this time (seconds since start), so it is not released before its use.
-    pub reserved_until: Option<f64>,
-    /// Pre-warm holds not yet used by a call (each DAG request's pre-warm holds its member once).
-    holds: u32,
-}
-
-impl FnUse {
-    /// Whether a pre-warm still holds it at `now` (seconds since start).
-    pub fn held_at(&self, now: f64) -> bool {
-        self.reserved_until.is_some_and(|r| r > now)
-    }
 }
 
 /// The control loop's view of one DAG, as `/system/plan` shows it.
@@ -96,7 +75,6 @@ pub struct Live {
     /// times, so a time-scaled emulator and the planner agree (`SMILESS_TIME_SCALE`).
     pub time_scale: f64,
     dags: Mutex<HashMap<Key, DagStats>>,
-    functions: Mutex<HashMap<Key, FnUse>>,
     plans: Mutex<HashMap<Key, PlanView>>,
     /// Observed call times of DAG members, for the online profile refresh.
     pub refresh: crate::control::refresh::Refresher,
@@ -126,7 +104,6 @@ impl Live {
             epoch: Instant::now(),
             time_scale,
             dags: Mutex::default(),
-            functions: Mutex::default(),
             plans: Mutex::default(),
             refresh: Default::default(),
             control: Default::default(),
@@ -141,11 +118,7 @@ impl Live {
 
     /// A DAG request arrived.
     pub fn arrival(&self, ns: &str, dag: &str) {
-        let now = self.now();
-        let mut m = lock(&self.dags);
-        let s = m.entry(key(ns, dag)).or_default();
-        s.requests += 1;
-        s.pending_arrivals.push(now);
+        lock(&self.dags).entry(key(ns, dag)).or_default().requests += 1;
     }
 
     /// A DAG request finished after `e2e_ms`; `sla_s` counts violations.
@@ -175,16 +148,9 @@ impl Live {
             .cold_starts += 1;
     }
 
-    pub fn prewarm(&self, ns: &str, dag: &str) {
-        lock(&self.dags).entry(key(ns, dag)).or_default().prewarms += 1;
-    }
-
-    /// Arrivals since the previous call (the control loop's observation).
-    pub fn take_arrivals(&self, ns: &str, dag: &str) -> Vec<f64> {
-        lock(&self.dags)
-            .get_mut(&key(ns, dag))
-            .map(|s| std::mem::take(&mut s.pending_arrivals))
-            .unwrap_or_default()
+    /// `n` replicas were started ahead of need after DAG requests arrived.
+    pub fn prewarm(&self, ns: &str, dag: &str, n: u64) {
+        lock(&self.dags).entry(key(ns, dag)).or_default().prewarms += n;
     }
 
     /// Every DAG's statistics (for `/metrics`).
@@ -201,52 +167,6 @@ impl Live {
         lock(&self.dags)
             .get(&key(ns, dag))
             .cloned()
-            .unwrap_or_default()
-    }
-
-    /// The runner starts a call of a member. Returns whether a pre-warm held it for that call (the hold
-    /// is then used: a request reaches each member once).
-    pub fn call_started(&self, ns: &str, f: &str) -> bool {
-        let now = self.now();
-        let mut m = lock(&self.functions);
-        let u = m.entry(key(ns, f)).or_default();
-        u.in_flight += 1;
-        u.last_used = Some(now);
-        let held = u.holds > 0 && u.held_at(now);
-        u.holds = u.holds.saturating_sub(1);
-        if u.holds == 0 {
-            u.reserved_until = None;
-        }
-        held
-    }
-
-    /// The runner ended a call of a member; its use now.
-    pub fn call_ended(&self, ns: &str, f: &str) -> FnUse {
-        let now = self.now();
-        let mut m = lock(&self.functions);
-        let u = m.entry(key(ns, f)).or_default();
-        u.in_flight = u.in_flight.saturating_sub(1);
-        u.last_used = Some(now);
-        *u
-    }
-
-    /// A pre-warm holds `f` for one request until `until` (seconds since start).
-    pub fn reserve(&self, ns: &str, f: &str, until: f64) {
-        let now = self.now();
-        let mut m = lock(&self.functions);
-        let u = m.entry(key(ns, f)).or_default();
-        if !u.held_at(now) {
-            // Expired holds belong to requests that never reached `f` (they failed before it).
-            u.holds = 0;
-        }
-        u.holds += 1;
-        u.reserved_until = Some(u.reserved_until.map_or(until, |r| r.max(until)));
-    }
-
-    pub fn member_use(&self, ns: &str, f: &str) -> FnUse {
-        lock(&self.functions)
-            .get(&key(ns, f))
-            .copied()
             .unwrap_or_default()
     }
 

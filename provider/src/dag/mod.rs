@@ -72,6 +72,8 @@ impl Dags {
 pub struct Registry {
     cache: RwLock<Option<(Arc<State>, Arc<Dags>)>>,
     pub live: live::Live,
+    /// What the runner reports to the control loop.
+    pub events: crate::events::Events,
 }
 
 impl Registry {

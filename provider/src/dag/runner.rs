@@ -21,6 +21,7 @@ use hyper_util::rt::TokioExecutor;
 
 use super::{DagEntry, DagState};
 use crate::api::AppState;
+use crate::events::{CallGuard, RequestGuard};
 
 thread_local! {
     // One pooled client per HTTP worker thread: its connection tasks live on that worker's runtime.
@@ -53,8 +54,8 @@ struct Step {
     done_ms: f64,
     /// Scaled from zero for this call.
     cold: bool,
-    /// A pre-warm started it for this request.
-    prewarmed: bool,
+    /// It had replicas but none ready: it waited for one initialising (a pre-warm, a scale-up).
+    waited: bool,
 }
 
 /// Why a member failed.
@@ -131,11 +132,16 @@ pub async fn serve(
 
     let start = Instant::now();
     state.dags.live.arrival(&ns, &name);
-    crate::control::on_arrival(&state, &dag);
+    // Reports the arrival to the control loop; on every way out, the members never reached.
+    let mut request = state
+        .dags
+        .events
+        .request(&(ns.clone(), name.clone()), dag.len());
     let mut steps = vec![None; dag.len()];
     let result = run(
         &state,
         &dag,
+        &mut request,
         body.freeze(),
         content_type,
         &call_id,
@@ -143,6 +149,7 @@ pub async fn serve(
         &mut steps,
     )
     .await;
+    drop(request);
     let e2e_ms = start.elapsed().as_secs_f64() * 1e3;
     state
         .dags
@@ -178,7 +185,7 @@ pub async fn serve(
     }
 }
 
-/// `name +called/waited/ran[ cold][ pre-warmed]` per member that was called, in profile seconds.
+/// `name +called/waited/ran[ cold][ waited]` per member that was called, in profile seconds.
 fn timeline(dag: &optimizer::Dag, steps: &[Option<Step>], scale: f64) -> String {
     let s = |ms: f64| ms / 1e3 / scale;
     steps
@@ -193,17 +200,20 @@ fn timeline(dag: &optimizer::Dag, steps: &[Option<Step>], scale: f64) -> String 
                 s(st.ready_ms - st.called_ms),
                 s(st.done_ms - st.ready_ms),
                 if st.cold { " cold" } else { "" },
-                if st.prewarmed { " pre-warmed" } else { "" }
+                if st.waited { " waited" } else { "" }
             ))
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Runs the graph: each node as soon as its predecessors are done.
-async fn run(
+/// Runs the graph: each node as soon as its predecessors are done. A member's failure returns at once;
+/// the calls still in flight are dropped, and their guards report their end.
+#[allow(clippy::too_many_arguments)]
+async fn run<'e>(
     state: &web::Data<AppState>,
     dag: &optimizer::Dag,
+    request: &mut RequestGuard<'e>,
     body: Bytes,
     content_type: Option<String>,
     call_id: &str,
@@ -215,7 +225,15 @@ async fn run(
     let mut outputs: Vec<Option<Output>> = vec![None; n];
     let mut running = FuturesUnordered::new();
     let first = Output { body, content_type };
-    running.push(call_node(state, dag, dag.entry, first, call_id, start));
+    running.push(call_node(
+        state,
+        dag,
+        dag.entry,
+        request.call(dag.entry),
+        first,
+        call_id,
+        start,
+    ));
     while let Some((i, res, step)) = running.next().await {
         steps[i] = Some(step);
         let out = res.map_err(|e| MemberError {
@@ -227,7 +245,15 @@ async fn run(
             waiting[j] -= 1;
             if waiting[j] == 0 {
                 let input = input_of(dag, j, &outputs);
-                running.push(call_node(state, dag, j, input, call_id, start));
+                running.push(call_node(
+                    state,
+                    dag,
+                    j,
+                    request.call(j),
+                    input,
+                    call_id,
+                    start,
+                ));
             }
         }
     }
@@ -281,26 +307,25 @@ fn join(dag: &optimizer::Dag, nodes: &[usize], outputs: &[Option<Output>]) -> Ve
     serde_json::to_vec(&m).unwrap_or_default()
 }
 
+/// Calls member `i`; `guard` reports the call's end however it ends (answered, failed, dropped).
+#[allow(clippy::too_many_arguments)]
 async fn call_node(
     state: &web::Data<AppState>,
     dag: &optimizer::Dag,
     i: usize,
+    guard: CallGuard<'_>,
     input: Output,
     call_id: &str,
     start: Instant,
 ) -> (usize, Result<Output, MemberError>, Step) {
     let f = &dag.nodes[i].name;
-    let live = &state.dags.live;
-    let prewarmed = live.call_started(&dag.namespace, f);
     let mut step = Step {
         called_ms: start.elapsed().as_secs_f64() * 1e3,
         ..Step::default()
     };
-    step.prewarmed = prewarmed;
     let r = call(state, dag, f, input, call_id, start, &mut step).await;
     step.done_ms = start.elapsed().as_secs_f64() * 1e3;
-    let used = live.call_ended(&dag.namespace, f);
-    crate::control::after_use(state, dag, f, used);
+    drop(guard);
     (i, r, step)
 }
 
@@ -324,9 +349,6 @@ async fn call(
     };
     // Observed times for the online profile refresh (control::refresh): cold from the scale-up.
     let (started, cold) = (Instant::now(), rec.replicas == 0);
-    // A member pre-warmed for this request may still be initialising when its call arrives (the call then
-    // waits for it): its time is not an inference sample.
-    let prewarmed = step.prewarmed;
     // Ended on every path: an early return drops it without a sample.
     let call = state.dags.live.refresh.calls.begin();
     step.cold = cold;
@@ -354,6 +376,10 @@ async fn call(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     step.ready_ms = start.elapsed().as_secs_f64() * 1e3;
+    // A replica that was still initialising when the call came (a pre-warm, a scale-up): the call
+    // waited for it, so its time may include initialisation.
+    step.waited = !cold && step.ready_ms - step.called_ms > 1.0;
+    let prewarmed = step.waited;
     let mut b = hyper::Request::builder()
         .method(hyper::Method::POST)
         .uri(format!("http://{addr}/"))
