@@ -7,6 +7,7 @@ pub mod config;
 pub mod control;
 pub mod dag;
 pub mod emulator;
+pub mod fsutil;
 pub mod gpu;
 pub mod profiler;
 pub mod proxy;
