@@ -7,10 +7,12 @@
 //! - [`options`], [`search`]: per-function option tables, the top-K co-optimiser and the exact optimum.
 //! - [`planners`], [`baselines`]: everything that implements [`Policy`], and [`policy_by_name`].
 //! - [`testkit`]: the paper's DAGs and seeded random DAGs.
+//! - [`hash`]: FNV-1a, the workspace's one stable hash.
 #![forbid(unsafe_code)]
 pub mod baselines;
 pub mod dag;
 pub mod hardware;
+pub mod hash;
 pub mod load;
 pub mod model;
 pub mod options;
@@ -25,6 +27,7 @@ pub mod testkit;
 
 pub use dag::{Dag, DagError, FunctionSpec, dags_from_functions, parse_duration_s};
 pub use hardware::{DeviceKind, Hardware, HardwareSpace};
+pub use hash::{Fnv1a, fnv1a};
 pub use load::{GapModel, Load, LoadError};
 pub use plan::{
     Alternative, Choice, ColdStart, FunctionPlan, ModelParams, Plan, PlanError, PlanInput, Policy,
