@@ -107,19 +107,9 @@ fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
-/// A random (version 4) UUID for `X-Call-Id`.
+/// A random (version 4) UUID for `X-Call-Id`, hyphenated lower-case hex.
 pub fn uuid_v4() -> String {
-    let r: u128 = rand::random();
-    let r = (r & !(0xF << 76)) | (0x4 << 76);
-    let r = (r & !(0x3 << 62)) | (0x2 << 62);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        r >> 96,
-        (r >> 80) & 0xffff,
-        (r >> 64) & 0xffff,
-        (r >> 48) & 0xffff,
-        r & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 async fn proxy(
