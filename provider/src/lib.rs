@@ -10,6 +10,7 @@ pub mod emulator;
 pub mod fsutil;
 pub mod gpu;
 pub mod profiler;
+pub mod prom;
 pub mod proxy;
 pub mod runtime;
 pub mod types;
