@@ -9,11 +9,13 @@
 //! - [`exec`]: the executor, what a plan means at run time (replica lifecycle), driven by the
 //!   simulator and the live control loop alike.
 //! - [`testkit`]: the paper's DAGs and seeded random DAGs.
+//! - [`hash`]: FNV-1a, the workspace's one stable hash.
 #![forbid(unsafe_code)]
 pub mod baselines;
 pub mod dag;
 pub mod exec;
 pub mod hardware;
+pub mod hash;
 pub mod load;
 pub mod model;
 pub mod options;
@@ -28,6 +30,7 @@ pub mod testkit;
 
 pub use dag::{Dag, DagError, FunctionSpec, dags_from_functions, parse_duration_s};
 pub use hardware::{DeviceKind, Hardware, HardwareSpace};
+pub use hash::{Fnv1a, fnv1a};
 pub use load::{GapModel, Load, LoadError};
 pub use plan::{
     Alternative, Choice, ColdStart, FunctionPlan, ModelParams, Plan, PlanError, PlanInput, Policy,

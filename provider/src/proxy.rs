@@ -13,7 +13,7 @@
 //!
 //! Each HTTP worker owns its own pool of keep-alive upstream connections ([`pool`]), so connection
 //! tasks run on the worker thread that uses them.
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::body::SizedStream;
 use actix_web::http::header as ax;
@@ -24,6 +24,7 @@ use http_body_util::{Either, Full, StreamBody};
 use hyper::header as hy;
 
 use crate::api::AppState;
+use crate::backend;
 
 /// Request bodies up to this size with a known length are read whole before forwarding.
 const BUFFER_LIMIT: u64 = 64 * 1024;
@@ -107,19 +108,9 @@ fn is_hop_by_hop(name: &str) -> bool {
     )
 }
 
-/// A random (version 4) UUID for `X-Call-Id`.
+/// A random (version 4) UUID for `X-Call-Id`, hyphenated lower-case hex.
 pub fn uuid_v4() -> String {
-    let r: u128 = rand::random();
-    let r = (r & !(0xF << 76)) | (0x4 << 76);
-    let r = (r & !(0x3 << 62)) | (0x2 << 62);
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        r >> 96,
-        (r >> 80) & 0xffff,
-        (r >> 64) & 0xffff,
-        (r >> 48) & 0xffff,
-        r & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 async fn proxy(
@@ -288,25 +279,17 @@ async fn proxy(
     respond(&req, resp, req_ct, call_id, start_time)
 }
 
-/// A ready replica, waiting up to `read_timeout`. The backend may not know a function yet (right after a
-/// restart, while the catalog is being restored), in which case it answers at once; keep asking until the
-/// deadline as long as the catalog still wants replicas.
+/// A ready replica, waiting up to `read_timeout` ([`backend::wait_endpoint`]) as long as the catalog still
+/// wants replicas of the function.
 async fn endpoint(state: &AppState, ns: &str, name: &str) -> Option<std::net::SocketAddr> {
     let deadline = tokio::time::Instant::now() + state.read_timeout;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if let Some(addr) = state.backend.endpoint(ns, name, left).await {
-            return Some(addr);
-        }
-        let wanted = state
+    backend::wait_endpoint(state.backend.as_ref(), ns, name, deadline, || {
+        state
             .catalog
             .function(ns, name)
-            .is_some_and(|r| r.replicas > 0);
-        if !wanted || tokio::time::Instant::now() + Duration::from_millis(20) >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .is_some_and(|r| r.replicas > 0)
+    })
+    .await
 }
 
 /// The request body for hyper: empty, read whole (small, known length), or pumped from the payload.

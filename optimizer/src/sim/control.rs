@@ -100,13 +100,13 @@ fn key_close(key: &Key) -> Option<f64> {
 
 fn hash_current(current: &BTreeMap<String, Hardware>) -> u64 {
     // FNV-1a over the textual form: stable across runs (std's hasher is randomly seeded).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h = crate::Fnv1a::new();
     for (k, v) in current {
-        for b in k.bytes().chain(v.to_string().bytes()).chain([0u8]) {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        h.write(k.as_bytes());
+        h.write(v.to_string().as_bytes());
+        h.write(&[0]);
     }
-    h
+    h.finish()
 }
 
 impl Controller {
@@ -396,5 +396,16 @@ mod tests {
             .unwrap();
         assert!(d.changed);
         assert_eq!(c.stats.plans_computed, 2);
+    }
+
+    #[test]
+    fn hash_current_is_pinned() {
+        // FNV-1a over "<name><hardware>\0" per member, in name order.
+        let current: BTreeMap<String, Hardware> = [
+            ("b".to_owned(), Hardware::Gpu { share_pct: 50 }),
+            ("a".to_owned(), Hardware::Cpu { cores: 2 }),
+        ]
+        .into();
+        assert_eq!(hash_current(&current), 0x6050_d62e_ce7f_110f);
     }
 }

@@ -1,131 +1,87 @@
 //! The provider's own Prometheus metrics (contract §1 row 14): `provider_http_requests_total` and
 //! `provider_http_request_duration_seconds`, labelled `code`, `method`, `path`.
 //!
-//! A small hand-rolled registry: one series per (code, method, route pattern), atomics inside, so the
-//! request path takes a read lock and a few relaxed increments. The `path` label is the matched route
-//! pattern (bounded), not the raw URL (unbounded).
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+//! prometheus-client families in a registry: one series per (code, method, route pattern), found under a
+//! read lock and updated with atomics, so the request path does not serialise. The `path` label is the
+//! matched route pattern (bounded), not the raw URL (unbounded). The text format is [`crate::prom`]'s.
 use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::prom::{self, LabelValue};
 
 /// Upper bounds of the histogram buckets, in seconds (Prometheus' Go client defaults).
 const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Debug, Default)]
-struct Series {
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
-    buckets: [AtomicU64; BUCKETS.len()],
+/// The labels of both families, written in this order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HttpLabels {
+    code: u16,
+    method: LabelValue,
+    path: LabelValue,
 }
 
-/// path → (code, method) → series; nested so a hit borrows the path and allocates nothing.
-type Table = HashMap<String, HashMap<(u16, String), Arc<Series>>>;
-
-/// (code, method, path) of one series, borrowed for rendering.
-type Labels<'a> = (u16, &'a str, &'a str);
+fn duration_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
 
 /// The registry.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    series: RwLock<Table>,
+    registry: Registry,
+    requests: Family<HttpLabels, Counter>,
+    durations: Family<HttpLabels, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = Family::<HttpLabels, Counter>::default();
+        let durations: Family<HttpLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(duration_histogram);
+        let mut registry = Registry::default();
+        registry.register(
+            "provider_http_requests",
+            // prometheus-client ends help texts with a period itself.
+            "Total number of HTTP requests served by the provider",
+            requests.clone(),
+        );
+        registry.register(
+            "provider_http_request_duration_seconds",
+            "Seconds spent serving HTTP requests",
+            durations.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+        }
+    }
 }
 
 impl Metrics {
     /// Records one served request.
     pub fn observe(&self, code: u16, method: &str, path: &str, took: Duration) {
-        let hit = {
-            let t = self.series.read().unwrap_or_else(PoisonError::into_inner);
-            t.get(path)
-                .and_then(|m| m.iter().find(|((c, me), _)| *c == code && me == method))
-                .map(|(_, s)| Arc::clone(s))
+        let labels = HttpLabels {
+            code,
+            method: method.into(),
+            path: path.into(),
         };
-        let s = match hit {
-            Some(s) => s,
-            None => {
-                let mut t = self.series.write().unwrap_or_else(PoisonError::into_inner);
-                let by_path = t.entry(path.to_owned()).or_default();
-                Arc::clone(by_path.entry((code, method.to_owned())).or_default())
-            }
-        };
-        s.count.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        s.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        let secs = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            s.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.requests.get_or_create(&labels).inc();
+        self.durations
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
     }
 
-    /// The Prometheus text exposition format (version 0.0.4).
+    /// The families in the text format (without the end marker: the `/metrics` handler adds it).
     pub fn render(&self) -> String {
-        let map = self.series.read().unwrap_or_else(PoisonError::into_inner);
-        let mut rows: Vec<(Labels<'_>, &Arc<Series>)> = map
-            .iter()
-            .flat_map(|(path, m)| {
-                m.iter()
-                    .map(move |((code, method), s)| ((*code, method.as_str(), path.as_str()), s))
-            })
-            .collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = String::new();
-        out.push_str("# HELP provider_http_requests_total Total number of HTTP requests served by the provider.\n");
-        out.push_str("# TYPE provider_http_requests_total counter\n");
-        for ((code, method, path), s) in &rows {
-            let _ = writeln!(
-                out,
-                "provider_http_requests_total{{code=\"{code}\",method=\"{}\",path=\"{}\"}} {}",
-                escape(method),
-                escape(path),
-                s.count.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str(
-            "# HELP provider_http_request_duration_seconds Seconds spent serving HTTP requests.\n",
-        );
-        out.push_str("# TYPE provider_http_request_duration_seconds histogram\n");
-        for ((code, method, path), s) in &rows {
-            let labels = format!(
-                "code=\"{code}\",method=\"{}\",path=\"{}\"",
-                escape(method),
-                escape(path)
-            );
-            let mut cumulative = 0;
-            for (b, n) in BUCKETS.iter().zip(&s.buckets) {
-                cumulative += n.load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "provider_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {cumulative}"
-                );
-            }
-            let count = s.count.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "provider_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-            );
-            #[allow(clippy::cast_precision_loss)] // nanoseconds → seconds for display
-            let sum = s.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(
-                out,
-                "provider_http_request_duration_seconds_sum{{{labels}}} {sum}"
-            );
-            let _ = writeln!(
-                out,
-                "provider_http_request_duration_seconds_count{{{labels}}} {count}"
-            );
-        }
-        out
+        prom::render_registry(&self.registry)
     }
-}
-
-/// Label-value escaping of the text format.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// A route pattern as a short label: `/function/{name:[-a-zA-Z_0-9.]+}` → `/function/{name}`.
@@ -157,6 +113,7 @@ pub fn path_label(pattern: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -167,14 +124,22 @@ mod tests {
         m.observe(200, "GET", "/healthz", Duration::from_millis(30));
         m.observe(404, "GET", "unmatched", Duration::from_millis(1));
         let t = m.render();
+        assert!(t.starts_with(
+            "# HELP provider_http_requests Total number of HTTP requests served by the provider.\n\
+             # TYPE provider_http_requests counter\n"
+        ));
+        assert!(t.contains(
+            "# HELP provider_http_request_duration_seconds Seconds spent serving HTTP requests.\n\
+             # TYPE provider_http_request_duration_seconds histogram\n"
+        ));
         assert!(
             t.contains(
                 "provider_http_requests_total{code=\"200\",method=\"GET\",path=\"/healthz\"} 2"
             ),
             "{t}"
         );
-        assert!(t.contains("provider_http_request_duration_seconds_bucket{code=\"200\",method=\"GET\",path=\"/healthz\",le=\"0.005\"} 1"));
-        assert!(t.contains("provider_http_request_duration_seconds_bucket{code=\"200\",method=\"GET\",path=\"/healthz\",le=\"0.05\"} 2"));
+        assert!(t.contains("provider_http_request_duration_seconds_bucket{le=\"0.005\",code=\"200\",method=\"GET\",path=\"/healthz\"} 1"));
+        assert!(t.contains("provider_http_request_duration_seconds_bucket{le=\"0.05\",code=\"200\",method=\"GET\",path=\"/healthz\"} 2"));
         assert!(t.contains("provider_http_request_duration_seconds_count{code=\"404\",method=\"GET\",path=\"unmatched\"} 1"));
     }
 

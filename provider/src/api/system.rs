@@ -16,9 +16,10 @@ pub async fn info(_: Authorized, state: web::Data<AppState>) -> HttpResponse {
         .body(to_json(&state.info))
 }
 
-/// `/metrics` (any method, no auth): Prometheus text format.
+/// `/metrics` (any method, no auth): the provider's and the DAGs' metrics, OpenMetrics text
+/// ([`crate::prom`]).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render() + &crate::dag::metrics::render(&state))
+        .content_type(crate::prom::CONTENT_TYPE)
+        .body(state.metrics.render() + &crate::dag::metrics::render(&state) + crate::prom::EOF)
 }

@@ -138,3 +138,92 @@ pub trait Backend: Send + Sync + 'static {
     /// Stops everything (graceful shutdown).
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
+
+/// How often [`wait_endpoint`] asks again when the backend answered at once without a replica.
+const ENDPOINT_POLL: Duration = Duration::from_millis(20);
+
+/// A ready replica of `namespace/name`, asking `backend` until `deadline`: the one wait loop of the
+/// request path (the invocation proxy and the DAG runner). A backend may answer `None` before its own
+/// wait is over (one that does not know the function yet, right after a restart while the catalog is
+/// being restored), so the question is repeated every [`ENDPOINT_POLL`] while `keep_waiting()` still
+/// holds; `None` when the deadline is near or the caller gave up.
+pub async fn wait_endpoint(
+    backend: &dyn Backend,
+    namespace: &str,
+    name: &str,
+    deadline: tokio::time::Instant,
+    mut keep_waiting: impl FnMut() -> bool,
+) -> Option<SocketAddr> {
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if let Some(addr) = backend.endpoint(namespace, name, left).await {
+            return Some(addr);
+        }
+        if !keep_waiting() || tokio::time::Instant::now() + ENDPOINT_POLL >= deadline {
+            return None;
+        }
+        tokio::time::sleep(ENDPOINT_POLL).await;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// A backend whose functions are ready once deployed with replicas.
+    fn backend() -> (fixed::FixedBackend, SocketAddr) {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        (fixed::FixedBackend::new(Some(addr)), addr)
+    }
+
+    #[tokio::test]
+    async fn wait_endpoint_returns_a_ready_replica_at_once() {
+        let (b, addr) = backend();
+        let rec = Arc::new(FunctionRecord {
+            deployment: FunctionDeployment {
+                service: "f".into(),
+                namespace: "ns".into(),
+                ..Default::default()
+            },
+            replicas: 1,
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+            generation: 0,
+        });
+        b.deploy(&rec).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let asked = Cell::new(0);
+        let got = wait_endpoint(&b, "ns", "f", deadline, || {
+            asked.set(asked.get() + 1);
+            true
+        })
+        .await;
+        assert_eq!(got, Some(addr));
+        assert_eq!(asked.get(), 0, "no second question");
+    }
+
+    #[tokio::test]
+    async fn wait_endpoint_polls_until_the_caller_gives_up_or_the_deadline() {
+        let (b, _) = backend(); // nothing deployed: never ready
+        let far = tokio::time::Instant::now() + Duration::from_secs(5);
+        let asked = Cell::new(0);
+        let got = wait_endpoint(&b, "ns", "f", far, || {
+            asked.set(asked.get() + 1);
+            asked.get() < 3
+        })
+        .await;
+        assert_eq!(got, None);
+        assert_eq!(asked.get(), 3, "asked again while keep_waiting held");
+
+        let start = tokio::time::Instant::now();
+        let near = start + Duration::from_millis(100);
+        assert_eq!(wait_endpoint(&b, "ns", "f", near, || true).await, None);
+        let waited = start.elapsed();
+        assert!(
+            waited >= Duration::from_millis(80) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+}

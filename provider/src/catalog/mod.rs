@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil;
 use crate::types::{FunctionDeployment, FunctionNamespace, rfc3339};
 
 mod namespaces;
@@ -229,7 +230,7 @@ impl Catalog {
         };
         let bytes =
             serde_json::to_vec_pretty(&doc).map_err(|e| CatalogError::Corrupt(e.to_string()))?;
-        store::write_atomic(&self.root.join("catalog.json"), &bytes, 0o600)?;
+        fsutil::write_atomic(&self.root.join("catalog.json"), &bytes, 0o600)?;
         *self.state.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
         Ok(r)
     }

@@ -1,5 +1,6 @@
 //! Namespace and secret operations of the catalog (secrets are files, see [`super::store`]).
 use super::{Catalog, CatalogError, is_dns1123_label, is_dns1123_subdomain, store};
+use crate::fsutil;
 use crate::types::FunctionNamespace;
 
 impl Catalog {
@@ -116,7 +117,7 @@ impl Catalog {
                 _ => {}
             }
             store::ensure_private_dir(&dir)?;
-            store::write_atomic(&dir.join(name), value, 0o600)?;
+            fsutil::write_atomic(&dir.join(name), value, 0o600)?;
             names.insert(name.to_owned());
             Ok(())
         })
@@ -137,7 +138,7 @@ impl Catalog {
                     name: name.to_owned(),
                 });
             }
-            store::remove_durable(&dir.join(name))?;
+            fsutil::remove_durable(&dir.join(name))?;
             Ok(())
         })
     }

@@ -3,12 +3,12 @@
 //! simulator bills: initialisation, busy and idle time all count), its replicas by hardware; per DAG the
 //! forecast against the actual count of each closed window.
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
 use super::forecast::ForecastView;
+use crate::prom::{Number, Snapshot, labels};
 
 /// (namespace, name).
 type Key = (String, String);
@@ -37,16 +37,6 @@ struct Inner {
 #[derive(Debug, Default)]
 pub struct Accounts {
     inner: Mutex<Inner>,
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 impl Accounts {
@@ -119,47 +109,41 @@ impl Accounts {
             .retain(|(ns, _), a| keep_dag(&(ns.clone(), a.dag.clone())));
     }
 
-    /// The Prometheus exposition (text format 0.0.4).
+    /// The Prometheus exposition ([`crate::prom`], without the end marker).
     pub fn render(&self) -> String {
         let m = self.lock();
-        let mut out = String::new();
-        family(
-            &mut out,
+        let mut out = Snapshot::default();
+        let cost = out.counter(
             "smiless_function_cost_dollars_total",
-            "counter",
             "Dollars of provisioned replica-time (init, busy and idle; profile time) per function.",
         );
         for ((ns, f), a) in &m.functions {
-            let _ = writeln!(
-                out,
-                "smiless_function_cost_dollars_total{{function=\"{}\",namespace=\"{}\",dag=\"{}\",hardware=\"{}\"}} {}",
-                esc(f),
-                esc(ns),
-                esc(&a.dag),
-                esc(&a.hardware),
-                a.cost_usd
+            cost.sample(
+                labels([
+                    ("function", f),
+                    ("namespace", ns),
+                    ("dag", &a.dag),
+                    ("hardware", &a.hardware),
+                ]),
+                a.cost_usd,
             );
         }
-        family(
-            &mut out,
+        let replicas = out.gauge(
             "smiless_function_replicas",
-            "gauge",
             "Desired replicas per function, by hardware.",
         );
         for ((ns, f), a) in &m.functions {
-            let _ = writeln!(
-                out,
-                "smiless_function_replicas{{function=\"{}\",namespace=\"{}\",hardware=\"{}\"}} {}",
-                esc(f),
-                esc(ns),
-                esc(&a.hardware),
-                a.replicas
+            replicas.sample(
+                labels([
+                    ("function", f),
+                    ("namespace", ns),
+                    ("hardware", &a.hardware),
+                ]),
+                a.replicas,
             );
         }
-        family(
-            &mut out,
+        let dag_cost = out.counter(
             "smiless_dag_cost_dollars_total",
-            "counter",
             "Dollars of provisioned replica-time of a DAG's members (profile time).",
         );
         let mut per_dag: BTreeMap<(&str, &str), f64> = BTreeMap::new();
@@ -167,87 +151,74 @@ impl Accounts {
             *per_dag.entry((ns, &a.dag)).or_default() += a.cost_usd;
         }
         for ((ns, d), c) in &per_dag {
-            let _ = writeln!(
-                out,
-                "smiless_dag_cost_dollars_total{{dag=\"{}\",namespace=\"{}\"}} {c}",
-                esc(d),
-                esc(ns)
-            );
+            dag_cost.sample(labels([("dag", d), ("namespace", ns)]), *c);
         }
-        type Get = fn(&ForecastView) -> f64;
-        let gauges: [(&str, &str, &str, Get); 7] = [
+        type Get = fn(&ForecastView) -> Number;
+        let gauges: [(&str, bool, &str, Get); 7] = [
             (
                 "smiless_dag_forecast_count",
-                "gauge",
+                false,
                 "Forecast request count of the open window (upper edge of the predicted class).",
-                |v| f64::from(v.count),
+                |v| v.count.into(),
             ),
             (
                 "smiless_dag_forecast_interarrival_seconds",
-                "gauge",
+                false,
                 "Forecast next inter-arrival time (profile time).",
-                |v| v.interarrival_s,
+                |v| v.interarrival_s.into(),
             ),
             (
                 "smiless_dag_forecast_last_predicted_count",
-                "gauge",
+                false,
                 "The forecast made for the last closed window.",
-                |v| f64::from(v.score.last_forecast),
+                |v| v.score.last_forecast.into(),
             ),
             (
                 "smiless_dag_forecast_last_actual_count",
-                "gauge",
+                false,
                 "The actual count of the last closed window.",
-                |v| f64::from(v.score.last_actual),
+                |v| v.score.last_actual.into(),
             ),
             (
                 "smiless_dag_forecast_windows_total",
-                "counter",
+                true,
                 "Windows whose forecast was scored against the actual count.",
-                |v| v.score.windows as f64,
+                |v| v.score.windows.into(),
             ),
             (
                 "smiless_dag_forecast_under_total",
-                "counter",
+                true,
                 "Windows whose actual count exceeded the forecast.",
-                |v| v.score.under as f64,
+                |v| v.score.under.into(),
             ),
             (
                 "smiless_dag_forecast_abs_error_total",
-                "counter",
+                true,
                 "Sum of |forecast - actual| counts over the scored windows.",
-                |v| v.score.abs_error_sum,
+                |v| v.score.abs_error_sum.into(),
             ),
         ];
-        for (name, kind, help, get) in gauges {
-            family(&mut out, name, kind, help);
+        for (name, counter, help, get) in gauges {
+            let family = if counter {
+                out.counter(name, help)
+            } else {
+                out.gauge(name, help)
+            };
             for ((ns, d), v) in &m.forecasts {
-                let _ = writeln!(
-                    out,
-                    "{name}{{dag=\"{}\",namespace=\"{}\",forecaster=\"{}\"}} {}",
-                    esc(d),
-                    esc(ns),
-                    esc(&v.forecaster),
-                    get(v)
+                family.sample(
+                    labels([("dag", d), ("namespace", ns), ("forecaster", &v.forecaster)]),
+                    get(v),
                 );
             }
         }
-        family(
-            &mut out,
+        let trainings = out.counter(
             "smiless_dag_forecaster_trainings_total",
-            "counter",
             "LSTM trainings finished on the observed history (0: the hybrid histogram is in use).",
         );
         for ((ns, d), v) in &m.forecasts {
-            let _ = writeln!(
-                out,
-                "smiless_dag_forecaster_trainings_total{{dag=\"{}\",namespace=\"{}\"}} {}",
-                esc(d),
-                esc(ns),
-                v.trainings
-            );
+            trainings.sample(labels([("dag", d), ("namespace", ns)]), v.trainings);
         }
-        out
+        out.render()
     }
 }
 

@@ -1,19 +1,35 @@
 //! The control loop's state under the provider's state directory, so that a restart (kill -9 included)
 //! brings back what it learnt: `control/profiles.json` (the profiles it plans with), and per DAG
 //! `control/<namespace>/<dag>/state.json` (the forecaster's history and score, the hardware each member
-//! was planned on, the last plan and its reason) and `…/lstm/` (the trained forecaster's weights).
+//! was planned on, the last plan and its reason) and the trained forecaster's weights: a directory
+//! `…/lstm-<id>/` named by the file `…/lstm.current`.
 //!
-//! Files are replaced atomically (write a temporary file, rename it over), so a crash leaves the old
-//! version or the new one, never half of one. The weights' directory is swapped the same way.
+//! Files are replaced with [`crate::fsutil::write_atomic`], so a crash leaves the old version or the new
+//! one, never half of one. New weights go to a fresh directory that `lstm.current` is then atomically
+//! replaced to name: the only step that switches models is that one rename. (Older versions kept the
+//! weights in `…/lstm/`; that directory is still read when there is no `lstm.current`, and removed by the
+//! next save.)
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use optimizer::{Hardware, Load, ProfileSet};
 use predictor::LstmForecaster;
 use serde::{Deserialize, Serialize};
 
 use super::forecast;
+use crate::fsutil;
+
+/// The file naming the live weights' directory.
+const MODEL_POINTER: &str = "lstm.current";
+/// Prefix of the weights' directories (`lstm-<id>`).
+const MODEL_PREFIX: &str = "lstm-";
+/// Where versions before [`MODEL_POINTER`] kept the weights.
+const LEGACY_MODEL_DIR: &str = "lstm";
+/// Permission bits of the control files (nothing secret; the state directory itself is private).
+const FILE_MODE: u32 = 0o644;
 
 /// What persists of one DAG's control.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -34,18 +50,35 @@ pub struct Store {
     dir: PathBuf,
 }
 
+/// Atomically replaces `path`, creating its directory when missing.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("path has no parent directory"))?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    fsutil::write_atomic(path, bytes, FILE_MODE)
+}
+
+/// A weights directory name not used in `base` yet.
+fn fresh_model_dir(base: &Path) -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    loop {
+        let name = format!(
+            "{MODEL_PREFIX}{t:x}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        if !base.join(&name).exists() {
+            return name;
+        }
+    }
+}
+
+/// Whether `name` (read from [`MODEL_POINTER`]) is a weights directory this module made.
+fn is_model_dir_name(name: &str) -> bool {
+    name.starts_with(MODEL_PREFIX) && !name.contains('/')
 }
 
 /// Directory names for namespace and DAG names (DNS labels in practice; anything else is escaped).
@@ -106,24 +139,61 @@ impl Store {
             .ok()
     }
 
-    /// Saves the weights into a fresh directory, then swaps it in.
+    /// Saves the weights into a fresh directory, flushes it, then points [`MODEL_POINTER`] at it (one
+    /// atomic replace); older weights' directories are removed afterwards. A crash before the pointer is
+    /// replaced leaves the previous model in use, after it the new one.
     pub fn save_model(&self, ns: &str, dag: &str, m: &LstmForecaster) -> io::Result<()> {
         let base = self.dag_dir(ns, dag);
-        let tmp = base.join(format!(".lstm-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        m.save(&tmp).map_err(io::Error::other)?;
-        let dst = base.join("lstm");
-        let old = base.join(format!(".lstm-old-{}", std::process::id()));
-        if dst.exists() {
-            std::fs::rename(&dst, &old)?;
+        std::fs::create_dir_all(&base)?;
+        let name = fresh_model_dir(&base);
+        let dir = base.join(&name);
+        if let Err(e) = m
+            .save(&dir)
+            .map_err(io::Error::other)
+            .and_then(|()| fsutil::sync_files_in(&dir))
+            .and_then(|()| fsutil::sync_dir(&base))
+        {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
         }
-        std::fs::rename(&tmp, &dst)?;
-        let _ = std::fs::remove_dir_all(&old);
+        if let Err(e) = fsutil::write_atomic(&base.join(MODEL_POINTER), name.as_bytes(), FILE_MODE)
+        {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        // Everything else that holds weights is stale now: earlier `lstm-*` directories, the legacy
+        // `lstm/`, and the `.lstm-*` temporaries of the older swap.
+        for entry in std::fs::read_dir(&base)?.flatten() {
+            let Some(other) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let stale = other != name
+                && (other.starts_with(MODEL_PREFIX)
+                    || other == LEGACY_MODEL_DIR
+                    || other.starts_with(".lstm-"));
+            if stale && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         Ok(())
     }
 
+    /// The saved forecaster, when there is a readable one.
     pub fn load_model(&self, ns: &str, dag: &str) -> Option<LstmForecaster> {
-        let dir = self.dag_dir(ns, dag).join("lstm");
+        let base = self.dag_dir(ns, dag);
+        let pointer = base.join(MODEL_POINTER);
+        let dir = match std::fs::read_to_string(&pointer) {
+            Ok(name) if is_model_dir_name(name.trim()) => base.join(name.trim()),
+            Ok(_) => {
+                tracing::warn!("ignoring {}: not a model directory name", pointer.display());
+                return None;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => base.join(LEGACY_MODEL_DIR),
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", pointer.display());
+                return None;
+            }
+        };
         if !dir.exists() {
             return None;
         }
@@ -163,5 +233,46 @@ mod tests {
         );
         s.save_profiles(&ProfileSet::paper()).unwrap();
         assert_eq!(s.load_profiles().unwrap(), ProfileSet::paper());
+    }
+
+    #[test]
+    fn model_save_replaces_the_pointer_and_cleans_up() {
+        use predictor::TrainConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path());
+        assert!(s.load_model("ns", "d").is_none());
+        let base = dir.path().join("control/ns/d");
+        // The pre-pointer layout is still read, and replaced by the next save.
+        LstmForecaster::new(TrainConfig::default())
+            .save(&base.join(LEGACY_MODEL_DIR))
+            .unwrap();
+        std::fs::create_dir_all(base.join(".lstm-old-7")).unwrap();
+        assert!(s.load_model("ns", "d").is_some());
+        let m = LstmForecaster::new(TrainConfig::default()).with_quantile(0.75);
+        s.save_model("ns", "d", &m).unwrap();
+        s.save_model("ns", "d", &m).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names.len(),
+            2,
+            "one weights directory and the pointer: {names:?}"
+        );
+        assert!(names[0].starts_with(MODEL_PREFIX), "{names:?}");
+        assert_eq!(names[1], MODEL_POINTER);
+        assert_eq!(
+            std::fs::read_to_string(base.join(MODEL_POINTER)).unwrap(),
+            names[0]
+        );
+        let back = s.load_model("ns", "d").unwrap();
+        assert!((back.quantile() - 0.75).abs() < 1e-6);
+        std::fs::write(base.join(MODEL_POINTER), "../../elsewhere").unwrap();
+        assert!(
+            s.load_model("ns", "d").is_none(),
+            "a bad pointer is ignored"
+        );
     }
 }

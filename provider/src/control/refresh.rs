@@ -31,7 +31,6 @@
 //! controller so the next decision plans with the new profile, and counts
 //! `smiless_profile_drift_total{namespace,function,kind}`.
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use optimizer::profile::{InitStats, LatencyModel};
@@ -443,26 +442,25 @@ impl Refresher {
             .sum()
     }
 
-    /// Prometheus exposition of the drift counter.
+    /// Prometheus exposition of the drift counter ([`crate::prom`], without the end marker).
     pub fn render(&self) -> String {
         let counts = self
             .drifts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let name = "smiless_profile_drift_total";
-        let mut out = format!(
-            "# HELP {name} Profiles that drifted from the observed call times (each triggered a re-plan).\n# TYPE {name} counter\n"
+        let mut out = crate::prom::Snapshot::default();
+        let family = out.counter(
+            "smiless_profile_drift_total",
+            "Profiles that drifted from the observed call times (each triggered a re-plan).",
         );
-        let esc = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
         for ((ns, f, kind), n) in counts.iter() {
-            let _ = writeln!(
-                out,
-                "{name}{{namespace=\"{}\",function=\"{}\",kind=\"{kind}\"}} {n}",
-                esc(ns),
-                esc(f)
+            family.sample(
+                crate::prom::labels([("namespace", ns), ("function", f), ("kind", kind)]),
+                *n,
             );
         }
-        out
+        drop(counts);
+        out.render()
     }
 }
 

@@ -1,29 +1,19 @@
-//! Per-DAG Prometheus metrics, appended to `/metrics` (text format 0.0.4): requests, errors, SLA
+//! Per-DAG Prometheus metrics, appended to `/metrics` (written by [`crate::prom`]): requests, errors, SLA
 //! violations, cold starts, pre-warms, the end-to-end latency histogram, and the current plan's cost and
-//! predicted latency. Labels: `dag`, `namespace`.
-use std::fmt::Write as _;
-
-use super::live::E2E_BUCKETS_S;
+//! predicted latency. Labels: `dag`, `namespace`. Then the control loop's families (profile drift,
+//! accounts and forecasts).
+use super::live::{DagStats, E2E_BUCKETS_S};
 use crate::api::AppState;
+use crate::prom::{Snapshot, labels};
 
 /// A counter: name, help text and how to read it from a DAG's statistics.
-type Counter = (
-    &'static str,
-    &'static str,
-    fn(&super::live::DagStats) -> u64,
-);
+type Counter = (&'static str, &'static str, fn(&DagStats) -> u64);
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The exposition of every DAG that served a request or has a plan.
+/// The exposition of every DAG that served a request or has a plan (without the end marker).
 pub fn render(state: &AppState) -> String {
     let live = &state.dags.live;
     let stats = live.all_stats();
-    let mut out = String::new();
+    let mut out = Snapshot::default();
     let counters: [Counter; 5] = [
         (
             "smiless_dag_requests_total",
@@ -52,32 +42,22 @@ pub fn render(state: &AppState) -> String {
         ),
     ];
     for (name, help, get) in counters {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        let family = out.counter(name, help);
         for ((ns, dag), s) in &stats {
-            let _ = writeln!(
-                out,
-                "{name}{{dag=\"{}\",namespace=\"{}\"}} {}",
-                esc(dag),
-                esc(ns),
-                get(s)
-            );
+            family.sample(labels([("dag", dag), ("namespace", ns)]), get(s));
         }
     }
-    let h = "smiless_dag_e2e_seconds";
-    let _ = writeln!(
-        out,
-        "# HELP {h} End-to-end latency of DAG requests.\n# TYPE {h} histogram"
+    let e2e = out.histogram(
+        "smiless_dag_e2e_seconds",
+        "End-to-end latency of DAG requests.",
     );
     for ((ns, dag), s) in &stats {
-        let labels = format!("dag=\"{}\",namespace=\"{}\"", esc(dag), esc(ns));
-        let mut cum = 0;
-        for (b, n) in E2E_BUCKETS_S.iter().zip(&s.e2e_buckets) {
-            cum += n;
-            let _ = writeln!(out, "{h}_bucket{{{labels},le=\"{b}\"}} {cum}");
-        }
-        let _ = writeln!(out, "{h}_bucket{{{labels},le=\"+Inf\"}} {}", s.finished);
-        let _ = writeln!(out, "{h}_sum{{{labels}}} {}", s.e2e_sum_ms / 1e3);
-        let _ = writeln!(out, "{h}_count{{{labels}}} {}", s.finished);
+        e2e.histogram(
+            labels([("dag", dag), ("namespace", ns)]),
+            s.e2e_sum_ms / 1e3,
+            s.finished,
+            E2E_BUCKETS_S.iter().copied().zip(s.e2e_buckets),
+        );
     }
     let dags = state.dags.current(&state.catalog);
     let plans: Vec<_> = dags
@@ -101,22 +81,18 @@ pub fn render(state: &AppState) -> String {
             false,
         ),
     ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        let family = out.gauge(name, help);
         for (ns, d, p) in &plans {
             let v = if cost {
                 p.cost_per_hour
             } else {
                 p.predicted_latency_s
             };
-            let _ = writeln!(
-                out,
-                "{name}{{dag=\"{}\",namespace=\"{}\"}} {v}",
-                esc(d),
-                esc(ns)
-            );
+            family.sample(labels([("dag", d), ("namespace", ns)]), v);
         }
     }
-    out.push_str(&live.refresh.render());
-    out.push_str(&live.control.render());
-    out
+    let mut text = out.render();
+    text.push_str(&live.refresh.render());
+    text.push_str(&live.control.render());
+    text
 }

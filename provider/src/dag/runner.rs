@@ -362,18 +362,13 @@ async fn call(
         }
     }
     let deadline = tokio::time::Instant::now() + state.read_timeout;
-    let addr = loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if let Some(a) = state.backend.endpoint(ns, f, left).await {
-            break a;
-        }
-        if tokio::time::Instant::now() + Duration::from_millis(20) >= deadline {
-            return Err(fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no ready replica".into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let Some(addr) =
+        crate::backend::wait_endpoint(state.backend.as_ref(), ns, f, deadline, || true).await
+    else {
+        return Err(fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no ready replica".into(),
+        ));
     };
     step.ready_ms = start.elapsed().as_secs_f64() * 1e3;
     // A replica that was still initialising when the call came (a pre-warm, a scale-up): the call

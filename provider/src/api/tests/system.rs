@@ -227,9 +227,18 @@ async fn metrics_count_requests_by_route() {
     call(&app, Method::GET, "/healthz", b"").await;
     call(&app, Method::GET, "/system/function/ghost", b"").await;
     call(&app, Method::POST, "/function/ghost/x/y", b"").await;
-    let (s, _, b) = call(&app, Method::GET, "/metrics", b"").await;
+    let (s, h, b) = call(&app, Method::GET, "/metrics", b"").await;
     let text = String::from_utf8(b).unwrap();
     assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        h.get("content-type").unwrap().to_str().unwrap(),
+        crate::prom::CONTENT_TYPE
+    );
+    assert!(
+        text.ends_with("\n# EOF\n"),
+        "one exposition, ended once: {text}"
+    );
+    assert_eq!(text.matches("# EOF").count(), 1);
     assert!(
         text.contains(r#"provider_http_requests_total{code="200",method="GET",path="/healthz"} 1"#),
         "{text}"

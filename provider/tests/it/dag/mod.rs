@@ -253,7 +253,7 @@ async fn fan_out_join_listing_validation_prewarm() {
         format!("smiless_dag_requests_total{{{l}}} 2"),
         format!("smiless_dag_errors_total{{{l}}} 0"),
         format!("smiless_dag_e2e_seconds_count{{{l}}} 2"),
-        format!("smiless_dag_e2e_seconds_bucket{{{l},le=\"+Inf\"}} 2"),
+        format!("smiless_dag_e2e_seconds_bucket{{le=\"+Inf\",{l}}} 2"),
         "smiless_dag_errors_total{dag=\"broken\",namespace=\"openfaas-fn\"} 1".to_string(),
     ] {
         assert!(m.contains(&want), "{want} missing from\n{m}");

@@ -203,12 +203,7 @@ pub fn namespace(name: &str) -> Namespace {
 /// FNV-1a over the object's JSON: a digest that is stable across runs and Rust versions.
 pub fn digest<T: serde::Serialize>(obj: &T) -> String {
     let bytes = serde_json::to_vec(obj).unwrap_or_default();
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", optimizer::fnv1a(&bytes))
 }
 
 /// Stamps the spec digest on a built Deployment (computed before the stamp, so it covers everything else).

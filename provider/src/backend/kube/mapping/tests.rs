@@ -518,3 +518,17 @@ fn selectors_parse_and_reject() {
         Hardware::Unplanned
     );
 }
+
+#[test]
+fn digest_is_pinned() {
+    // FNV-1a of the JSON text, as 16 hex digits: a changed value re-rolls every Deployment the provider made.
+    assert_eq!(digest(&serde_json::json!({"a": 1})), "9c3e82dd6fcae8b1");
+    let dep = deployment(
+        &rec(base(), 1),
+        Hardware::Unplanned,
+        Hardware::Unplanned,
+        &Options::default(),
+    )
+    .unwrap();
+    assert_eq!(digest(&dep), "b62a613f9c3d5859");
+}
