@@ -116,8 +116,6 @@ struct DagControl {
     restored: BTreeMap<String, optimizer::Hardware>,
     /// A restored plan's reason, shown until the first decision of this process.
     restored_reason: Option<String>,
-    /// Arrivals (profile seconds) reported since the last decision.
-    arrivals: Vec<f64>,
 }
 
 /// The loop's state across ticks.
@@ -127,6 +125,9 @@ struct Loop {
     profiles: ProfileSet,
     store: Option<persist::Store>,
     controls: HashMap<(String, String), DagControl>,
+    /// Arrivals (profile seconds) per DAG reported since its last decision (kept before its control
+    /// exists, so the first tick after a start or a restart sees the requests that came before it).
+    arrivals: HashMap<(String, String), Vec<f64>>,
     /// Every ready DAG's executor (planned or not), with the graph it was made for.
     execs: HashMap<(String, String), (Dag, execute::DagExec)>,
     /// Live time of the previous tick (for billing).
@@ -169,6 +170,7 @@ pub async fn run_with(state: web::Data<AppState>, policy: LivePolicy, estimator:
         profiles,
         store,
         controls: HashMap::new(),
+        arrivals: HashMap::new(),
         execs: HashMap::new(),
         last_tick: None,
         observed_at: (0, f64::NEG_INFINITY),
@@ -210,6 +212,7 @@ async fn on_tick(state: &web::Data<AppState>, lp: &mut Loop) {
     live.retain_plans(|k| dags.by_key.contains_key(k));
     live.control.retain(|k| dags.by_key.contains_key(k));
     lp.controls.retain(|k, _| dags.by_key.contains_key(k));
+    lp.arrivals.retain(|k, _| dags.by_key.contains_key(k));
     lp.execs.retain(|k, (d, _)| {
         dags.by_key
             .get(k)
@@ -285,10 +288,11 @@ fn on_event(state: &web::Data<AppState>, lp: &mut Loop, ev: Event) {
     let (DagState::Ready, Some(dag)) = (&entry.state, &entry.dag) else {
         return;
     };
-    if ev.what == What::Arrival
-        && let Some(c) = lp.controls.get_mut(&ev.dag)
-    {
-        c.arrivals.push(ev.at / state.dags.live.time_scale);
+    if ev.what == What::Arrival {
+        lp.arrivals
+            .entry(ev.dag.clone())
+            .or_default()
+            .push(ev.at / state.dags.live.time_scale);
     }
     let x = exec_for(state, lp, &ev.dag, dag);
     follow_catalog(state, x, dag, ev.at);
@@ -444,7 +448,6 @@ fn control_for(
         applied: BTreeMap::new(),
         restored,
         restored_reason,
-        arrivals: Vec::new(),
     })
 }
 
@@ -492,6 +495,7 @@ async fn step(
 ) -> PlanView {
     let live = &state.dags.live;
     let scale = live.time_scale;
+    let arrivals = lp.arrivals.remove(key).unwrap_or_default();
     let Some(sla) = dag.sla_s else {
         return view(format!(
             "not planned: the entry has no {} annotation; members are started when a request arrives",
@@ -515,7 +519,6 @@ async fn step(
     let Some(c) = lp.controls.get_mut(key) else {
         return view("not planned".into());
     };
-    let arrivals = std::mem::take(&mut c.arrivals);
     // Online profile refresh: a drifted profile replaces the planner's and forces a re-plan.
     let cpus = host_of(&*state.backend).cpus;
     let drift = refresh::on_tick(&live.refresh, dag, &mut lp.profiles, Some(&c.applied), cpus);
