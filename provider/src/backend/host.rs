@@ -33,6 +33,28 @@ pub fn space(host: Host) -> HardwareSpace {
     }
 }
 
+/// Environment variable: how many GPUs the planner may use (default: the GPUs discovered, zero without a
+/// CUDA driver; set it to plan GPU shares on a host without one, where `smiless-fn` emulates their timing).
+pub const ENV_GPUS: &str = "SMILESS_GPUS";
+
+/// The host as the planner sees it.
+pub fn host() -> Host {
+    Host {
+        cpus: crate::emulator::affinity_cores(),
+        gpus: std::env::var(ENV_GPUS)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(crate::gpu::visible_count),
+    }
+}
+
+/// What the planner may use: the backend's hardware when it knows it (a cluster's nodes), else this host.
+pub fn host_of(backend: &dyn crate::backend::Backend) -> Host {
+    backend
+        .hardware()
+        .map_or_else(host, |(cpus, gpus)| Host { cpus, gpus })
+}
+
 /// Where to run `hw`: `cores` consecutive cores starting at `slot` (wrapping), or a share of GPU
 /// `slot mod gpus`. Spreading members over different cores by `slot` keeps a DAG's functions from all
 /// landing on core 0.
