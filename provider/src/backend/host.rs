@@ -1,5 +1,8 @@
-//! The host as the live planner sees it: its hardware space (the core counts and GPU shares it can
-//! give) and where a member's replicas run on it (CPU affinity, a GPU share). Pure: no I/O.
+//! The host as the live planner sees it: what it has ([`host`]: the affinity cores and the GPUs, or
+//! `SMILESS_GPUS`; [`host_of`]: the backend's hardware where it knows it), its hardware space (the core
+//! counts and GPU shares it can give) and where a member's replicas run on it (CPU affinity, a GPU
+//! share). Below the backends, the control loop and the profiler, which all place replicas; everything
+//! but [`host`] is pure.
 use optimizer::{Hardware, HardwareSpace};
 
 use crate::backend::Placement;
