@@ -23,13 +23,14 @@ use futures::StreamExt;
 use http_body_util::{Either, Full, StreamBody};
 use hyper::header as hy;
 
-use crate::api::AppState;
 use crate::backend;
+use crate::state::AppState;
 
 /// Request bodies up to this size with a known length are read whole before forwarding.
 const BUFFER_LIMIT: u64 = 64 * 1024;
 
 mod pool;
+pub mod runner;
 
 pub use pool::Pool;
 use pool::{PooledBody, UpstreamBody};
@@ -143,8 +144,8 @@ async fn proxy(
     };
     let Some(rec) = state.catalog.function(&ns, name) else {
         // Not a function: maybe a DAG (looked up only here, off the functions' hot path).
-        if let Some(dag) = crate::dag::runner::lookup(&state, &ns, name) {
-            return crate::dag::runner::serve(req, payload, state, dag).await;
+        if let Some(dag) = runner::lookup(&state, &ns, name) {
+            return runner::serve(req, payload, state, dag).await;
         }
         return no_endpoints();
     };

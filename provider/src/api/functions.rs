@@ -61,7 +61,7 @@ pub async fn list(
         .iter()
         .map(|r| status_of(&state, r))
         .collect();
-    all.extend(crate::dag::status::list(&state, &ns));
+    all.extend(super::dags::list(&state, &ns));
     Ok(json(to_json(&all)))
 }
 
@@ -73,7 +73,7 @@ pub async fn status(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let ns = query_param(&req, "namespace").unwrap_or_default();
-    if let Some(dag) = crate::dag::status::describe(&state, &ns, &name) {
+    if let Some(dag) = super::dags::describe(&state, &ns, &name) {
         return Ok(json(to_json(&dag)));
     }
     let rec = state.catalog.function(&ns, &name).ok_or_else(|| {
@@ -170,7 +170,7 @@ pub async fn scale(
     let ns = query_param(&req, "namespace")
         .filter(|n| !n.is_empty())
         .unwrap_or(r.namespace);
-    if let Some(done) = crate::dag::status::scale(&state, &ns, &name, r.replicas).await {
+    if let Some(done) = super::dags::scale(&state, &ns, &name, r.replicas).await {
         return done.map(|()| HttpResponse::Accepted().finish());
     }
     state.scale(&ns, &name, r.replicas).await?;

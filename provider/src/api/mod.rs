@@ -4,101 +4,25 @@
 //! Handlers only decode and validate, call the catalog and the backend, and return [`ApiError`], which
 //! is mapped to HTTP in `error.rs`. Everything here is testable without sockets via `actix_web::test`.
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 
-use crate::backend::Backend;
-use crate::catalog::{Catalog, FunctionRecord};
-use crate::config::{Config, Credentials};
-use crate::types::ProviderInfo;
-
 mod auth;
-mod error;
+pub mod dag_metrics;
+pub mod dags;
 mod functions;
 mod logs;
-pub mod metrics;
 mod namespaces;
 mod secrets;
 mod system;
 
+pub use crate::prom::http as metrics;
+pub use crate::state::{ApiError, AppState, GIT_SHA, decode};
 pub use auth::Authorized;
-pub use error::{ApiError, decode};
 pub use functions::function_status;
-
-/// Shared state of every handler.
-pub struct AppState {
-    pub catalog: Arc<Catalog>,
-    pub backend: Arc<dyn Backend>,
-    pub credentials: Option<Credentials>,
-    /// Upstream timeout of the proxy and the longest wait for a ready replica.
-    pub read_timeout: Duration,
-    /// Bounds `follow=true` log streams (zero = unbounded).
-    pub write_timeout: Duration,
-    pub max_body_bytes: usize,
-    pub max_idle_conns_per_host: usize,
-    pub metrics: Arc<metrics::Metrics>,
-    pub info: ProviderInfo,
-    /// DAGs derived from the catalog, and what the DAG runner and the control loop see and decide.
-    pub dags: Arc<crate::dag::Registry>,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The git sha captured by `build.rs` (or `SMILESS_GIT_SHA`), never empty.
-pub const GIT_SHA: &str = env!("SMILESS_GIT_SHA");
-
-impl AppState {
-    pub fn new(catalog: Arc<Catalog>, backend: Arc<dyn Backend>, config: &Config) -> Self {
-        let info = ProviderInfo {
-            provider: "smiless".into(),
-            version: Some(crate::types::VersionInfo {
-                commit_message: String::new(),
-                sha: GIT_SHA.into(),
-                release: env!("CARGO_PKG_VERSION").into(),
-            }),
-            orchestration: backend.orchestration().into(),
-        };
-        AppState {
-            catalog,
-            backend,
-            credentials: config.credentials.clone(),
-            read_timeout: config.read_timeout,
-            write_timeout: config.write_timeout,
-            max_body_bytes: config.max_body_bytes,
-            max_idle_conns_per_host: config.max_idle_conns_per_host,
-            metrics: Arc::default(),
-            info,
-            dags: Arc::default(),
-        }
-    }
-
-    /// Sets a function's desired replicas: catalog first (durable, visible to the next status read at
-    /// once, §4.2), then the backend. Shared by the scale route and the proxy's scale-from-zero.
-    pub async fn scale(
-        &self,
-        namespace: &str,
-        name: &str,
-        replicas: u64,
-    ) -> Result<Arc<FunctionRecord>, ApiError> {
-        let catalog = Arc::clone(&self.catalog);
-        let (ns, n) = (namespace.to_owned(), name.to_owned());
-        let rec = web::block(move || catalog.scale(&ns, &n, replicas)).await??;
-        let live = &self.dags.live;
-        live.replica_time
-            .set(namespace, name, rec.replicas, live.now());
-        self.backend.scale(&rec).await?;
-        Ok(rec)
-    }
-}
 
 /// The whole application: metrics middleware, the contract routes and the 404 fallback.
 pub fn app(
@@ -186,7 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(
             web::resource("/system/plan")
                 .name("/system/plan")
-                .route(web::get().to(crate::dag::status::plan)),
+                .route(web::get().to(dags::plan)),
         )
         .service(
             web::resource("/system/secrets")

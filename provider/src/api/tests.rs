@@ -10,6 +10,8 @@ use actix_web::test::{self, TestRequest};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::catalog::Catalog;
+use crate::config::{Config, Credentials};
 
 /// The request type `TestRequest::to_request` builds (actix-http's, not re-exported by actix-web).
 type Request = actix_http::Request;

@@ -61,7 +61,7 @@ impl LocalBackend {
             .get(&(f.namespace().to_owned(), f.name().to_owned()))
             .cloned()
             .or_else(|| {
-                crate::profiler::placement::from_annotation(&f.deployment)
+                crate::backend::placement::from_annotation(&f.deployment)
                     .ok()
                     .flatten()
             });
@@ -126,7 +126,7 @@ impl Backend for LocalBackend {
     }
 
     fn validate(&self, d: &FunctionDeployment) -> Result<(), BackendError> {
-        crate::profiler::placement::from_annotation(d).map_err(BackendError::Invalid)?;
+        crate::backend::placement::from_annotation(d).map_err(BackendError::Invalid)?;
         if d.env_process.trim().is_empty() {
             return Err(BackendError::Invalid(
                 "envProcess (fprocess) is required on the local backend: it is the command each replica runs"

@@ -14,8 +14,10 @@ use crate::catalog::FunctionRecord;
 use crate::types::{FunctionDeployment, LogMessage};
 
 pub mod fixed;
+pub mod host;
 pub mod kube;
 pub mod local;
+pub mod placement;
 
 /// Backend failures. `Invalid` is the caller's fault (400); `Unavailable` is a dependency that cannot be
 /// reached now, e.g. the Kubernetes API server (503, retry later); the rest are the provider's (500).

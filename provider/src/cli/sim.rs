@@ -159,7 +159,7 @@ fn search_space(args: &Args) -> Result<Option<optimizer::SearchSpace>> {
         bail!("--cpus must be at least 1");
     }
     if args.cpus.is_some() || args.gpus.is_some() {
-        space.hardware = crate::control::host::space(crate::control::host::Host {
+        space.hardware = crate::backend::host::space(crate::backend::host::Host {
             cpus: args.cpus.unwrap_or(usize::MAX),
             gpus: args.gpus.unwrap_or(1),
         });

@@ -31,22 +31,20 @@ use actix_web::web;
 use optimizer::sim::{Controller, Observations};
 use optimizer::{Dag, Load, PlanInput, ProfileSet};
 
-use crate::api::AppState;
 use crate::dag::DagState;
 use crate::dag::live::PlanView;
 use crate::events::{Event, What};
+use crate::state::AppState;
 
-pub mod account;
-pub mod contention;
 pub mod estimator;
 pub mod execute;
 pub mod forecast;
-pub mod host;
 pub mod persist;
 pub mod policy;
 pub mod refresh;
-pub mod replica_time;
 
+pub use crate::backend::host::{self, ENV_GPUS, host, host_of};
+pub use crate::observe::{account, contention, replica_time};
 pub use estimator::EstimatorKind;
 pub use policy::LivePolicy;
 
@@ -78,28 +76,6 @@ fn profiles(store: &persist::Store) -> ProfileSet {
         tracing::error!("control loop: {e}; planning with the paper's profiles");
         ProfileSet::paper()
     })
-}
-
-/// Environment variable: how many GPUs the planner may use (default: the GPUs discovered, zero without a
-/// CUDA driver; set it to plan GPU shares on a host without one, where `smiless-fn` emulates their timing).
-pub const ENV_GPUS: &str = "SMILESS_GPUS";
-
-/// The host as the planner sees it.
-pub fn host() -> host::Host {
-    host::Host {
-        cpus: crate::emulator::affinity_cores(),
-        gpus: std::env::var(ENV_GPUS)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(crate::gpu::visible_count),
-    }
-}
-
-/// What the planner may use: the backend's hardware when it knows it (a cluster's nodes), else this host.
-pub fn host_of(backend: &dyn crate::backend::Backend) -> host::Host {
-    backend
-        .hardware()
-        .map_or_else(host, |(cpus, gpus)| host::Host { cpus, gpus })
 }
 
 /// One DAG's controller, its forecaster and what was applied.

@@ -77,11 +77,11 @@ pub struct Live {
     dags: Mutex<HashMap<Key, DagStats>>,
     plans: Mutex<HashMap<Key, PlanView>>,
     /// Observed call times of DAG members, for the online profile refresh.
-    pub refresh: crate::control::refresh::Refresher,
+    pub refresh: crate::observe::refresh::Refresher,
     /// The control loop's measurements: cost per function, forecast vs actual per DAG.
-    pub control: crate::control::account::Accounts,
+    pub control: crate::observe::account::Accounts,
     /// Every function's desired replicas over time, for the bill (set on every scale, real time).
-    pub replica_time: crate::control::replica_time::ReplicaClock,
+    pub replica_time: crate::observe::replica_time::ReplicaClock,
 }
 
 impl Default for Live {

@@ -13,8 +13,9 @@
 //!   bad or misplaced SLA, a name that collides with a function). A deploy or update that would make its
 //!   DAG invalid is refused with 400 naming the problem ([`check_deployment`]).
 //!
-//! [`runner`] invokes a ready DAG; [`live`] holds what the runner observes for the control loop;
-//! [`status`] lists DAGs and reports `/system/plan`; [`metrics`] exports per-DAG Prometheus series.
+//! [`live`] holds what the runner observes for the control loop. The runner that invokes a ready DAG is
+//! `proxy::runner` (the request path); the listings, `/system/plan` and the per-DAG Prometheus series are
+//! `api::dags` and `api::dag_metrics`.
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -26,9 +27,6 @@ use crate::catalog::{Catalog, FunctionRecord, State};
 use crate::types::FunctionDeployment;
 
 pub mod live;
-pub mod metrics;
-pub mod runner;
-pub mod status;
 
 /// The label every DAG carries in listings.
 pub const LABEL_KIND: &str = "com.smiless.kind";

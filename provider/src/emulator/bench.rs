@@ -4,37 +4,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 use super::gpu::Engine;
 use super::{Emulator, EmulatorError};
 
 /// Requests run before measuring (first-launch costs are initialisation, not inference).
 pub const WARMUP_REQUESTS: usize = 2;
 
-/// One `--bench` run: a JSON line on stdout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BenchReport {
-    /// What the caller named this run (e.g. `alone`, `corun`).
-    pub label: String,
-    pub profile: String,
-    /// `gpu:30`, `cpu:2`, ….
-    pub hardware: String,
-    /// The MPS share, for a GPU share.
-    pub share_pct: Option<u32>,
-    /// `gpu` (real kernel) or `cpu` (emulated timing).
-    pub engine: String,
-    /// The GPU's name in GPU mode.
-    pub device: Option<String>,
-    pub time_scale: f64,
-    pub samples_ms: Vec<f64>,
-    pub p50_ms: f64,
-    pub mean_ms: f64,
-    pub min_ms: f64,
-    pub max_ms: f64,
-    /// The profile's model for this hardware (scaled): what the planner assumes.
-    pub model_ms: f64,
-}
+pub use crate::gpu::report::BenchReport;
 
 /// Median, mean, min and max of `samples` (all 0 when empty).
 pub fn summarize(samples: &[f64]) -> (f64, f64, f64, f64) {

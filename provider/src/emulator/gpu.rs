@@ -24,8 +24,7 @@ use crate::gpu::cuda::{FmaKernel, Grid};
 
 /// Environment variable: `auto` (default), `gpu` or `cpu`.
 pub const ENV_ENGINE: &str = "SMILESS_FN_ENGINE";
-/// Environment variable: a calibration file to read (and write after calibrating).
-pub const ENV_CALIBRATION: &str = "SMILESS_GPU_CALIBRATION";
+pub use crate::gpu::calibrate::ENV_CALIBRATION;
 
 /// Which engine the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

@@ -10,6 +10,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+/// Environment variable: a calibration file to read (and write after calibrating).
+pub const ENV_CALIBRATION: &str = "SMILESS_GPU_CALIBRATION";
+
 use serde::{Deserialize, Serialize};
 
 use super::GpuError;

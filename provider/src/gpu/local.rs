@@ -42,7 +42,7 @@ impl LocalGpu {
     pub fn replica_env(&self, device: u32, percent: u8) -> BTreeMap<String, String> {
         let mut env = share_env(device, percent, self.mps.ensure().as_ref());
         env.insert(
-            crate::emulator::gpu::ENV_CALIBRATION.to_owned(),
+            crate::gpu::calibrate::ENV_CALIBRATION.to_owned(),
             self.calibration.display().to_string(),
         );
         env
@@ -82,7 +82,7 @@ mod tests {
             "not our daemon: its logs are its own"
         );
         assert_eq!(
-            env[crate::emulator::gpu::ENV_CALIBRATION],
+            env[crate::gpu::calibrate::ENV_CALIBRATION],
             state
                 .path()
                 .join("gpu/calibration.json")

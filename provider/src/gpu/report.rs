@@ -9,7 +9,29 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::emulator::bench::BenchReport;
+/// One `--bench` run: a JSON line on stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// What the caller named this run (e.g. `alone`, `corun`).
+    pub label: String,
+    pub profile: String,
+    /// `gpu:30`, `cpu:2`, ….
+    pub hardware: String,
+    /// The MPS share, for a GPU share.
+    pub share_pct: Option<u32>,
+    /// `gpu` (real kernel) or `cpu` (emulated timing).
+    pub engine: String,
+    /// The GPU's name in GPU mode.
+    pub device: Option<String>,
+    pub time_scale: f64,
+    pub samples_ms: Vec<f64>,
+    pub p50_ms: f64,
+    pub mean_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    /// The profile's model for this hardware (scaled): what the planner assumes.
+    pub model_ms: f64,
+}
 
 /// Markers of the generated block in the doc.
 pub const BEGIN: &str =

@@ -24,7 +24,7 @@ pub mod client;
 pub mod fit;
 pub mod measure;
 pub mod memory;
-pub mod placement;
+pub use crate::backend::placement;
 pub mod plot;
 pub mod stats;
 

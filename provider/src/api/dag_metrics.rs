@@ -2,8 +2,8 @@
 //! violations, cold starts, pre-warms, the end-to-end latency histogram, and the current plan's cost and
 //! predicted latency. Labels: `dag`, `namespace`. Then the control loop's families (profile drift,
 //! accounts and forecasts).
-use super::live::{DagStats, E2E_BUCKETS_S};
-use crate::api::AppState;
+use super::AppState;
+use crate::dag::live::{DagStats, E2E_BUCKETS_S};
 use crate::prom::{Snapshot, labels};
 
 /// A counter: name, help text and how to read it from a DAG's statistics.

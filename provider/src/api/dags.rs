@@ -8,8 +8,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use super::{DagEntry, DagState, LABEL_KIND, live};
-use crate::api::{ApiError, AppState, Authorized};
+use super::{ApiError, AppState, Authorized};
+use crate::dag::{DagEntry, DagState, LABEL_KIND, live};
 use crate::types::{FunctionStatus, LABEL_FAAS_FUNCTION, to_json};
 
 /// The annotation listing a DAG's members in its status.
@@ -156,7 +156,7 @@ pub struct DagReport {
     /// The control loop's current decision (absent until its first tick for this DAG).
     pub control: Option<live::PlanView>,
     /// The DAG's forecaster (absent until its first tick).
-    pub forecast: Option<crate::control::forecast::ForecastView>,
+    pub forecast: Option<crate::observe::forecast::ForecastView>,
     /// Measured cost of the members' provisioned replica-time since the provider started (profile time).
     pub cost_usd: f64,
 }

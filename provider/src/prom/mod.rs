@@ -2,7 +2,7 @@
 //! (OpenMetrics text, which Prometheus reads natively).
 //!
 //! Two kinds of series feed it. Live ones, updated on the request path, are prometheus-client metrics in a
-//! registry ([`crate::api::metrics`]). The rest is state read at scrape time (DAG statistics and plans, the
+//! registry ([`http`]). The rest is state read at scrape time (DAG statistics and plans, the
 //! control loop's accounts, profile drift): each owner fills a [`Snapshot`], a prometheus-client
 //! collector of families, and [`Snapshot::render`]s it. Each part renders without the end marker; the
 //! `/metrics` handler joins them and ends the exposition with [`EOF`].
@@ -12,6 +12,8 @@
 //! Labels keep the order they are given in, except a histogram bucket's `le`, which prometheus-client
 //! writes first (`x_bucket{le="0.1",dag="a"}`; the order of labels means nothing to Prometheus).
 use std::fmt::{self, Write as _};
+
+pub mod http;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{

@@ -1,5 +1,8 @@
-//! The host as the live planner sees it: its hardware space (the core counts and GPU shares it can
-//! give) and where a member's replicas run on it (CPU affinity, a GPU share). Pure: no I/O.
+//! The host as the live planner sees it: what it has ([`host`]: the affinity cores and the GPUs, or
+//! `SMILESS_GPUS`; [`host_of`]: the backend's hardware where it knows it), its hardware space (the core
+//! counts and GPU shares it can give) and where a member's replicas run on it (CPU affinity, a GPU
+//! share). Below the backends, the control loop and the profiler, which all place replicas; everything
+//! but [`host`] is pure.
 use optimizer::{Hardware, HardwareSpace};
 
 use crate::backend::Placement;
@@ -31,6 +34,28 @@ pub fn space(host: Host) -> HardwareSpace {
             Vec::new()
         },
     }
+}
+
+/// Environment variable: how many GPUs the planner may use (default: the GPUs discovered, zero without a
+/// CUDA driver; set it to plan GPU shares on a host without one, where `smiless-fn` emulates their timing).
+pub const ENV_GPUS: &str = "SMILESS_GPUS";
+
+/// The host as the planner sees it.
+pub fn host() -> Host {
+    Host {
+        cpus: crate::emulator::affinity_cores(),
+        gpus: std::env::var(ENV_GPUS)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(crate::gpu::visible_count),
+    }
+}
+
+/// What the planner may use: the backend's hardware when it knows it (a cluster's nodes), else this host.
+pub fn host_of(backend: &dyn crate::backend::Backend) -> Host {
+    backend
+        .hardware()
+        .map_or_else(host, |(cpus, gpus)| Host { cpus, gpus })
 }
 
 /// Where to run `hw`: `cores` consecutive cores starting at `slot` (wrapping), or a share of GPU

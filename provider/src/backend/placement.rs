@@ -15,7 +15,7 @@ use crate::types::FunctionDeployment;
 pub const ANN_HARDWARE: &str = "com.smiless.hardware";
 
 /// Parses the annotation against what `host` offers.
-pub fn parse(text: &str, host: crate::control::host::Host) -> Result<Hardware, String> {
+pub fn parse(text: &str, host: crate::backend::host::Host) -> Result<Hardware, String> {
     let hw: Hardware = text
         .parse()
         .map_err(|e| format!("annotation {ANN_HARDWARE}: {e}"))?;
@@ -39,16 +39,16 @@ pub fn from_annotation(d: &FunctionDeployment) -> Result<Option<Placement>, Stri
     let Some(text) = d.annotations.as_ref().and_then(|a| a.get(ANN_HARDWARE)) else {
         return Ok(None);
     };
-    let host = crate::control::host();
+    let host = crate::backend::host::host();
     let hw = parse(text, host)?;
-    Ok(Some(crate::control::host::placement(hw, 0, host)))
+    Ok(Some(crate::backend::host::placement(hw, 0, host)))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::control::host::Host;
+    use crate::backend::host::Host;
 
     #[test]
     fn parses_what_the_host_offers_and_rejects_the_rest() {

@@ -19,9 +19,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::{DagEntry, DagState};
-use crate::api::AppState;
+use crate::dag::{DagEntry, DagState};
 use crate::events::{CallGuard, RequestGuard};
+use crate::state::AppState;
 
 thread_local! {
     // One pooled client per HTTP worker thread: its connection tasks live on that worker's runtime.
