@@ -175,3 +175,35 @@ pub fn paper_dag(name: &str) -> Option<Dag> {
 }
 
 pub const PAPER_DAGS: [&str; 3] = ["voice-assistant", "amber-alert", "image-query"];
+
+/// A hand-made plan for `dag` (tests of what a plan means at run time): member `i` gets `choices[i]`
+/// (policy, hardware, replicas) with batch 1; the predicted numbers are placeholders.
+pub fn plan_of(dag: &Dag, choices: &[(crate::ColdStart, crate::Hardware, u32)]) -> crate::Plan {
+    crate::Plan {
+        dag: dag.name.clone(),
+        policy: "hand-made".into(),
+        sla_s: 5.0,
+        functions: dag
+            .nodes
+            .iter()
+            .zip(choices)
+            .map(|(n, &(policy, hardware, replicas))| crate::FunctionPlan {
+                name: n.name.clone(),
+                choice: crate::Choice {
+                    hardware,
+                    batch: 1,
+                    replicas,
+                    policy,
+                },
+                start_s: 0.0,
+                finish_s: 1.0,
+                cost_per_hour: 0.0,
+                alternatives: Vec::new(),
+            })
+            .collect(),
+        predicted_latency_s: 3.0,
+        cost_per_hour: 0.0,
+        meets_sla: true,
+        stats: Default::default(),
+    }
+}

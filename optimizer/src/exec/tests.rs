@@ -1,7 +1,7 @@
 //! Table tests of the executor's rules on image-query (imagerecognition → distilbert →
 //! questionanswering), with a world of fixed durations so every time is exact.
 use super::*;
-use crate::plan::{Choice, ColdStart, FunctionPlan, Plan};
+use crate::plan::{ColdStart, Plan};
 use crate::{Load, ProfileSet};
 
 const CPU1: Hardware = Hardware::Cpu { cores: 1 };
@@ -31,33 +31,8 @@ fn executor() -> Executor {
 }
 
 fn plan(policies: [(ColdStart, Hardware, u32); 3]) -> Plan {
-    let names = ["imagerecognition", "distilbert", "questionanswering"];
-    Plan {
-        dag: "image-query".into(),
-        policy: "test".into(),
-        sla_s: 3.0,
-        functions: names
-            .iter()
-            .zip(policies)
-            .map(|(n, (policy, hardware, replicas))| FunctionPlan {
-                name: (*n).into(),
-                choice: Choice {
-                    hardware,
-                    batch: 1,
-                    replicas,
-                    policy,
-                },
-                start_s: 0.0,
-                finish_s: 1.0,
-                cost_per_hour: 0.0,
-                alternatives: Vec::new(),
-            })
-            .collect(),
-        predicted_latency_s: 2.0,
-        cost_per_hour: 0.0,
-        meets_sla: true,
-        stats: Default::default(),
-    }
+    let dag = crate::testkit::paper_dag("image-query").unwrap();
+    crate::testkit::plan_of(&dag, &policies)
 }
 
 fn starts(a: &[Action]) -> Vec<(usize, RepId)> {

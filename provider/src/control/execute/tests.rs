@@ -3,7 +3,7 @@
 //! textgeneration (3) → texttospeech (4).
 use super::*;
 use crate::events::{Events, What};
-use optimizer::{Choice, ColdStart, FunctionPlan, ProfileSet};
+use optimizer::{ColdStart, ProfileSet};
 
 const CPU1: Hardware = Hardware::Cpu { cores: 1 };
 const CPU2: Hardware = Hardware::Cpu { cores: 2 };
@@ -24,34 +24,7 @@ fn shell(scale: f64) -> DagExec {
 }
 
 fn plan(choices: [(ColdStart, Hardware); 5]) -> Plan {
-    let d = dag();
-    Plan {
-        dag: d.name.clone(),
-        policy: "test".into(),
-        sla_s: 5.0,
-        functions: d
-            .nodes
-            .iter()
-            .zip(choices)
-            .map(|(n, (policy, hardware))| FunctionPlan {
-                name: n.name.clone(),
-                choice: Choice {
-                    hardware,
-                    batch: 1,
-                    replicas: 1,
-                    policy,
-                },
-                start_s: 0.0,
-                finish_s: 1.0,
-                cost_per_hour: 0.0,
-                alternatives: Vec::new(),
-            })
-            .collect(),
-        predicted_latency_s: 3.0,
-        cost_per_hour: 0.0,
-        meets_sla: true,
-        stats: Default::default(),
-    }
+    optimizer::testkit::plan_of(&dag(), &choices.map(|(p, hw)| (p, hw, 1)))
 }
 
 const ON: ColdStart = ColdStart::AlwaysOn;
