@@ -224,7 +224,8 @@ pub struct ProviderInfo {
 }
 
 /// `Secret` (§2.7). `rawValue` is standard base64 with padding (Go's `[]byte`) and wins over `value`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Its `Debug` shows the value's length, never the value (a debug log line must not leak it).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Secret {
     #[serde(deserialize_with = "null_as_default")]
@@ -241,6 +242,19 @@ pub struct Secret {
     pub value: String,
     #[serde(skip_serializing_if = "Vec::is_empty", with = "base64_bytes")]
     pub raw_value: Vec<u8>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secret")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field(
+                "value",
+                &format_args!("<{} bytes redacted>", self.bytes().len()),
+            )
+            .finish()
+    }
 }
 
 impl Secret {
@@ -326,6 +340,28 @@ pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_debug_never_shows_its_value() {
+        let s = Secret {
+            name: "db".into(),
+            value: "hunter2".into(),
+            ..Secret::default()
+        };
+        let raw = Secret {
+            raw_value: b"s3cr3t-bytes".to_vec(),
+            ..s.clone()
+        };
+        for (secret, len) in [(&s, 7), (&raw, 12)] {
+            let text = format!("{secret:?}");
+            assert!(
+                !text.contains("hunter2") && !text.contains("s3cr3t"),
+                "{text}"
+            );
+            assert!(text.contains(&format!("<{len} bytes redacted>")), "{text}");
+            assert!(text.contains("db"), "{text}");
+        }
+    }
 
     #[test]
     fn deployment_accepts_null_maps_and_ignores_unknown_keys() {
