@@ -213,11 +213,11 @@ fn arrivals(spec: &str) -> Result<Vec<Vec<f64>>> {
 }
 
 /// A predictor forecaster as the simulator's load estimator: per-second counts into a [`History`],
-/// the forecast (count of the next window, next inter-arrival) turned into a [`Load`].
+/// the forecast (count of the next window, next inter-arrival) turned into a [`Load`] by the live loop's
+/// own [`crate::control::forecast::load_of`].
 struct ForecastEstimator {
     forecaster: Box<dyn Forecaster>,
     history: History,
-    window_s: f64,
     /// Arrivals per second not yet pushed, from `pushed_s` on.
     counts: Vec<u32>,
     pushed_s: u64,
@@ -229,7 +229,6 @@ impl ForecastEstimator {
         Ok(ForecastEstimator {
             forecaster,
             history: History::new(1, window_s).map_err(|e| anyhow!("{e}"))?,
-            window_s: f64::from(window_s),
             counts: Vec::new(),
             pushed_s: 0,
             cached: None,
@@ -268,17 +267,9 @@ impl LoadEstimator for ForecastEstimator {
             self.pushed_s += 1;
         }
         if closed || self.cached.is_none() {
+            // The live loop's reading of a forecast (one formula for both sides).
             let f = self.forecaster.forecast(&self.history);
-            let rate = f64::from(f.count_upper).max(0.5) / self.window_s;
-            let gap = f64::from(f.next_interarrival_s)
-                .max(1.0)
-                .max(1.0 / rate.max(1e-9))
-                .min(1e6);
-            self.cached = Some(Load {
-                rate_per_s: rate,
-                interarrival_s: gap,
-                gaps: GapModel::Exponential,
-            });
+            self.cached = Some(crate::control::forecast::load_of(&f, &self.history));
         }
         self.cached.unwrap_or(Load {
             rate_per_s: 0.01,
@@ -599,5 +590,23 @@ mod tests {
         assert!(l.rate_per_s > 0.05 && l.rate_per_s < 0.3, "{l:?}");
         assert!(l.interarrival_s >= 5.0 && l.interarrival_s <= 20.0, "{l:?}");
         assert_eq!(l.gaps, GapModel::Exponential);
+    }
+
+    #[test]
+    fn the_simulated_forecaster_reads_bursts_as_the_live_loop_does() {
+        // Bursts of 3 requests every 30 s: the live loop's reading (`control::forecast::load_of`) keeps
+        // them bursts (3 every 30 s), not one request every 10 s.
+        let mut e =
+            ForecastEstimator::new(Box::new(predictor::baselines::Ewma::default()), 60).unwrap();
+        for k in 0..40 {
+            for j in 0..3 {
+                e.observe(f64::from(k) * 30.0 + 0.1 * f64::from(j));
+            }
+        }
+        let l = e.estimate(1200.0);
+        let f = e.forecaster.forecast(&e.history);
+        assert_eq!(l, crate::control::forecast::load_of(&f, &e.history));
+        assert!(l.interarrival_s >= 20.0, "{l:?}");
+        assert!((l.rate_per_s * l.interarrival_s - 3.0).abs() < 0.5, "{l:?}");
     }
 }
