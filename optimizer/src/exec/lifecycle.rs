@@ -61,7 +61,7 @@ impl Executor {
         let ready_in = world.init_time(f, hw).max(0.0);
         let rep = self.push_replica(f, hw, RepState::Init, hold_until);
         self.members[f].inits += 1;
-        self.out.push_back(Action::Start {
+        self.out.push(Action::Start {
             f,
             rep,
             hw,
@@ -74,7 +74,7 @@ impl Executor {
         self.set_state(r, RepState::Gone);
         let f = self.reps[r].f;
         self.members[f].live.retain(|&x| x != r);
-        self.out.push_back(Action::Release { f, rep: r });
+        self.out.push(Action::Release { f, rep: r });
     }
 
     /// The replica of `f` in `state` started first.
@@ -140,7 +140,7 @@ impl Executor {
                 let rep = &mut self.reps[r];
                 rep.epoch = rep.epoch.wrapping_add(1);
                 let epoch = rep.epoch;
-                self.out.push_back(Action::Wake {
+                self.out.push(Action::Wake {
                     at: t,
                     timer: Timer::Expire { rep: r, epoch },
                 });
@@ -195,6 +195,7 @@ impl Executor {
                 }
             }
             self.members[f].choice = Some(new);
+            self.current.insert(fp.name.clone(), new.hardware);
             if let ColdStart::AlwaysOn = new.policy {
                 let want = (new.replicas.max(1) as usize).min(self.max_replicas);
                 let mut live: Vec<RepId> = self.members[f]
@@ -252,7 +253,7 @@ impl Executor {
             rep.hold_until = f64::NEG_INFINITY;
             rep.busy_until = now + duration;
             rep.tasks = tasks;
-            self.out.push_back(Action::Serve {
+            self.out.push(Action::Serve {
                 f,
                 rep: r,
                 tasks,
@@ -331,7 +332,7 @@ impl Executor {
             let at = (tn + o).max(self.now);
             self.members[f].prewarm_at = at;
             self.members[f].hold_until = tn + start_s + 1.0;
-            self.out.push_back(Action::Wake {
+            self.out.push(Action::Wake {
                 at,
                 timer: Timer::Prewarm { f, m },
             });

@@ -33,7 +33,7 @@
 mod ledger;
 mod lifecycle;
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use crate::hardware::Hardware;
 use crate::plan::{Choice, ColdStart, Plan, PlanInput};
@@ -167,7 +167,9 @@ pub struct Executor {
     pub(crate) prewarmed_burst: f64,
     pub(crate) ledger: Ledger,
     pub(crate) hw_switches: u64,
-    pub(crate) out: VecDeque<Action>,
+    /// The planned hardware per member name (what the controller sees as deployed), kept with the plan.
+    pub(crate) current: BTreeMap<String, Hardware>,
+    pub(crate) out: Vec<Action>,
 }
 
 impl Executor {
@@ -207,7 +209,8 @@ impl Executor {
             prewarmed_burst: f64::NEG_INFINITY,
             ledger: Ledger::default(),
             hw_switches: 0,
-            out: VecDeque::new(),
+            current: BTreeMap::new(),
+            out: Vec::new(),
         }
     }
 
@@ -252,12 +255,8 @@ impl Executor {
     }
 
     /// The planned hardware of every member (what the controller sees as deployed).
-    pub fn current(&self) -> std::collections::BTreeMap<String, Hardware> {
-        self.plan
-            .iter()
-            .flat_map(|p| p.functions.iter())
-            .map(|fp| (fp.name.clone(), fp.choice.hardware))
-            .collect()
+    pub fn current(&self) -> &BTreeMap<String, Hardware> {
+        &self.current
     }
 
     /// Hardware changes applied to members that had replicas.
@@ -302,7 +301,7 @@ impl Executor {
                     } else {
                         0.0
                     };
-                    self.out.push_back(Action::Wake {
+                    self.out.push(Action::Wake {
                         at: (arrival + o).max(now),
                         timer: Timer::Prewarm { f, m: 1 },
                     });
@@ -383,17 +382,13 @@ impl Executor {
     /// for it, so a pre-warmed replica is not held for a request that never comes.
     pub fn on_abandoned(&mut self, now: f64, members: &[usize]) -> Vec<Action> {
         self.now = now;
-        for &f in members {
-            if let Some(m) = self.members.get_mut(f) {
-                m.pending = m.pending.saturating_sub(1);
-            }
-        }
-        for &f in members {
-            if f < self.members.len() {
-                for rep in self.members[f].live.clone() {
-                    if self.reps[rep].state == RepState::Idle {
-                        self.park(rep);
-                    }
+        let n = self.members.len();
+        for &f in members.iter().filter(|&&f| f < n) {
+            let m = &mut self.members[f];
+            m.pending = m.pending.saturating_sub(1);
+            for rep in m.live.clone() {
+                if self.reps[rep].state == RepState::Idle {
+                    self.park(rep);
                 }
             }
         }
@@ -470,7 +465,7 @@ impl Executor {
     }
 
     fn take(&mut self) -> Vec<Action> {
-        self.out.drain(..).collect()
+        std::mem::take(&mut self.out)
     }
 }
 

@@ -278,10 +278,9 @@ impl<'a> Sim<'a> {
     }
 
     fn control(&mut self, c: &mut Controller) -> Result<(), PlanError> {
-        let current = self.exec.current();
         let obs = Observations {
             arrivals: &self.new_arrivals,
-            current: &current,
+            current: self.exec.current(),
         };
         let d = c.decide(self.now, &obs)?;
         let (changed, plan) = (d.changed || self.exec.plan().is_none(), d.plan.clone());

@@ -187,37 +187,31 @@ fn exec_for<'a>(
     key: &(String, String),
     dag: &Dag,
 ) -> &'a mut execute::DagExec {
-    if lp.execs.get(key).is_some_and(|(d, _)| d != dag) {
-        lp.execs.remove(key);
-    }
-    if !lp.execs.contains_key(key) {
-        let profiles = refresh::resolve(dag, &lp.profiles).unwrap_or_default();
-        let now = state.dags.events.now();
-        let mut x = execute::DagExec::new(
-            dag,
-            profiles,
-            optimizer::Prices::default(),
-            state.dags.live.time_scale,
-        );
-        let restored = lp.controls.get(key).map(|c| &c.restored);
-        for (i, node) in dag.nodes.iter().enumerate() {
-            if let Some(rec) = state.catalog.function(&dag.namespace, &node.name) {
-                let hw = restored
-                    .and_then(|r| r.get(&node.name))
-                    .copied()
-                    .unwrap_or(optimizer::Hardware::Cpu { cores: 1 });
-                x.adopt(now, i, rec.replicas, hw);
-            }
+    use std::collections::hash_map::Entry;
+    // A DAG whose graph changed gets a new executor (member indices changed with it).
+    let entry = match lp.execs.entry(key.clone()) {
+        Entry::Occupied(o) if o.get().0 == *dag => return &mut o.into_mut().1,
+        e => e,
+    };
+    let profiles = refresh::resolve(dag, &lp.profiles).unwrap_or_default();
+    let now = state.dags.events.now();
+    let mut x = execute::DagExec::new(
+        dag,
+        profiles,
+        optimizer::Prices::default(),
+        state.dags.live.time_scale,
+    );
+    let restored = lp.controls.get(key).map(|c| &c.restored);
+    for (i, node) in dag.nodes.iter().enumerate() {
+        if let Some(rec) = state.catalog.function(&dag.namespace, &node.name) {
+            let hw = restored
+                .and_then(|r| r.get(&node.name))
+                .copied()
+                .unwrap_or(optimizer::Hardware::Cpu { cores: 1 });
+            x.adopt(now, i, rec.replicas, hw);
         }
-        lp.execs.insert(key.clone(), (dag.clone(), x));
     }
-    let (_, x) = lp.execs.entry(key.clone()).or_insert_with(|| {
-        (
-            dag.clone(),
-            execute::DagExec::new(dag, Vec::new(), optimizer::Prices::default(), 1.0),
-        )
-    });
-    x
+    &mut entry.insert_entry((dag.clone(), x)).into_mut().1
 }
 
 /// A request-path event: to its DAG's executor (and arrivals to its controller's observations).

@@ -374,7 +374,6 @@ async fn call(
     // A replica that was still initialising when the call came (a pre-warm, a scale-up): the call
     // waited for it, so its time may include initialisation.
     step.waited = !cold && step.ready_ms - step.called_ms > 1.0;
-    let prewarmed = step.waited;
     let mut b = hyper::Request::builder()
         .method(hyper::Method::POST)
         .uri(format!("http://{addr}/"))
@@ -434,7 +433,7 @@ async fn call(
         // (warmed up in classic mode, listening in http mode); a cold or pre-warmed replica of another
         // function may pay or wait for its initialisation on this call.
         let initialised =
-            !(cold || prewarmed) || crate::emulator::is_emulator(&rec.deployment.env_process);
+            !(cold || step.waited) || crate::emulator::is_emulator(&rec.deployment.env_process);
         if initialised {
             live.refresh
                 .observe(ns, f, posted.elapsed().as_secs_f64(), false, scale);
