@@ -417,7 +417,7 @@ offline_checks() {
   render_case default "$(expect_json)"
   render_case gpu "$(expect_json cluster_role=true pvc=true external_type='"LoadBalancer"' \
     prices='{"cpu_core_hour":0.04,"gpu_hour":2.48}' \
-    provider_env='{"SMILESS_KUBE_GPU_NODE_SELECTOR":"node.smiless.dev/hardware=gpu,nvidia.com/gpu.present=true","cluster_role":"true","RUST_LOG":"info,provider=debug"}')" \
+    provider_env='{"SMILESS_KUBE_GPU_NODE_SELECTOR":"node.smiless.dev/hardware=gpu,nvidia.com/gpu.present=true","cluster_role":"true","RUST_LOG":"info,provider=debug,contract=debug,control=debug,backend_kube=debug"}')" \
     -f "$CHART/ci/gpu-values.yaml"
   render_case kwok "$(expect_json node_selector='{"node.smiless.dev/hardware":"cpu"}')" -f "$CHART/ci/kwok-values.yaml"
   render_case minimal "$(expect_json basic_auth=false monitoring=false external_type='"absent"')" \

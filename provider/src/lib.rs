@@ -1,20 +1,6 @@
-//! The smiless provider: the OpenFaaS contract, the invocation proxy, the control loop and the backends.
-pub mod api;
-pub mod backend;
-pub mod catalog;
+//! The `smiless` command line: `serve` (the provider: the contract's HTTP API, the control loop and a
+//! backend, wired together), `watchdog`, `plan`, `sim`, `forecast`, `profile`, `gpus`, `bench`, `demo`.
+//! The logic lives in the workspace's other crates (DESIGN §2, docs/architecture.md); this crate only
+//! parses flags, builds the pieces and reports.
+#![forbid(unsafe_code)]
 pub mod cli;
-pub mod config;
-pub mod control;
-pub mod dag;
-pub mod emulator;
-pub mod events;
-pub mod fsutil;
-pub mod gpu;
-pub mod observe;
-pub mod profiler;
-pub mod prom;
-pub mod proxy;
-pub mod runtime;
-pub mod state;
-pub mod types;
-pub mod watchdog;

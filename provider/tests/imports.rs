@@ -1,32 +1,61 @@
-//! The provider's import graph (DESIGN §2): which top-level modules of `provider/src` use which, read
-//! from the source text (`crate::<module>` paths and `use crate::{a, b}` groups; `super::` stays inside
-//! a module and does not count). Fails on an import circle between top-level modules that is not in
-//! [`KNOWN_CIRCLES`], and on a dependency that points the wrong way (planning crates on the provider,
-//! the request path on the control loop, the control loop on the HTTP layer: `api`, `proxy`,
-//! actix-web's request and response types). Prints the graph when it
-//! fails. Reads files only: no build of the provider, no sockets.
+//! The workspace's dependency graph (DESIGN §2, docs/architecture.md), read from the source text and
+//! the manifests: no build, no sockets.
+//!
+//! - **Crates point one way**: each workspace crate may depend only on the workspace crates listed for
+//!   it in [`CRATES`] (a layer below it), and every workspace member must be listed, so a new crate
+//!   states its place.
+//! - **No import circles inside a crate**: between the top-level modules of each crate's library
+//!   (`crate::<module>` paths and `use crate::{a, b}` groups; `super::` stays inside a module).
+//! - **The control loop stays off the HTTP layer**: `control` uses neither `contract::api` nor
+//!   `contract::proxy`, nor actix-web (the request path reports to it through `contract::events`; it
+//!   cannot import the control loop at all, since `contract` sits below `control`).
+//!
+//! Prints the graphs when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// The import circles still to break, each as `a -> b -> … -> a` starting at its smallest module.
+/// Every workspace crate (its directory) and the workspace crates it may depend on, lowest layer first.
+const CRATES: &[(&str, &[&str])] = &[
+    ("optimizer", &[]),
+    ("predictor", &[]),
+    ("function-kit", &["optimizer"]),
+    ("contract", &["optimizer", "function-kit"]),
+    (
+        "control",
+        &["optimizer", "predictor", "contract", "function-kit"],
+    ),
+    ("backend-local", &["contract", "function-kit"]),
+    ("backend-kube", &["optimizer", "contract", "function-kit"]),
+    ("profiler", &["optimizer", "contract", "function-kit"]),
+    (
+        "provider",
+        &[
+            "optimizer",
+            "predictor",
+            "function-kit",
+            "contract",
+            "control",
+            "backend-local",
+            "backend-kube",
+            "profiler",
+        ],
+    ),
+];
+
+/// The import circles still to break, each as `crate: a -> b -> … -> a` starting at its smallest module.
 ///
 /// **This list may only shrink.** A new circle fails the test; a listed circle that no longer exists
 /// fails it too, so that the entry is removed and the circle cannot come back unnoticed.
 const KNOWN_CIRCLES: &[&str] = &[];
 
-/// The files of the request path (the proxy, the DAG runner in `proxy/runner.rs`, and the DAG registry
-/// and live statistics it writes), relative to `src/` (a trailing `/`:
-/// everything under it). They may not use `crate::control`.
-const REQUEST_PATH: &[&str] = &["proxy.rs", "proxy/", "dag/"];
-
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
-/// The provider crate's root (this test's `CARGO_MANIFEST_DIR`).
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The workspace root (this test's crate is `provider/`).
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Every `.rs` file under `dir`, recursively, sorted.
@@ -151,19 +180,19 @@ fn is_ident(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
-/// The first segments after every `crate::` in `code` (comment-free): `crate::a::X` gives `a`, and
+/// The first segments after every `<prefix>::` in `code` (comment-free), e.g. with `crate`: `crate::a::X` gives `a`, and
 /// `crate::{a::X, b, c::{Y, Z}}` gives `a`, `b`, `c`. `self`/`super` inside a group are skipped.
-fn crate_paths(code: &str) -> BTreeSet<String> {
+fn crate_paths(code: &str, prefix: &str) -> BTreeSet<String> {
     let b = code.as_bytes();
     let mut out = BTreeSet::new();
     let mut from = 0;
-    while let Some(p) = code[from..].find("crate") {
+    while let Some(p) = code[from..].find(prefix) {
         let at = from + p;
-        from = at + 5;
+        from = at + prefix.len();
         if at > 0 && is_ident(b[at - 1]) {
             continue;
         }
-        let mut j = skip_ws(b, at + 5);
+        let mut j = skip_ws(b, at + prefix.len());
         if !b[j..].starts_with(b"::") {
             continue;
         }
@@ -222,16 +251,16 @@ fn top_modules(lib: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// A source file of the provider's library: its path relative to `src/`, its top-level module, and
-/// its code with comments and literals blanked.
+/// A source file of a crate's library: its top-level module and its code with comments and literals
+/// blanked.
 struct Source {
-    rel: String,
     module: String,
     code: String,
 }
 
-fn sources() -> (BTreeSet<String>, Vec<Source>) {
-    let src = root().join("src");
+/// The library sources of the crate in directory `dir`, and its top-level modules.
+fn sources(dir: &str) -> (BTreeSet<String>, Vec<Source>) {
+    let src = workspace().join(dir).join("src");
     let tops = top_modules(&std::fs::read_to_string(src.join("lib.rs")).unwrap());
     let files = rust_files(&src)
         .into_iter()
@@ -246,7 +275,6 @@ fn sources() -> (BTreeSet<String>, Vec<Source>) {
             // lib.rs, main.rs and bin/ are not modules of the library.
             tops.contains(&module).then(|| Source {
                 code: code_only(&std::fs::read_to_string(&path).unwrap()),
-                rel,
                 module,
             })
         })
@@ -258,13 +286,79 @@ fn sources() -> (BTreeSet<String>, Vec<Source>) {
 fn graph(tops: &BTreeSet<String>, files: &[Source]) -> Graph {
     let mut g: Graph = tops.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
     for f in files {
-        for used in crate_paths(&f.code) {
+        for used in crate_paths(&f.code, "crate") {
             if used != f.module && tops.contains(&used) {
                 g.get_mut(&f.module).unwrap().insert(used);
             }
         }
     }
     g
+}
+
+/// The workspace members named in the root manifest's `members = [...]`.
+fn members() -> BTreeSet<String> {
+    let root = std::fs::read_to_string(workspace().join("Cargo.toml")).unwrap();
+    let list = root.split("members").nth(1).unwrap();
+    let list = &list[list.find('[').unwrap() + 1..list.find(']').unwrap()];
+    list.split(',')
+        .map(|m| m.trim().trim_matches('"').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+/// The dependencies between crates that are not allowed by [`CRATES`], and members missing from it.
+fn crate_problems() -> Vec<String> {
+    let mut bad = Vec::new();
+    let listed: BTreeSet<String> = CRATES.iter().map(|(c, _)| (*c).to_owned()).collect();
+    for m in members() {
+        if !listed.contains(&m) {
+            bad.push(format!(
+                "workspace member {m} is not in CRATES: give it a layer"
+            ));
+        }
+    }
+    for (krate, allowed) in CRATES {
+        let manifest = std::fs::read_to_string(workspace().join(krate).join("Cargo.toml")).unwrap();
+        for (other, _) in CRATES {
+            if other != krate && !allowed.contains(other) && depends_on(&manifest, other) {
+                bad.push(format!(
+                    "{krate}/Cargo.toml depends on {other}: points the wrong way"
+                ));
+            }
+        }
+    }
+    bad
+}
+
+/// The control loop's uses of the HTTP layer.
+fn control_uses_http() -> Vec<String> {
+    let mut bad = Vec::new();
+    let manifest = std::fs::read_to_string(workspace().join("control/Cargo.toml")).unwrap();
+    if depends_on(&manifest, "actix-web") {
+        bad.push("control/Cargo.toml depends on actix-web".to_owned());
+    }
+    let src = workspace().join("control/src");
+    for path in rust_files(&src) {
+        let code = code_only(&std::fs::read_to_string(&path).unwrap());
+        let used = crate_paths(&code, "contract");
+        for http in ["api", "proxy"] {
+            if used.contains(http) {
+                bad.push(format!(
+                    "{}: the control loop uses contract::{http}",
+                    path.display()
+                ));
+            }
+        }
+        for ty in ["HttpRequest", "HttpResponse"] {
+            if has_ident(&code, ty) {
+                bad.push(format!(
+                    "{}: the control loop uses actix_web::{ty}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    bad
 }
 
 /// Every elementary cycle of `g`, each as `a -> b -> … -> a` starting at its smallest node (so each
@@ -305,34 +399,6 @@ fn render(g: &Graph) -> String {
     s
 }
 
-/// The wrong-way dependencies of the provider's files (DESIGN §2–§3).
-fn wrong_way(files: &[Source]) -> Vec<String> {
-    let mut bad = Vec::new();
-    for f in files {
-        let used = crate_paths(&f.code);
-        if REQUEST_PATH
-            .iter()
-            .any(|p| f.rel == *p || (p.ends_with('/') && f.rel.starts_with(p)))
-            && used.contains("control")
-        {
-            bad.push(format!("{}: the request path uses crate::control", f.rel));
-        }
-        if f.module == "control" {
-            for http in ["proxy", "api"] {
-                if used.contains(http) {
-                    bad.push(format!("{}: the control loop uses crate::{http}", f.rel));
-                }
-            }
-            for ty in ["HttpRequest", "HttpResponse"] {
-                if has_ident(&f.code, ty) {
-                    bad.push(format!("{}: the control loop uses actix_web::{ty}", f.rel));
-                }
-            }
-        }
-    }
-    bad
-}
-
 fn has_ident(code: &str, ident: &str) -> bool {
     let b = code.as_bytes();
     code.match_indices(ident).any(|(at, _)| {
@@ -367,12 +433,18 @@ fn depends_on(manifest: &str, dep: &str) -> bool {
 }
 
 #[test]
-fn module_graph_has_no_new_circles_and_points_one_way() {
-    let (tops, files) = sources();
-    let g = graph(&tops, &files);
-    let found = cycles(&g);
+fn crates_point_one_way_and_modules_have_no_circles() {
+    let mut problems = crate_problems();
+    problems.extend(control_uses_http());
+    let mut found = Vec::new();
+    let mut rendered = String::new();
+    for (krate, _) in CRATES {
+        let (tops, files) = sources(krate);
+        let g = graph(&tops, &files);
+        found.extend(cycles(&g).into_iter().map(|c| format!("{krate}: {c}")));
+        writeln!(rendered, "{krate}:\n{}", render(&g)).unwrap();
+    }
     let known: BTreeSet<&str> = KNOWN_CIRCLES.iter().copied().collect();
-    let mut problems = Vec::new();
     for c in &found {
         if !known.contains(c.as_str()) {
             problems.push(format!("new import circle: {c}"));
@@ -385,24 +457,12 @@ fn module_graph_has_no_new_circles_and_points_one_way() {
             ));
         }
     }
-    problems.extend(wrong_way(&files));
-    let workspace = root().join("..");
-    for krate in ["optimizer", "predictor"] {
-        let manifest = std::fs::read_to_string(workspace.join(krate).join("Cargo.toml")).unwrap();
-        if depends_on(&manifest, "provider") {
-            problems.push(format!("{krate}/Cargo.toml depends on provider"));
-        }
-    }
-    println!(
-        "module graph (module -> the crate:: modules it uses):\n{}",
-        render(&g)
-    );
+    println!("module graphs (module -> the crate:: modules it uses):\n{rendered}");
     println!("circles: {found:#?}");
     assert!(
         problems.is_empty(),
-        "{}\n\nmodule graph (module -> the crate:: modules it uses):\n{}\ncircles found: {found:#?}",
+        "{}\n\nmodule graphs (module -> the crate:: modules it uses):\n{rendered}\ncircles found: {found:#?}",
         problems.join("\n"),
-        render(&g)
     );
 }
 
@@ -447,7 +507,7 @@ fn the_scanner_reads_paths_groups_and_skips_comments_strings_and_super() {
         /* crate::i */
         fn l<'a>(x: &'a str) -> &'a str { let _: pub_crate::j = 1; crate::k::m(x) }
     "##;
-    let got: Vec<String> = crate_paths(&code_only(src)).into_iter().collect();
+    let got: Vec<String> = crate_paths(&code_only(src), "crate").into_iter().collect();
     assert_eq!(got, ["a", "b", "c", "e", "f", "k"]);
     assert!(depends_on(
         "[dependencies]\nprovider.workspace = true\n",

@@ -1,4 +1,4 @@
-//! `smiless-fn`: an EMULATOR of a profiled ML model (see `provider::emulator`). It runs as a watchdog
+//! `smiless-fn`: an EMULATOR of a profiled ML model (see `function_kit::emulator`). It runs as a watchdog
 //! `fprocess`, in classic mode (body on stdin, JSON on stdout) or, with `--listen`, as an http-mode
 //! upstream that initialises once at start and then serves requests.
 #![forbid(unsafe_code)]
@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use provider::emulator::gpu::{self, Engine, EngineMode};
-use provider::emulator::{self, Emulator};
+use function_kit::emulator::gpu::{self, Engine, EngineMode};
+use function_kit::emulator::{self, Emulator};
 
 /// An emulator of a profiled ML model: sleeps the profile's initialisation time, then per request busies
 /// a CPU for the profiled inference time. It does not run a model.
@@ -113,7 +113,7 @@ fn gpus_for(mode: EngineMode, hw: optimizer::Hardware) -> Result<usize, String> 
     if mode == EngineMode::Cpu || !matches!(hw, optimizer::Hardware::Gpu { .. }) {
         return Ok(0);
     }
-    let d = provider::gpu::discover();
+    let d = function_kit::gpu::discover();
     match d.reason {
         Some(r) if d.gpus.is_empty() => Err(r),
         _ => Ok(d.gpus.len()),
@@ -127,8 +127,8 @@ fn calibrate() -> anyhow::Result<()> {
         optimizer::Hardware::Gpu { share_pct } => share_pct,
         optimizer::Hardware::Cpu { .. } => 100,
     };
-    let c = provider::gpu::guarded("calibrating", || {
-        let mut k = provider::gpu::cuda::FmaKernel::open(0)?;
+    let c = function_kit::gpu::guarded("calibrating", || {
+        let mut k = function_kit::gpu::cuda::FmaKernel::open(0)?;
         gpu::calibrate(&mut k, share)
     })
     .map_err(emulator::EmulatorError::from)?;

@@ -18,12 +18,12 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::api::{self, AppState};
-use crate::backend::Backend;
-use crate::backend::fixed::FixedBackend;
-use crate::catalog::Catalog;
-use crate::config::Config;
-use crate::types::FunctionDeployment;
+use contract::api::{self, AppState};
+use contract::backend::Backend;
+use contract::backend::fixed::FixedBackend;
+use contract::catalog::Catalog;
+use contract::config::Config;
+use contract::types::FunctionDeployment;
 
 mod nginx;
 mod replica;

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
-use crate::control::LivePolicy;
+use control::LivePolicy;
 
 mod client;
 mod report;
@@ -167,8 +167,11 @@ impl Provider {
             .arg("--state-dir")
             .arg(dir.join("state"))
             .env("PATH", path)
-            .env(crate::emulator::ENV_TIME_SCALE, args.time_scale.to_string())
-            .env(crate::control::policy::ENV_POLICY, policy.to_string())
+            .env(
+                function_kit::emulator::ENV_TIME_SCALE,
+                args.time_scale.to_string(),
+            )
+            .env(control::policy::ENV_POLICY, policy.to_string())
             .env("read_timeout", "60s")
             .env("write_timeout", "60s")
             .env("basic_auth", "false")

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::emulator::{self, Emulator};
+use function_kit::emulator::{self, Emulator};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:

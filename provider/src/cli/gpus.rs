@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::gpu::{self, mps, report};
+use function_kit::gpu::{self, mps, report};
 
 #[derive(Debug, clap::Args)]
 #[command(

@@ -1,5 +1,5 @@
 //! `smiless profile <function>`: measure a deployed function through the provider's (or the gateway's)
-//! API and fit its profile ([`crate::profiler`]); save it in the project's profile format, plot measured vs
+//! API and fit its profile ([`profiler`]); save it in the project's profile format, plot measured vs
 //! fitted, print a table or `--json`.
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use optimizer::{Hardware, ProfileSet};
 
-use crate::profiler::{self, Config, Progress, Report, client::Api};
+use profiler::{self, Config, Progress, Report, client::Api};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use actix_web::{HttpServer, web};
 use anyhow::Context;
 
-use crate::api::{self, AppState};
-use crate::backend::Backend;
-use crate::backend::kube::KubeBackend;
-use crate::backend::local::LocalBackend;
-use crate::catalog::Catalog;
-use crate::config::{Config, ServeArgs};
-use crate::runtime::{Runtime, RuntimeConfig};
+use backend_kube::KubeBackend;
+use backend_local::local::LocalBackend;
+use backend_local::runtime::{Runtime, RuntimeConfig};
+use contract::api::{self, AppState};
+use contract::backend::Backend;
+use contract::catalog::Catalog;
+use contract::config::{Config, ServeArgs};
 
 /// Which backend runs the functions.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -40,15 +40,15 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "local", env = "SMILESS_BACKEND")]
     pub backend: BackendKind,
     #[command(flatten)]
-    pub kube: crate::backend::kube::KubeArgs,
+    pub kube: backend_kube::KubeArgs,
     /// The control loop's policy: smiless, always-on, or keepalive:<duration> (OpenFaaS' fixed
     /// scale-to-zero window, profile time), for comparisons on the same machine.
-    #[arg(long, env = crate::control::policy::ENV_POLICY, default_value = "smiless")]
-    pub policy: crate::control::LivePolicy,
+    #[arg(long, env = control::policy::ENV_POLICY, default_value = "smiless")]
+    pub policy: control::LivePolicy,
     /// The load estimate the planner gets: recent (the simulator's recent-window estimator, the default)
     /// or forecaster (the predictor's hybrid histogram, then its LSTM). The forecaster is scored either way.
-    #[arg(long, env = crate::control::estimator::ENV_ESTIMATOR, default_value = "recent")]
-    pub estimator: crate::control::EstimatorKind,
+    #[arg(long, env = control::estimator::ENV_ESTIMATOR, default_value = "recent")]
+    pub estimator: control::EstimatorKind,
 }
 
 /// Restores the persisted desired state in the backend (after a restart, including after kill -9).
@@ -121,8 +121,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 work_dir: config.state_dir.join("run"),
             })?;
             Arc::new(
-                LocalBackend::new(rt, catalog.secrets_root(), config.read_timeout)
-                    .with_gpu(crate::gpu::local::LocalGpu::discover(&config.state_dir)),
+                LocalBackend::new(rt, catalog.secrets_root(), config.read_timeout).with_gpu(
+                    function_kit::gpu::local::LocalGpu::discover(&config.state_dir),
+                ),
             )
         }
         BackendKind::Kubernetes => {
@@ -148,8 +149,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &config,
     ));
     // The DAG control loop (every second: observe, plan, scale, pre-warm).
-    backend_rt.spawn(crate::control::run_with(
-        state.clone(),
+    backend_rt.spawn(control::run_with(
+        state.clone().into_inner(),
         args.policy,
         args.estimator,
     ));

@@ -159,7 +159,7 @@ fn search_space(args: &Args) -> Result<Option<optimizer::SearchSpace>> {
         bail!("--cpus must be at least 1");
     }
     if args.cpus.is_some() || args.gpus.is_some() {
-        space.hardware = crate::backend::host::space(crate::backend::host::Host {
+        space.hardware = contract::backend::host::space(contract::backend::host::Host {
             cpus: args.cpus.unwrap_or(usize::MAX),
             gpus: args.gpus.unwrap_or(1),
         });
@@ -214,7 +214,7 @@ fn arrivals(spec: &str) -> Result<Vec<Vec<f64>>> {
 
 /// A predictor forecaster as the simulator's load estimator: per-second counts into a [`History`],
 /// the forecast (count of the next window, next inter-arrival) turned into a [`Load`] by the live loop's
-/// own [`crate::control::forecast::load_of`].
+/// own [`control::forecast::load_of`].
 struct ForecastEstimator {
     forecaster: Box<dyn Forecaster>,
     history: History,
@@ -269,7 +269,7 @@ impl LoadEstimator for ForecastEstimator {
         if closed || self.cached.is_none() {
             // The live loop's reading of a forecast (one formula for both sides).
             let f = self.forecaster.forecast(&self.history);
-            self.cached = Some(crate::control::forecast::load_of(&f, &self.history));
+            self.cached = Some(control::forecast::load_of(&f, &self.history));
         }
         self.cached.unwrap_or(Load {
             rate_per_s: 0.01,
@@ -291,18 +291,18 @@ fn estimator_factory(kind: &str) -> Result<Box<experiment::EstimatorFactory<'sta
                 match ForecastEstimator::new(f, 60) {
                     Ok(e) => Box::new(e),
                     // 60 s windows of 1 s steps are always valid; fall back rather than panic.
-                    Err(_) => Box::new(crate::control::estimator::recent_window()),
+                    Err(_) => Box::new(control::estimator::recent_window()),
                 }
             },
         )
     };
     Ok(match kind {
         "recent" => Box::new(|_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
-            Box::new(crate::control::estimator::recent_window())
+            Box::new(control::estimator::recent_window())
         }),
         "forecaster" => Box::new(|_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
-            Box::new(crate::control::estimator::LiveEstimator::for_simulation(
-                crate::control::EstimatorKind::Forecaster,
+            Box::new(control::estimator::LiveEstimator::for_simulation(
+                control::EstimatorKind::Forecaster,
             ))
         }),
         "ewma" => make("ewma"),
@@ -605,7 +605,7 @@ mod tests {
         }
         let l = e.estimate(1200.0);
         let f = e.forecaster.forecast(&e.history);
-        assert_eq!(l, crate::control::forecast::load_of(&f, &e.history));
+        assert_eq!(l, control::forecast::load_of(&f, &e.history));
         assert!(l.interarrival_s >= 20.0, "{l:?}");
         assert!((l.rate_per_s * l.interarrival_s - 3.0).abs() < 0.5, "{l:?}");
     }

@@ -1,5 +1,5 @@
 //! `smiless watchdog`: the runtime of one function replica on the local backend. It is configured by the
-//! OpenFaaS watchdogs' environment variables; see [`provider::watchdog`](crate::watchdog).
+//! OpenFaaS watchdogs' environment variables; see [`function_kit::watchdog`](function_kit::watchdog).
 
 use std::ffi::OsString;
 
@@ -29,12 +29,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(parent) = args.exec_child {
-        return Err(crate::watchdog::exec_child(parent, &args.command).into());
+        return Err(function_kit::watchdog::exec_child(parent, &args.command).into());
     }
     if !args.command.is_empty() {
         anyhow::bail!("`smiless watchdog` takes no arguments; set fprocess in the environment");
     }
-    let code = crate::watchdog::main()?;
+    let code = function_kit::watchdog::main()?;
     if code != 0 {
         std::process::exit(code);
     }

@@ -52,7 +52,10 @@ fn the_cpu_dry_run_measures_fits_and_reports() {
 
     let md = std::fs::read_to_string(&doc).unwrap();
     assert!(md.starts_with("# GPU\n\nhand-written text stays\n"), "{md}");
-    assert!(md.contains(provider::gpu::report::BEGIN) && md.contains(provider::gpu::report::END));
+    assert!(
+        md.contains(function_kit::gpu::report::BEGIN)
+            && md.contains(function_kit::gpu::report::END)
+    );
     for share in [10, 30, 50, 100] {
         for label in ["alone", "corun"] {
             assert!(md.contains(&format!("| {label} | {share} | 5 |")), "{md}");

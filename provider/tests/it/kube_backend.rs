@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backend_kube::KubeBackend;
+use backend_kube::mapping::{self, Options};
+use contract::backend::{Backend, Placement};
+use contract::catalog::FunctionRecord;
+use contract::types::FunctionDeployment;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, ListParams};
-use provider::backend::kube::KubeBackend;
-use provider::backend::kube::mapping::{self, Options};
-use provider::backend::{Backend, Placement};
-use provider::catalog::FunctionRecord;
-use provider::types::FunctionDeployment;
 
 fn kubeconfig() -> Option<PathBuf> {
     match std::env::var_os("SMILESS_KUBECONFIG_TEST").filter(|v| !v.is_empty()) {

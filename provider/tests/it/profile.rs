@@ -2,7 +2,7 @@
 //! online profile refresh of the live control loop.
 use std::time::Duration;
 
-use provider::profiler::{self, Config, NoProgress, client::Api};
+use profiler::{self, Config, NoProgress, client::Api};
 use serde_json::json;
 
 use crate::client::{get, request, send_json};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use backend_local::runtime::{FunctionKey, LogQuery, ReplicaSpec, Runtime, RuntimeConfig};
 use futures::StreamExt;
-use provider::runtime::{FunctionKey, LogQuery, ReplicaSpec, Runtime, RuntimeConfig};
 
 use crate::watchdog::{SMILESS, call, children, wait_dead};
 

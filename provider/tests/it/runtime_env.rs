@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use provider::runtime::{FunctionKey, GpuShare};
+use backend_local::runtime::{FunctionKey, GpuShare};
 
 use crate::runtime::{invoke, runtime, scratch, spec, wait_available, watchdog_pid_on};
 use crate::watchdog::{SMILESS, children, wait_dead};

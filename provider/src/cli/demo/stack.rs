@@ -47,7 +47,7 @@ pub fn deployments(text: &str, time_scale: f64) -> Result<Vec<Value>> {
             })?;
             let mut env = f.environment;
             env.insert(
-                crate::emulator::ENV_TIME_SCALE.to_owned(),
+                function_kit::emulator::ENV_TIME_SCALE.to_owned(),
                 time_scale.to_string(),
             );
             let mut d = json!({
