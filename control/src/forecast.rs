@@ -8,10 +8,10 @@
 //! reports as forecast vs actual). The per-second counts and the trained weights persist under the state
 //! directory ([`super::persist`]), so a restart brings the forecaster back.
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 
 use optimizer::sim::LoadEstimator;
 use optimizer::{GapModel, Load};
+use predictor::background::Background;
 use predictor::baselines::HybridHistogram;
 use predictor::{Forecast, Forecaster, History, LstmForecaster, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -65,7 +65,9 @@ pub struct DagForecaster {
     offset_s: f64,
     fallback: HybridHistogram,
     lstm: Option<Arc<LstmForecaster>>,
-    training: Option<JoinHandle<predictor::Result<LstmForecaster>>>,
+    /// Training off the tick's thread (inline for the simulator: a replay must not depend on thread
+    /// timing).
+    training: Background<LstmForecaster>,
     trainings: u32,
     trained_at: usize,
     /// The forecast made for the open window (scored when it closes).
@@ -77,8 +79,6 @@ pub struct DagForecaster {
     pub unsaved_model: bool,
     /// Set when a window closed since the state was last saved.
     pub unsaved_history: bool,
-    /// Train on the caller's thread (the simulator: a replay must not depend on thread timing).
-    blocking: bool,
 }
 
 impl std::fmt::Debug for DagForecaster {
@@ -104,7 +104,7 @@ impl Default for DagForecaster {
             offset_s: 0.0,
             fallback: HybridHistogram::default(),
             lstm: None,
-            training: None,
+            training: Background::threaded(),
             trainings: 0,
             trained_at: 0,
             current: None,
@@ -112,7 +112,6 @@ impl Default for DagForecaster {
             last_load: None,
             unsaved_model: false,
             unsaved_history: false,
-            blocking: false,
         }
     }
 }
@@ -122,7 +121,7 @@ impl DagForecaster {
     /// (the live loop trains in the background instead).
     pub fn blocking() -> DagForecaster {
         DagForecaster {
-            blocking: true,
+            training: Background::inline(),
             ..DagForecaster::default()
         }
     }
@@ -175,19 +174,8 @@ impl DagForecaster {
 
     /// Collects a finished training, and starts one when the history has grown enough.
     fn train(&mut self) {
-        if self.training.as_ref().is_some_and(JoinHandle::is_finished)
-            && let Some(h) = self.training.take()
-        {
-            match h.join() {
-                Ok(Ok(m)) if m.has_count_model() => {
-                    self.lstm = Some(Arc::new(m));
-                    self.trainings += 1;
-                    self.unsaved_model = true;
-                }
-                Ok(Ok(_)) => tracing::info!("forecaster: too little history for the LSTM yet"),
-                Ok(Err(e)) => tracing::warn!("forecaster training failed: {e}"),
-                Err(_) => tracing::warn!("forecaster training thread panicked"),
-            }
+        if let Some(done) = self.training.poll() {
+            self.collect(done);
         }
         let n = self.history.windows().len();
         let due = if self.lstm.is_none() {
@@ -195,21 +183,33 @@ impl DagForecaster {
         } else {
             n >= self.trained_at + RETRAIN_EVERY
         };
-        if self.training.is_none() && due {
+        if !self.training.is_pending() && due {
             self.trained_at = n;
             let h = self.history.clone();
-            let fit = move || {
+            let started = self.training.start(move || {
                 let mut m = LstmForecaster::new(train_config());
                 m.fit(&h)?;
                 Ok(m)
-            };
-            if self.blocking {
-                self.training = Some(std::thread::spawn(fit));
-                self.finish_training();
-                return;
+            });
+            if let Err(e) = started {
+                tracing::warn!("forecaster: cannot start training: {e}");
             }
-            // A plain thread: training is CPU work of a second or so, far from the request path.
-            self.training = Some(std::thread::spawn(fit));
+            // Inline (the simulator): the model is ready now.
+            if let Some(done) = self.training.poll() {
+                self.collect(done);
+            }
+        }
+    }
+
+    fn collect(&mut self, done: predictor::Result<LstmForecaster>) {
+        match done {
+            Ok(m) if m.has_count_model() => {
+                self.lstm = Some(Arc::new(m));
+                self.trainings += 1;
+                self.unsaved_model = true;
+            }
+            Ok(_) => tracing::info!("forecaster: too little history for the LSTM yet"),
+            Err(e) => tracing::warn!("forecaster training failed: {e}"),
         }
     }
 
@@ -264,7 +264,7 @@ impl DagForecaster {
             interarrival_s: f64::from(f.next_interarrival_s),
             history_windows: self.history.windows().len(),
             trainings: self.trainings,
-            training: self.training.is_some(),
+            training: self.training.is_pending(),
             restored_s: self.offset_s as u64,
             score: self.score.clone(),
         }
@@ -272,10 +272,8 @@ impl DagForecaster {
 
     /// Waits for a running training (tests and shutdown).
     pub fn finish_training(&mut self) {
-        if let Some(h) = &self.training {
-            while !h.is_finished() {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
+        if let Some(done) = self.training.wait() {
+            self.collect(done);
         }
         self.train();
     }

@@ -3,6 +3,7 @@
 //!
 //! - [`workload`]: invocation series from the OrcBench models, a calibrated synthetic generator, or the
 //!   Azure Functions 2019 CSV format, named by a spec string ([`Workload`]).
+//! - [`background`]: training off the caller's thread, one job at a time, collected by polling.
 //! - [`series`]: [`Series`] and the incremental [`History`] forecasters read.
 //! - [`forecast`]: the [`Forecaster`] trait, [`Forecast`] and the [`CountClasses`].
 //! - [`lstm`]: the LSTM count classifier and dual-input inter-arrival model (candle-nn, CPU).
@@ -10,6 +11,7 @@
 //! - [`eval`]: the comparison (under-prediction, over-provisioning, inter-arrival MAE, timings).
 //! - [`plot`]: an SVG of forecast vs actual.
 #![forbid(unsafe_code)]
+pub mod background;
 pub mod baselines;
 pub mod error;
 pub mod eval;

@@ -1,20 +1,20 @@
 //! Online updates that never block forecasting: a snapshot of recent history is fine-tuned on a
-//! copy of the current model in a background `std::thread`, and the finished model is swapped in
+//! copy of the current model in the background ([`crate::background`]), and the finished model is swapped in
 //! under a write lock held only for the pointer swap. Forecasts clone the current `Arc` under a read
 //! lock and run without any lock held. One update runs at a time; a second request while one is in
-//! flight is refused with [`Error::Busy`] rather than queued, because a newer snapshot will come.
+//! flight is refused with [`crate::Error::Busy`] rather than queued, because a newer snapshot will come.
 use super::LstmForecaster;
-use crate::error::{Error, Result};
+use crate::background::Background;
+use crate::error::Result;
 use crate::forecast::{Forecast, Forecaster};
 use crate::series::History;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 /// An [`LstmForecaster`] that can be fine-tuned in the background.
 pub struct OnlineLstm {
     current: Arc<RwLock<Arc<LstmForecaster>>>,
-    worker: Mutex<Option<JoinHandle<Result<()>>>>,
+    worker: Mutex<Background<()>>,
     generation: Arc<AtomicU64>,
 }
 
@@ -31,7 +31,7 @@ impl OnlineLstm {
     pub fn new(model: LstmForecaster) -> Self {
         Self {
             current: Arc::new(RwLock::new(Arc::new(model))),
-            worker: Mutex::new(None),
+            worker: Mutex::new(Background::threaded()),
             generation: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -52,43 +52,33 @@ impl OnlineLstm {
 
     /// Whether an update is running.
     pub fn is_updating(&self) -> bool {
-        let w = self.worker.lock().unwrap_or_else(|e| e.into_inner());
-        w.as_ref().is_some_and(|h| !h.is_finished())
+        self.worker().is_running()
+    }
+
+    fn worker(&self) -> MutexGuard<'_, Background<()>> {
+        self.worker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts fine-tuning on `recent` for `epochs` epochs in the background and returns at once.
-    /// Fails with [`Error::Busy`] while a previous update is still running.
+    /// Fails with [`crate::Error::Busy`] while a previous update is still running.
     pub fn start_update(&self, recent: History, epochs: usize) -> Result<()> {
-        let mut w = self.worker.lock().unwrap_or_else(|e| e.into_inner());
-        if w.as_ref().is_some_and(|h| !h.is_finished()) {
-            return Err(Error::Busy);
-        }
-        if let Some(done) = w.take() {
-            // Surface nothing here: the previous result was either collected by `wait` or is
-            // superseded by this update.
-            let _ = done.join();
-        }
         let base = self.current();
         let slot = Arc::clone(&self.current);
         let generation = Arc::clone(&self.generation);
-        *w = Some(std::thread::spawn(move || {
+        // A previous result nobody collected with `wait` is superseded by this update.
+        self.worker().start(move || {
             let tuned = base.fine_tuned(&recent, epochs)?;
             *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(tuned);
             generation.fetch_add(1, Ordering::AcqRel);
             Ok(())
-        }));
-        Ok(())
+        })
     }
 
     /// Waits for the running update, if any, and returns its result.
     pub fn wait(&self) -> Result<()> {
-        let handle = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
-        match handle {
-            None => Ok(()),
-            Some(h) => h
-                .join()
-                .map_err(|_| Error::Invalid("the update thread panicked".into()))?,
-        }
+        // Take the job out first: the lock is not held while joining.
+        let mut job = std::mem::take(&mut *self.worker());
+        job.wait().unwrap_or(Ok(()))
     }
 }
 
