@@ -52,6 +52,19 @@ pub struct JointInput {
     pub prices: Prices,
 }
 
+impl JointInput {
+    /// The DAGs against `capacity`: no standalone functions, every priority 0, default prices.
+    pub fn new(dags: Vec<PlanInput>, capacity: Capacity) -> JointInput {
+        JointInput {
+            dags,
+            standalone: Vec::new(),
+            capacity,
+            priority: BTreeMap::new(),
+            prices: Prices::default(),
+        }
+    }
+}
+
 /// Why a DAG does not meet its SLA.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

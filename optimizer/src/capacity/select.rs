@@ -217,6 +217,35 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
             break;
         }
     }
+    // Greedy fills: the DAGs one at a time, each the cheapest plan on its own ladder that fits beside
+    // those before it; largest requests first, then smallest first.
+    let mut order: Vec<usize> = (0..ctxs.len()).collect();
+    order.sort_by(|&a, &b| {
+        demand(&menus[b][0].replicas, cap).total_cmp(&demand(&menus[a][0].replicas, cap))
+    });
+    for _ in 0..2 {
+        let mut taken = reserved.to_vec();
+        for &d in &order {
+            let Some(c) = fit_one(&ctxs[d], &taken, cap) else {
+                break;
+            };
+            taken.extend(c.replicas.iter().cloned());
+            if !menus[d].iter().any(|m| same_plan(m, &c)) {
+                menus[d].push(c);
+            }
+        }
+        order.reverse();
+    }
+    // Small enough: every plan of every DAG that no cheaper plan requesting no more beats.
+    let complete: Vec<Option<Vec<Cand>>> = ctxs.iter().map(enumerate).collect();
+    let exact = complete.iter().all(Option::is_some);
+    for (menu, all) in menus.iter_mut().zip(complete) {
+        for c in all.into_iter().flatten() {
+            if !menu.iter().any(|m| same_plan(m, &c)) {
+                menu.push(c);
+            }
+        }
+    }
     match select(&menus, reserved, cap) {
         Some(pick) => SetOutcome::Fit {
             cands: pick
@@ -224,7 +253,7 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
                 .zip(&menus)
                 .map(|(&i, m)| m[i].clone())
                 .collect(),
-            proven: false,
+            proven: exact,
         },
         None => SetOutcome::NoFit {
             leanest: menus
@@ -237,6 +266,125 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
                 .collect(),
         },
     }
+}
+
+/// The cheapest plan of `ctx` met on its ladder whose requests fit beside `taken`.
+fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
+    let fits = |c: &Cand| {
+        let mut all = taken.to_vec();
+        all.extend(c.replicas.iter().cloned());
+        cap.pack(&all)
+    };
+    let c = solve(ctx, (0.0, 0.0), cap)?;
+    let p = fits(&c);
+    if p.fits() {
+        return Some(c);
+    }
+    let gpu_short = p
+        .unplaced
+        .iter()
+        .any(|r| matches!(r.hardware, Hardware::Gpu { .. }));
+    let cpu_short = p.unplaced.len() > usize::from(gpu_short) || !gpu_short;
+    let mut best: Option<Cand> = None;
+    for &t in &LADDER {
+        for pen in [
+            (
+                if cpu_short { t } else { 0.0 },
+                if gpu_short { t } else { 0.0 },
+            ),
+            (t, t),
+        ] {
+            if let Some(c) = solve(ctx, pen, cap)
+                && fits(&c).fits()
+                && best.as_ref().is_none_or(|b| c.own_cost < b.own_cost)
+            {
+                best = Some(c);
+            }
+        }
+        if best.is_some() {
+            return best;
+        }
+    }
+    None
+}
+
+/// An enumerated plan: cost, CPU cores and GPU shares per replica (largest first), picks.
+type Found = (f64, Vec<u32>, Vec<u32>, Vec<usize>);
+
+/// Most plans [`enumerate`] evaluates per DAG.
+const ENUMERATE_BUDGET: usize = 50_000;
+
+/// Every SLA-meeting plan of `ctx` over its resource-aware option tables that no cheaper plan
+/// requesting no more (replica by replica) beats; `None` when there are more than
+/// [`ENUMERATE_BUDGET`] combinations.
+fn enumerate(ctx: &DagCtx) -> Option<Vec<Cand>> {
+    let input = &ctx.input;
+    let mut t = options::build_for_capacity(
+        input,
+        &input.space,
+        &options::Capacity {
+            penalty: &|_, _| 0.0,
+            resource_aware: true,
+        },
+    );
+    for p in &ctx.pins {
+        t.opts[p.node] = vec![p.opt];
+    }
+    let combos = t
+        .opts
+        .iter()
+        .try_fold(1usize, |a, o| a.checked_mul(o.len()))?;
+    if combos == 0 || combos > ENUMERATE_BUDGET {
+        return None;
+    }
+    let n = input.dag.len();
+    let sla = input.sla_s * (1.0 + search::SLA_EPS);
+    let mut picks = vec![0usize; n];
+    let mut finish = vec![0.0; 2 * n];
+    // (cost, CPU cores and GPU shares per replica, largest first, picks)
+    let mut found: Vec<Found> = Vec::new();
+    let burst = input.load.burst_size();
+    'all: loop {
+        let (c, l) = search::quick_eval(input, &t, &picks, &mut finish);
+        if l <= sla {
+            let (mut cpu, mut gpu) = (Vec::new(), Vec::new());
+            for (f, &j) in picks.iter().enumerate() {
+                let ch = &t.opts[f][j].choice;
+                let k = super::peak_replicas(ch, burst) as usize;
+                match ch.hardware {
+                    Hardware::Cpu { cores } => cpu.extend(std::iter::repeat_n(cores, k)),
+                    Hardware::Gpu { share_pct } => gpu.extend(std::iter::repeat_n(share_pct, k)),
+                }
+            }
+            cpu.sort_unstable_by(|a, b| b.cmp(a));
+            gpu.sort_unstable_by(|a, b| b.cmp(a));
+            found.push((c, cpu, gpu, picks.clone()));
+        }
+        for (p, o) in picks.iter_mut().zip(&t.opts) {
+            *p += 1;
+            if *p < o.len() {
+                continue 'all;
+            }
+            *p = 0;
+        }
+        break;
+    }
+    found.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let within = |x: &[u32], y: &[u32]| x.len() <= y.len() && x.iter().zip(y).all(|(a, b)| a <= b);
+    let mut kept: Vec<&Found> = Vec::new();
+    for f in &found {
+        if !kept
+            .iter()
+            .any(|k| within(&k.1, &f.1) && within(&k.2, &f.2))
+        {
+            kept.push(f);
+        }
+    }
+    Some(
+        kept.into_iter()
+            .map(|k| candidate(ctx, &t, &k.3, SearchStats::default()))
+            .collect(),
+    )
 }
 
 fn same_plan(a: &Cand, b: &Cand) -> bool {
@@ -256,7 +404,7 @@ pub(crate) fn demand(replicas: &[Replica], cap: &Capacity) -> f64 {
             Hardware::Cpu { cores } => f64::from(cores) * 1000.0 / (cpu.max(1) as f64),
             Hardware::Gpu { share_pct } => f64::from(share_pct) / f64::from(gpu.max(1)),
         })
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 /// The cheapest choice of one menu entry per DAG whose requests, with `reserved`, fit (step 3).

@@ -1,10 +1,8 @@
 //! Table tests of the packing, the degradation rule and the joint planner on the paper's DAGs.
 #![allow(clippy::unwrap_used)]
-use std::collections::BTreeMap;
-
 use super::joint::{DegradeReason, JointInput, JointPlan, Standalone, plan_all};
 use super::*;
-use crate::{Load, PlanInput, Prices, ProfileSet, testkit};
+use crate::{Load, PlanInput, ProfileSet, testkit};
 
 fn cpu(cores: u32) -> Replica {
     Replica {
@@ -112,13 +110,7 @@ pub(crate) fn stack_inputs(load: Load) -> Vec<PlanInput> {
 }
 
 fn joint(dags: Vec<PlanInput>, capacity: Capacity) -> JointInput {
-    JointInput {
-        dags,
-        standalone: Vec::new(),
-        capacity,
-        priority: BTreeMap::new(),
-        prices: Prices::default(),
-    }
+    JointInput::new(dags, capacity)
 }
 
 fn assert_within(plan: &JointPlan) {
