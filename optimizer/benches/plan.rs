@@ -3,12 +3,17 @@
 //! of 8, 16, 32 and 64 functions. First a table (time per plan and cost ratio to the exhaustive optimum,
 //! measured with a plain loop), then criterion's own measurements of the same calls.
 //!
-//! Run: `cargo bench -p optimizer --bench plan` (`-- --table-only` for the table alone, `-- --quick` for a
-//! shorter criterion pass).
+//! Then the joint planner (capacity and every DAG together) on the paper's DAGs and on 64 functions in 8
+//! DAGs.
+//!
+//! Run: `cargo bench -p optimizer --bench plan` (`-- --table-only` for the tables alone, `-- --joint-only`
+//! for the joint table alone, `-- --quick` for a shorter criterion pass).
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
+use optimizer::capacity::joint::{JointInput, plan_all};
+use optimizer::capacity::{Capacity, KubeNode};
 use optimizer::planners::fastest_latency;
 use optimizer::{
     CoOptimiser, Exhaustive, Load, Plan, PlanInput, Policy, ProfileSet, options, testkit,
@@ -148,6 +153,109 @@ fn table() {
     );
 }
 
+/// The joint planner's cases: the three paper DAGs (as stack.yml names them) and 64 functions in 8
+/// random DAGs, on the kube e2e's fake cluster (2 CPU nodes of 16 cores, 2 GPU nodes of 32 cores and
+/// one GPU in 10 units) and on a 2-core host.
+fn joint_cases() -> Vec<(String, JointInput)> {
+    let set = ProfileSet::paper();
+    let load = Load::new(Some(1.0), None).expect("load");
+    let node = |name: &str, cores: u64, gpu_units| KubeNode {
+        name: name.into(),
+        cpu_millis: cores * 1000,
+        gpu_units,
+        units_per_gpu: 10,
+    };
+    let cluster = Capacity::from_kube_nodes(&[
+        node("cpu-node-0", 16, 0),
+        node("cpu-node-1", 16, 0),
+        node("gpu-node-0", 32, 10),
+        node("gpu-node-1", 32, 10),
+    ])
+    .expect("cluster");
+    let paper: Vec<PlanInput> = testkit::PAPER_DAGS
+        .iter()
+        .map(|n| {
+            PlanInput::new(testkit::stack_dag(n).expect("dag"), &set, 2.0, load).expect("input")
+        })
+        .collect();
+    let many: Vec<PlanInput> = (0..8u64)
+        .map(|i| {
+            let mut dag = testkit::random_dag(100 + i, 8, testkit::SHAPES[(i % 5) as usize]);
+            dag.name = format!("d{i}");
+            for n in &mut dag.nodes {
+                n.name = format!("d{i}-{}", n.name);
+            }
+            let mut input = PlanInput::new(dag, &set, 1.0, load).expect("input");
+            input.sla_s = 1.5 * fastest_latency(&input);
+            input
+        })
+        .collect();
+    vec![
+        (
+            "3 paper DAGs, fake cluster".into(),
+            JointInput::new(paper.clone(), cluster.clone()),
+        ),
+        (
+            "3 paper DAGs, 2-core host".into(),
+            JointInput::new(paper, Capacity::host(2, &[])),
+        ),
+        (
+            "64 fns in 8 DAGs, fake cluster".into(),
+            JointInput::new(many.clone(), cluster),
+        ),
+        (
+            "64 fns in 8 DAGs, 2-core host".into(),
+            JointInput::new(many, Capacity::host(2, &[])),
+        ),
+    ]
+}
+
+fn joint_table() {
+    println!(
+        "\n{:<32} {:>4} {:>11} {:>11} {:>9} {:>8} {:>14}",
+        "joint case", "fns", "wall", "cpu", "$/h", "degraded", "cores used/cap"
+    );
+    for (label, ji) in joint_cases() {
+        let fns: usize = ji.dags.iter().map(|d| d.dag.len()).sum();
+        let first = plan_all(&ji).expect("joint plan");
+        let start = Instant::now();
+        let c0 = cpu_ns();
+        let mut calls = 0u32;
+        while start.elapsed() < Duration::from_millis(500) || calls < 3 {
+            black_box(plan_all(&ji).expect("joint plan"));
+            calls += 1;
+        }
+        let cpu = Duration::from_nanos((cpu_ns() - c0) / u64::from(calls));
+        let wall = start.elapsed() / calls;
+        let used: u64 = first
+            .packing
+            .nodes
+            .iter()
+            .map(|n| n.cpu_millis_requested)
+            .sum();
+        let cap: u64 = first
+            .packing
+            .nodes
+            .iter()
+            .map(|n| n.cpu_millis_capacity)
+            .sum();
+        println!(
+            "{:<32} {:>4} {:>9.1}µs {:>9.1}µs {:>9.4} {:>8} {:>8}/{:<5}",
+            label,
+            fns,
+            wall.as_secs_f64() * 1e6,
+            cpu.as_secs_f64() * 1e6,
+            first.cost_per_hour,
+            first.degraded.len(),
+            used / 1000,
+            cap / 1000,
+        );
+    }
+    println!(
+        "(joint: capacity::joint::plan_all, every DAG and the capacity together; time per call.)"
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("plan");
     for case in cases() {
@@ -161,14 +269,22 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+    for (label, ji) in joint_cases() {
+        g.bench_function(format!("joint/{label}"), |b| {
+            b.iter(|| plan_all(black_box(&ji)))
+        });
+    }
     g.finish();
 }
 
 criterion_group!(benches, bench);
 
 fn main() {
-    table();
-    if std::env::args().any(|a| a == "--table-only") {
+    if !std::env::args().any(|a| a == "--joint-only") {
+        table();
+    }
+    joint_table();
+    if std::env::args().any(|a| a == "--table-only" || a == "--joint-only") {
         return;
     }
     benches();

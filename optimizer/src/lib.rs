@@ -5,6 +5,8 @@
 //!   the inputs.
 //! - [`model`]: cost and latency of a function's choice and of a whole plan.
 //! - [`options`], [`search`]: per-function option tables, the top-K co-optimiser and the exact optimum.
+//! - [`capacity`]: the cluster's nodes, what a plan requests, the packing, and the joint planner of
+//!   every DAG and standalone function against them.
 //! - [`planners`], [`baselines`]: everything that implements [`Policy`], and [`policy_by_name`].
 //! - [`exec`]: the executor, what a plan means at run time (replica lifecycle), driven by the
 //!   simulator and the live control loop alike.
@@ -12,6 +14,7 @@
 //! - [`hash`]: FNV-1a, the workspace's one stable hash.
 #![forbid(unsafe_code)]
 pub mod baselines;
+pub mod capacity;
 pub mod dag;
 pub mod exec;
 pub mod hardware;

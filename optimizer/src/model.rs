@@ -435,6 +435,15 @@ pub struct Evaluation {
 
 /// Evaluates `choices` (one per DAG node, in node order) along the DAG.
 pub fn evaluate(input: &PlanInput, choices: &[Choice]) -> Evaluation {
+    let behaviours: Vec<Behaviour> = (0..input.dag.len())
+        .map(|f| behaviour(input, f, &choices[f]))
+        .collect();
+    evaluate_behaviours(input, &behaviours)
+}
+
+/// Evaluates the DAG of `input` with each node's behaviour given (one per node, in node order): the
+/// capacity planner's shared functions behave under the load of every DAG that names them.
+pub fn evaluate_behaviours(input: &PlanInput, behaviours: &[Behaviour]) -> Evaluation {
     let dag = &input.dag;
     let n = dag.len();
     let mut ev = Evaluation {
@@ -452,7 +461,7 @@ pub fn evaluate(input: &PlanInput, choices: &[Choice]) -> Evaluation {
             .iter()
             .map(|&p| ev.finish[p])
             .fold(0.0, f64::max);
-        let b = behaviour(input, f, &choices[f]);
+        let b = &behaviours[f];
         ev.start[f] = b.start(s0);
         finish0[f] = b.finish(s0);
         ev.finish[f] = b.finish_tail(s0, sw);

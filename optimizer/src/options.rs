@@ -2,6 +2,7 @@
 //! the space allows, reduced to its Pareto set (an option worse or equal in cost, in added latency, in
 //! readiness and in queueing wait than another is dropped; the drop is exact because a function's finish
 //! times and cost are monotone in those numbers).
+use crate::capacity::peak_replicas;
 use crate::hardware::Hardware;
 use crate::model::{self, Behaviour, Pieces, Pol, min_replicas, prewarm_lower_offset, service};
 use crate::plan::{Choice, ColdStart, PlanInput, PrewarmMode, SearchSpace};
@@ -77,7 +78,7 @@ pub struct Tables {
     pub sinks: Vec<usize>,
 }
 
-fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
+pub(crate) fn to_opt(choice: Choice, b: Behaviour, init_est: f64) -> Opt {
     let alpha = b.delay + b.service;
     Opt {
         choice,
@@ -107,7 +108,42 @@ fn total_key(x: f64) -> i64 {
 /// is no shorter is skipped (same latency, same init, higher price); and every option no better than the
 /// function's fastest option in all of cost, α and β is dropped before sorting.
 pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
-    build_with(input, space, true)
+    build_with(input, space, true, &Capacity::NONE)
+}
+
+/// How [`build_for_capacity`] weighs and keeps options when the cluster's capacity binds.
+pub struct Capacity<'a> {
+    /// Added to an option's cost ($/h) for what it requests (`capacity::requests`); an infinite
+    /// penalty drops the option (it cannot be placed).
+    pub penalty: &'a dyn Fn(&Choice, u32) -> f64,
+    /// An option dominates another only if it also requests no more: the same device kind, no larger a
+    /// replica, no more replicas at peak (so a cheap but large option does not hide a small one).
+    pub resource_aware: bool,
+}
+
+impl Capacity<'_> {
+    const NONE: Capacity<'static> = Capacity {
+        penalty: &|_, _| 0.0,
+        resource_aware: false,
+    };
+}
+
+/// [`build`] for capacity-aware planning (`crate::capacity`): each option's cost carries `cap.penalty`
+/// (the search then minimises cost plus the price put on capacity; the plan's own cost is evaluated
+/// without it), and with `cap.resource_aware` the Pareto reduction keeps an option whenever every option
+/// that beats it requests more. The group pruning is off then (it ignores requests).
+pub fn build_for_capacity(input: &PlanInput, space: &SearchSpace, cap: &Capacity<'_>) -> Tables {
+    build_with(input, space, !cap.resource_aware, cap)
+}
+
+/// Whether `a` requests no more than `b` (same device kind, no larger replica, no more at peak).
+fn requests_no_more(a: &Choice, b: &Choice, m: u32) -> bool {
+    let size = |h: Hardware| match h {
+        Hardware::Cpu { cores } => (0, cores),
+        Hardware::Gpu { share_pct } => (1, share_pct),
+    };
+    let ((ka, sa), (kb, sb)) = (size(a.hardware), size(b.hardware));
+    ka == kb && sa <= sb && peak_replicas(a, m) <= peak_replicas(b, m)
 }
 
 /// Whether `p` comes before `o` in the Pareto pass's order: `total_cmp` on (cost, α, β), then the
@@ -159,7 +195,12 @@ fn prune_group(all: &mut Vec<Opt>, start: usize) {
 }
 
 /// [`build`], with the per-group pruning switchable (off only to test that it changes nothing).
-fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tables {
+fn build_with(
+    input: &PlanInput,
+    space: &SearchSpace,
+    prune_groups: bool,
+    cap: &Capacity<'_>,
+) -> Tables {
     let n = input.dag.len();
     let m = input.load.burst_size();
     let mut tables = Tables {
@@ -287,7 +328,10 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
                             // Placed to be ready exactly when needed (search::materialise): no idle wait.
                             b.idle_rate_h = 0.0;
                         }
-                        all.push(to_opt(choice, b, init_est));
+                        b.cost_h += (cap.penalty)(&choice, m);
+                        if b.cost_h.is_finite() {
+                            all.push(to_opt(choice, b, init_est));
+                        }
                     };
                     if space.policies.always_on {
                         push(ColdStart::AlwaysOn, Pol::AlwaysOn, false);
@@ -331,7 +375,11 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
         let fastest_opt = all.get(fast).copied();
         keys.clear();
         keys.extend(all.iter().enumerate().filter_map(|(i, o)| {
-            let dominated = i != fast && fastest_opt.is_some_and(|f| f.dominates(o));
+            let dominated = i != fast
+                && fastest_opt.is_some_and(|f| {
+                    f.dominates(o)
+                        && (!cap.resource_aware || requests_no_more(&f.choice, &o.choice, m))
+                });
             (!dominated).then_some((
                 total_key(o.cost),
                 total_key(o.alpha),
@@ -351,6 +399,16 @@ fn build_with(input: &PlanInput, space: &SearchSpace, prune_groups: bool) -> Tab
         let mut lines: Vec<(f64, f64)> = Vec::with_capacity(16);
         for &(_, _, _, i) in &keys {
             let o = &all[i as usize];
+            if cap.resource_aware {
+                if kept
+                    .iter()
+                    .any(|k| k.dominates(o) && requests_no_more(&k.choice, &o.choice, m))
+                {
+                    continue;
+                }
+                kept.push(*o);
+                continue;
+            }
             if lines
                 .iter()
                 .any(|&(a, w)| a <= o.alpha + 1e-12 && w <= o.wait + 1e-12)
@@ -481,8 +539,8 @@ mod tests {
         }
         let mut sorted_fewer = 0;
         for input in &inputs {
-            let pruned = build_with(input, &input.space, true);
-            let full = build_with(input, &input.space, false);
+            let pruned = build_with(input, &input.space, true, &Capacity::NONE);
+            let full = build_with(input, &input.space, false, &Capacity::NONE);
             assert_eq!(pruned.opts, full.opts);
             assert_eq!(
                 (&pruned.min_cost, &pruned.min_alpha, &pruned.min_beta),

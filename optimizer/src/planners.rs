@@ -111,28 +111,7 @@ impl Policy for CoOptimiser {
             )));
         }
         let t = options::build(input, &space);
-        search::check_feasible(input, &t)?;
-        let b = Bounds::new(input, &t);
-        let (mut picks, cost, expanded) = candidates(input, &t, &b)?;
-        let mut stats = SearchStats {
-            expanded,
-            proven_optimal: false,
-        };
-        if input.polish_nodes > 0 {
-            // A budgeted branch and bound seeded with the best candidate: it can only find cheaper plans,
-            // and when it closes the tree within budget the plan is proven optimal.
-            if let Some(e) = exact::search(
-                input,
-                &t,
-                &b,
-                Some((picks.clone(), cost)),
-                input.polish_nodes,
-            ) {
-                picks = e.picks;
-                stats.expanded += e.expanded;
-                stats.proven_optimal = e.proven;
-            }
-        }
+        let (picks, stats) = search_tables(input, &t)?;
         Ok(search::materialise(
             input,
             &t,
@@ -142,6 +121,38 @@ impl Policy for CoOptimiser {
             stats,
         ))
     }
+}
+
+/// The co-optimiser's search on prepared option tables (the capacity planner's tables carry a price
+/// on what an option requests): candidates, then the budgeted branch-and-bound polish. The picks (one
+/// option index per node) and the statistics; an error when no plan meets the SLA.
+pub(crate) fn search_tables(
+    input: &PlanInput,
+    t: &Tables,
+) -> Result<(Vec<usize>, SearchStats), PlanError> {
+    search::check_feasible(input, t)?;
+    let b = Bounds::new(input, t);
+    let (mut picks, cost, expanded) = candidates(input, t, &b)?;
+    let mut stats = SearchStats {
+        expanded,
+        proven_optimal: false,
+    };
+    if input.polish_nodes > 0 {
+        // A budgeted branch and bound seeded with the best candidate: it can only find cheaper plans,
+        // and when it closes the tree within budget the plan is proven optimal.
+        if let Some(e) = exact::search(
+            input,
+            t,
+            &b,
+            Some((picks.clone(), cost)),
+            input.polish_nodes,
+        ) {
+            picks = e.picks;
+            stats.expanded += e.expanded;
+            stats.proven_optimal = e.proven;
+        }
+    }
+    Ok((picks, stats))
 }
 
 /// The latency of the fastest plan in the input's space (the SLA below which nothing is feasible).

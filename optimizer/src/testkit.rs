@@ -176,6 +176,30 @@ pub fn paper_dag(name: &str) -> Option<Dag> {
 
 pub const PAPER_DAGS: [&str; 3] = ["voice-assistant", "amber-alert", "image-query"];
 
+/// The paper's DAG `name` as `stack.yml` deploys it: every member's name prefixed (`va-`, `aa-`,
+/// `iq-`), its profile the unprefixed name, so no function is shared between DAGs.
+pub fn stack_dag(name: &str) -> Option<Dag> {
+    let dag = paper_dag(name)?;
+    let prefix: String = name
+        .split('-')
+        .filter_map(|w| w.chars().next())
+        .chain(std::iter::once('-'))
+        .collect();
+    let members: Vec<(String, Option<String>, Vec<String>)> = dag
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let next = dag.succ[i]
+                .iter()
+                .map(|&j| format!("{prefix}{}", dag.nodes[j].name))
+                .collect();
+            (format!("{prefix}{}", n.name), n.profile.clone(), next)
+        })
+        .collect();
+    Dag::build(name, "openfaas-fn", &members, Some(2.0)).ok()
+}
+
 /// A hand-made plan for `dag` (tests of what a plan means at run time): member `i` gets `choices[i]`
 /// (policy, hardware, replicas) with batch 1; the predicted numbers are placeholders.
 pub fn plan_of(dag: &Dag, choices: &[(crate::ColdStart, crate::Hardware, u32)]) -> crate::Plan {

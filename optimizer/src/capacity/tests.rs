@@ -1,0 +1,197 @@
+//! Table tests of the packing, the degradation rule and the joint planner on the paper's DAGs.
+#![allow(clippy::unwrap_used)]
+use super::joint::{DegradeReason, JointInput, JointPlan, Standalone, plan_all};
+use super::*;
+use crate::{Load, PlanInput, ProfileSet, testkit};
+
+fn cpu(cores: u32) -> Replica {
+    Replica {
+        function: format!("c{cores}"),
+        hardware: Hardware::Cpu { cores },
+    }
+}
+
+fn gpu(share_pct: u32) -> Replica {
+    Replica {
+        function: format!("g{share_pct}"),
+        hardware: Hardware::Gpu { share_pct },
+    }
+}
+
+/// The kube e2e's fake cluster (e2e/kube/cluster.sh): two CPU nodes of 16 cores, two GPU nodes of
+/// 32 cores and one GPU in 10 MPS units.
+pub(crate) fn fake_cluster() -> Capacity {
+    let node = |name: &str, cores: u64, gpu_units| KubeNode {
+        name: name.into(),
+        cpu_millis: cores * 1000,
+        gpu_units,
+        units_per_gpu: 10,
+    };
+    Capacity::from_kube_nodes(&[
+        node("cpu-node-0", 16, 0),
+        node("cpu-node-1", 16, 0),
+        node("gpu-node-0", 32, 10),
+        node("gpu-node-1", 32, 10),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn packing_table() {
+    let host2 = Capacity::host(2, &[]);
+    let host_gpu = Capacity::host(4, &[100]);
+    let cluster = fake_cluster();
+    // (capacity, requests, fits)
+    let cases: Vec<(&Capacity, Vec<Replica>, bool)> = vec![
+        (&host2, vec![cpu(1), cpu(1)], true),
+        (&host2, vec![cpu(1), cpu(1), cpu(1)], false),
+        (&host2, vec![cpu(4)], false),
+        (&host2, vec![gpu(10)], false),
+        (&host_gpu, vec![gpu(60), gpu(40), cpu(4)], true),
+        (&host_gpu, vec![gpu(60), gpu(50)], false),
+        // 10 units per GPU: 25 % needs 3 units, so four of them (12 units) do not share one GPU.
+        (&cluster, vec![gpu(25); 6], true),
+        (&cluster, vec![gpu(25); 7], false),
+        (&cluster, vec![gpu(10); 20], true),
+        (&cluster, vec![gpu(10); 21], false),
+        // First-fit decreasing puts the 8-core replicas first: 12 of them fill 96 cores exactly.
+        (&cluster, [vec![cpu(8); 8], vec![cpu(4); 8]].concat(), true),
+        (&cluster, [vec![cpu(8); 12], vec![cpu(1)]].concat(), false),
+    ];
+    for (i, (cap, reqs, fits)) in cases.into_iter().enumerate() {
+        let p = cap.pack(&reqs);
+        assert_eq!(p.fits(), fits, "case {i}: {p:?}");
+        for n in &p.nodes {
+            assert!(n.cpu_millis_requested <= n.cpu_millis_capacity, "case {i}");
+            assert!(n.gpu_units_requested <= n.gpu_units_capacity, "case {i}");
+        }
+        let placed: usize = p.nodes.iter().map(|n| n.replicas.len()).sum();
+        assert_eq!(placed + p.unplaced.len(), reqs.len(), "case {i}");
+    }
+}
+
+#[test]
+fn overcommit_scales_cpu_only_and_is_checked() {
+    let host = Capacity::host(2, &[100]).with_overcommit(2.0).unwrap();
+    assert!(host.pack(&[cpu(2), cpu(2)]).fits());
+    assert!(!host.pack(&[cpu(2), cpu(2), cpu(1)]).fits());
+    assert!(!host.pack(&[gpu(60), gpu(60)]).fits());
+    assert!(Capacity::host(2, &[]).with_overcommit(0.5).is_err());
+    assert!(Capacity::host(2, &[]).with_overcommit(f64::NAN).is_err());
+    assert!(Capacity::from_kube_nodes(&[]).is_err());
+}
+
+#[test]
+fn requests_count_replicas_at_their_peak() {
+    let c = |policy| crate::Choice {
+        hardware: Hardware::Cpu { cores: 2 },
+        batch: 1,
+        replicas: 5,
+        policy,
+    };
+    assert_eq!(peak_replicas(&c(ColdStart::AlwaysOn), 3), 5);
+    assert_eq!(
+        peak_replicas(&c(ColdStart::KeepAlive { seconds: 9.0 }), 3),
+        5
+    );
+    assert_eq!(
+        peak_replicas(&c(ColdStart::PreWarm { offset_s: 0.0 }), 3),
+        3
+    );
+    assert_eq!(requests("f", &c(ColdStart::AlwaysOn), 1).len(), 5);
+}
+
+pub(crate) fn stack_inputs(load: Load) -> Vec<PlanInput> {
+    let set = ProfileSet::paper();
+    testkit::PAPER_DAGS
+        .iter()
+        .map(|n| PlanInput::new(testkit::stack_dag(n).unwrap(), &set, 2.0, load).unwrap())
+        .collect()
+}
+
+fn joint(dags: Vec<PlanInput>, capacity: Capacity) -> JointInput {
+    JointInput::new(dags, capacity)
+}
+
+fn assert_within(plan: &JointPlan) {
+    assert!(plan.packing.fits(), "{:?}", plan.packing.unplaced);
+    for n in &plan.packing.nodes {
+        assert!(n.cpu_millis_requested <= n.cpu_millis_capacity, "{n:?}");
+        assert!(n.gpu_units_requested <= n.gpu_units_capacity, "{n:?}");
+    }
+}
+
+#[test]
+fn the_paper_dags_on_a_two_core_host_fit_and_say_what_was_degraded() {
+    let load = Load::new(Some(1.0), None).unwrap();
+    let plan = plan_all(&joint(stack_inputs(load), Capacity::host(2, &[]))).unwrap();
+    assert_within(&plan);
+    // voice-assistant's 2 s SLA needs a GPU: it is degraded, and says so.
+    let va = plan
+        .degraded
+        .iter()
+        .find(|d| d.dag == "voice-assistant")
+        .unwrap();
+    assert!(
+        matches!(va.reason, DegradeReason::SlaBelowFastest { .. }),
+        "{va:?}"
+    );
+    for (p, d) in plan.plans.iter().zip(testkit::PAPER_DAGS) {
+        let degraded = plan.degraded.iter().any(|x| x.dag == d);
+        match p {
+            Some(p) => assert!(p.meets_sla || degraded, "{d}"),
+            None => assert!(degraded, "{d}"),
+        }
+    }
+}
+
+#[test]
+fn the_paper_dags_on_the_fake_cluster_meet_every_sla_within_capacity() {
+    let load = Load::new(Some(1.0), None).unwrap();
+    let plan = plan_all(&joint(stack_inputs(load), fake_cluster())).unwrap();
+    assert_within(&plan);
+    assert!(plan.degraded.is_empty(), "{:?}", plan.degraded);
+    assert!(plan.plans.iter().all(|p| p.as_ref().unwrap().meets_sla));
+}
+
+/// Under a load that wants more than the cluster has, the lowest priority is degraded first, and
+/// what is kept fits.
+#[test]
+fn the_degradation_rule_follows_priority_then_demand() {
+    let load = Load::new(Some(40.0), Some(1.0)).unwrap();
+    let cap = Capacity::host(8, &[100]);
+    let mut input = joint(stack_inputs(load), cap.clone());
+    let free = plan_all(&input).unwrap();
+    assert_within(&free);
+    assert!(
+        !free.degraded.is_empty(),
+        "the load should not fit: {free:?}"
+    );
+    for victim in testkit::PAPER_DAGS {
+        input.priority = testkit::PAPER_DAGS
+            .iter()
+            .map(|d| (d.to_string(), i32::from(*d != victim)))
+            .collect();
+        let plan = plan_all(&input).unwrap();
+        assert_within(&plan);
+        assert!(
+            plan.degraded.iter().any(|d| d.dag == victim),
+            "{victim}: {:?}",
+            plan.degraded
+        );
+    }
+    // Standalone replicas are reserved first.
+    input.standalone = vec![Standalone {
+        name: "s".into(),
+        hardware: Hardware::Cpu { cores: 8 },
+        replicas: 1,
+    }];
+    let plan = plan_all(&input).unwrap();
+    assert_within(&plan);
+    assert!(
+        plan.packing.nodes[0]
+            .replicas
+            .iter()
+            .any(|r| r == "s cpu:8")
+    );
+}
