@@ -26,6 +26,8 @@ pub enum ConfigError {
     EmptyAuthFile(PathBuf),
     #[error("invalid namespace {0:?} (must be a DNS-1123 label)")]
     Namespace(String),
+    #[error("SMILESS_PRICES / --prices {path}: {message}")]
+    Prices { path: PathBuf, message: String },
 }
 
 /// `smiless serve` flags. Each long flag also reads the faas-netes environment variable named beside it.
@@ -66,6 +68,11 @@ pub struct ServeArgs {
     /// [default: $XDG_DATA_HOME/smiless, else ~/.local/share/smiless].
     #[arg(long, env = "SMILESS_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Prices the planner minimises: a JSON file `{"cpu_core_hour": 0.034, "gpu_hour": 3.06}` ($ per
+    /// CPU core-hour and per whole-GPU-hour; a GPU share costs its fraction). Default: the SMIless
+    /// paper's AWS prices. `GET /system/plan` shows the prices in force.
+    #[arg(long, env = "SMILESS_PRICES")]
+    pub prices: Option<PathBuf>,
     /// Largest replica count a function may ask for.
     #[arg(long, env = "SMILESS_MAX_REPLICAS", default_value_t = 64)]
     pub max_replicas: u32,
@@ -108,6 +115,8 @@ pub struct Config {
     pub max_replicas: u32,
     pub max_body_bytes: usize,
     pub workers: usize,
+    /// The prices the control loop plans and bills with.
+    pub prices: optimizer::Prices,
 }
 
 impl Config {
@@ -126,6 +135,7 @@ impl Config {
             max_replicas: 64,
             max_body_bytes: 4 << 20,
             workers: 1,
+            prices: optimizer::Prices::default(),
         }
     }
 }
@@ -148,6 +158,10 @@ impl TryFrom<ServeArgs> for Config {
                 return Err(ConfigError::Namespace(ns.clone()));
             }
         }
+        let prices = match &a.prices {
+            Some(path) => read_prices(path)?,
+            None => optimizer::Prices::default(),
+        };
         let workers = a.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
@@ -164,8 +178,19 @@ impl TryFrom<ServeArgs> for Config {
             max_replicas: a.max_replicas,
             max_body_bytes: a.max_body_bytes,
             workers: workers.max(1),
+            prices,
         })
     }
+}
+
+/// Reads and validates a price file (the format of `smiless plan --prices`).
+pub fn read_prices(path: &std::path::Path) -> Result<optimizer::Prices, ConfigError> {
+    let err = |message: String| ConfigError::Prices {
+        path: path.to_owned(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    optimizer::Prices::from_json(&text).map_err(|e| err(e.to_string()))
 }
 
 /// `$XDG_DATA_HOME/smiless`, else `~/.local/share/smiless`.
@@ -266,5 +291,27 @@ mod tests {
         std::fs::write(dir.path().join("basic-auth-password"), " pw \n").unwrap();
         let c = read_credentials(dir.path()).unwrap();
         assert_eq!((c.user.as_str(), c.password.as_str()), ("admin", "pw"));
+    }
+
+    #[test]
+    fn a_price_file_is_read_and_a_bad_one_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prices.json");
+        std::fs::write(&path, r#"{"cpu_core_hour": 0.05, "gpu_hour": 2.5}"#).unwrap();
+        let p = read_prices(&path).unwrap();
+        assert_eq!((p.cpu_core_hour, p.gpu_hour), (0.05, 2.5));
+        for bad in [
+            r#"{"cpu_core_hour": -1, "gpu_hour": 2}"#,
+            "{",
+            r#"{"cpu": 1}"#,
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let e = read_prices(&path).unwrap_err().to_string();
+            assert!(e.contains("prices.json"), "{bad}: {e}");
+        }
+        let e = read_prices(&dir.path().join("missing.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.json"), "{e}");
     }
 }

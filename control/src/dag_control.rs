@@ -83,6 +83,7 @@ pub(super) fn control_for(
     dag: &Dag,
     sla: f64,
     host: host::Host,
+    prices: optimizer::Prices,
 ) -> Result<DagControl, String> {
     let mut input = PlanInput::new(
         dag.clone(),
@@ -96,6 +97,7 @@ pub(super) fn control_for(
     )
     .map_err(|e| e.to_string())?;
     input.space.hardware = host::space(host);
+    input.prices = prices;
     input.space.policies = lp.policy.policy_set();
     // The DAG runner sends one request per call (no live batching yet): a plan must not count on batches.
     input.space.batches = vec![1];

@@ -194,12 +194,7 @@ fn exec_for<'a>(
     };
     let profiles = refresh::resolve(dag, &lp.profiles).unwrap_or_default();
     let now = state.dags.events.now();
-    let mut x = execute::DagExec::new(
-        dag,
-        profiles,
-        optimizer::Prices::default(),
-        state.dags.live.time_scale,
-    );
+    let mut x = execute::DagExec::new(dag, profiles, state.prices, state.dags.live.time_scale);
     let restored = lp.controls.get(key).map(|c| &c.restored);
     for (i, node) in dag.nodes.iter().enumerate() {
         if let Some(rec) = state.catalog.function(&dag.namespace, &node.name) {

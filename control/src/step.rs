@@ -27,7 +27,7 @@ pub(super) async fn step(
         ));
     };
     if lp.controls.get(key).is_none_or(|c| c.dag != *dag) {
-        match control_for(lp, key, dag, sla, host_of(&*state.backend)) {
+        match control_for(lp, key, dag, sla, host_of(&*state.backend), state.prices) {
             Ok(c) => {
                 lp.controls.insert(key.clone(), c);
             }

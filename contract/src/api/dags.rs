@@ -165,6 +165,8 @@ pub struct DagReport {
 #[derive(Debug, Serialize)]
 pub struct PlanReport {
     pub time_scale: f64,
+    /// The prices in force (`SMILESS_PRICES`, else the paper's defaults).
+    pub prices: optimizer::Prices,
     pub dags: Vec<DagReport>,
 }
 
@@ -190,6 +192,7 @@ pub fn report(state: &AppState) -> PlanReport {
         .collect();
     PlanReport {
         time_scale: live.time_scale,
+        prices: state.prices,
         dags,
     }
 }

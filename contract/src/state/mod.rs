@@ -32,6 +32,8 @@ pub struct AppState {
     pub info: ProviderInfo,
     /// DAGs derived from the catalog, and what the DAG runner and the control loop see and decide.
     pub dags: Arc<crate::dag::Registry>,
+    /// The prices the control loop plans and bills with (`SMILESS_PRICES`).
+    pub prices: optimizer::Prices,
 }
 
 impl std::fmt::Debug for AppState {
@@ -67,6 +69,7 @@ impl AppState {
             metrics: Arc::default(),
             info,
             dags: Arc::default(),
+            prices: config.prices,
         }
     }
 

@@ -12,9 +12,17 @@ use crate::provider::Provider;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulated_dag_is_planned_and_served() {
     let dir = tempfile::tempdir().unwrap();
+    // Prices 100 000 times the default per core-hour (the GPU's unchanged; this host plans CPUs only):
+    // the plan keeps its shape (every option's cost scales alike) and its cost shows the file was read.
+    let prices = dir.path().join("prices.json");
+    std::fs::write(&prices, r#"{"cpu_core_hour": 3400.0, "gpu_hour": 3.06}"#).unwrap();
     let (p, _) = Provider::start_with(
         dir.path(),
-        &[("basic_auth", "false"), ("SMILESS_TIME_SCALE", "0.02")],
+        &[
+            ("basic_auth", "false"),
+            ("SMILESS_TIME_SCALE", "0.02"),
+            ("SMILESS_PRICES", prices.to_str().unwrap()),
+        ],
     )
     .await;
     let a = p.addr;
@@ -59,12 +67,20 @@ async fn emulated_dag_is_planned_and_served() {
 
     // The control loop plans it within a few ticks.
     let mut d = Value::Null;
+    let mut report = Value::Null;
     wait_for("a plan", async || {
-        let plan = get(a, "/system/plan").await.json();
-        d = plan["dags"][0].clone();
+        report = get(a, "/system/plan").await.json();
+        d = report["dags"][0].clone();
         !d["control"]["plan"].is_null()
     })
     .await;
+    assert_eq!(report["prices"]["cpu_core_hour"], 3400.0, "{report}");
+    // At the default 0.034 $ per core-hour even 60 always-on cores cost 2 $/h; any plan of three
+    // members at these prices costs far more.
+    assert!(
+        d["control"]["plan"]["cost_per_hour"].as_f64().unwrap() > 100.0,
+        "{d}"
+    );
     assert_eq!(d["name"], "voice");
     assert_eq!(d["sla_s"], 3.0);
     let plan = &d["control"]["plan"];
