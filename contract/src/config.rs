@@ -26,6 +26,13 @@ pub enum ConfigError {
     EmptyAuthFile(PathBuf),
     #[error("invalid namespace {0:?} (must be a DNS-1123 label)")]
     Namespace(String),
+    #[error(
+        "refusing to listen on {0} without basic auth: on the local backend every deployment runs its \
+         process on this host, so anyone who can reach the port could run commands here. Set \
+         basic_auth=true and secret_mount_path=DIR (files basic-auth-user and basic-auth-password, the \
+         gateway's credentials), or bind 127.0.0.1 (the default) and put the gateway on this host"
+    )]
+    InsecureBind(IpAddr),
     #[error("SMILESS_PRICES / --prices {path}: {message}")]
     Prices { path: PathBuf, message: String },
 }
@@ -36,9 +43,11 @@ pub struct ServeArgs {
     /// TCP port of the provider API (env `port`).
     #[arg(long, env = "port", default_value_t = 8081)]
     pub port: u16,
-    /// Address to bind.
-    #[arg(long, env = "SMILESS_BIND", default_value = "0.0.0.0")]
-    pub bind: IpAddr,
+    /// Address to bind [default: 127.0.0.1 on the local backend, 0.0.0.0 (every address of the pod) on
+    /// Kubernetes]. The local backend refuses an address other than loopback without basic auth: a
+    /// deployment runs its process on this host, so an open port would let anyone run commands here.
+    #[arg(long, env = "SMILESS_BIND")]
+    pub bind: Option<IpAddr>,
     /// Read timeout; also the proxy's upstream timeout and the wait for a ready replica.
     /// An integer means seconds, otherwise a Go duration (env `read_timeout`).
     #[arg(long, env = "read_timeout", default_value = "10s", value_parser = parse_go_duration)]
@@ -167,7 +176,7 @@ impl TryFrom<ServeArgs> for Config {
         });
         Ok(Config {
             port: a.port,
-            bind: a.bind,
+            bind: a.bind.unwrap_or(LOOPBACK),
             read_timeout: a.read_timeout,
             write_timeout: a.write_timeout,
             credentials,
@@ -181,6 +190,27 @@ impl TryFrom<ServeArgs> for Config {
             prices,
         })
     }
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// The address to listen on: the one given, else loopback on the local backend and every address
+/// (the pod's) on Kubernetes, where the gateway reaches the provider over the cluster network. A
+/// local backend without basic auth may only listen on loopback (see [`ConfigError::InsecureBind`]).
+pub fn listen_address(
+    given: Option<IpAddr>,
+    local_backend: bool,
+    basic_auth: bool,
+) -> Result<IpAddr, ConfigError> {
+    let bind = given.unwrap_or(if local_backend {
+        LOOPBACK
+    } else {
+        IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+    });
+    if local_backend && !basic_auth && !bind.is_loopback() {
+        return Err(ConfigError::InsecureBind(bind));
+    }
+    Ok(bind)
 }
 
 /// Reads and validates a price file (the format of `smiless plan --prices`).
@@ -291,6 +321,35 @@ mod tests {
         std::fs::write(dir.path().join("basic-auth-password"), " pw \n").unwrap();
         let c = read_credentials(dir.path()).unwrap();
         assert_eq!((c.user.as_str(), c.password.as_str()), ("admin", "pw"));
+    }
+
+    #[test]
+    fn the_listen_address_is_loopback_by_default_and_open_only_with_auth_on_the_local_backend() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // (given, local backend, basic auth) -> the address, or None for a refusal.
+        let table: &[(Option<IpAddr>, bool, bool, Option<&str>)] = &[
+            (None, true, false, Some("127.0.0.1")),
+            (None, true, true, Some("127.0.0.1")),
+            (None, false, false, Some("0.0.0.0")),
+            (None, false, true, Some("0.0.0.0")),
+            (ip("0.0.0.0"), true, false, None),
+            (ip("192.168.1.5"), true, false, None),
+            (ip("::"), true, false, None),
+            (ip("0.0.0.0"), true, true, Some("0.0.0.0")),
+            (ip("::1"), true, false, Some("::1")),
+            (ip("127.0.0.2"), true, false, Some("127.0.0.2")),
+            (ip("0.0.0.0"), false, false, Some("0.0.0.0")),
+        ];
+        for &(given, local, auth, want) in table {
+            let got = listen_address(given, local, auth);
+            match want {
+                Some(w) => assert_eq!(got.unwrap(), w.parse::<IpAddr>().unwrap()),
+                None => {
+                    let e = got.unwrap_err().to_string();
+                    assert!(e.contains("basic_auth=true"), "{given:?}: {e}");
+                }
+            }
+        }
     }
 
     #[test]

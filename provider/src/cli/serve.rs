@@ -27,9 +27,9 @@ pub enum BackendKind {
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
-  smiless serve                                   # :8081, state in ~/.local/share/smiless
+  smiless serve                                   # 127.0.0.1:8081, state in ~/.local/share/smiless
   smiless serve --port 8081 --state-dir /var/lib/smiless --read-timeout 1m5s
-  basic_auth=true secret_mount_path=/var/secrets function_namespace=openfaas-fn smiless serve
+  basic_auth=true secret_mount_path=/var/secrets smiless serve --bind 0.0.0.0   # reachable, with auth
   KUBECONFIG=~/.kube/config smiless serve --backend kubernetes --state-dir /var/lib/smiless
 
 The first line on stdout is `smiless: listening on ADDR` (useful with --port 0).")]
@@ -97,7 +97,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let config = Config::try_from(args.config)?;
+    let given_bind = args.config.bind;
+    let mut config = Config::try_from(args.config)?;
+    config.bind = contract::config::listen_address(
+        given_bind,
+        matches!(args.backend, BackendKind::Local),
+        config.credentials.is_some(),
+    )?;
     let catalog = Arc::new(
         Catalog::open(
             &config.state_dir,

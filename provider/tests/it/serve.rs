@@ -375,3 +375,48 @@ async fn basic_auth_from_secret_files() {
     assert_eq!(ok.json()["orchestration"], "local");
     assert_eq!(get(p.addr, "/healthz").await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listens_on_loopback_by_default_and_refuses_an_open_port_without_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smiless"));
+        cmd.args(["serve", "--port", "0"])
+            .args(extra)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .env("basic_auth", "false")
+            .env_remove("SMILESS_BIND")
+            .env("RUST_LOG", "warn");
+        cmd
+    };
+    // No address given: loopback only.
+    let mut child = serve(&[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        line.starts_with("smiless: listening on 127.0.0.1:"),
+        "{line}"
+    );
+    // Every address without basic auth: refused at start-up, saying how to enable auth.
+    for bind in ["0.0.0.0", "::"] {
+        let out = serve(&["--bind", bind]).output().unwrap();
+        assert!(!out.status.success(), "{bind} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("without basic auth") && err.contains("basic_auth=true"),
+            "{err}"
+        );
+    }
+}
