@@ -403,15 +403,18 @@ async fn call(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = resp
-        .into_body()
+    // Bounded like a request body: a member cannot make the provider buffer without limit.
+    let limit = state.max_body_bytes;
+    let body = http_body_util::Limited::new(resp.into_body(), limit)
         .collect()
         .await
         .map_err(|e| {
-            fail(
-                StatusCode::BAD_GATEWAY,
-                format!("reading its response: {e}"),
-            )
+            let why = if e.is::<http_body_util::LengthLimitError>() {
+                format!("its response is over {limit} bytes (SMILESS_MAX_BODY)")
+            } else {
+                format!("reading its response: {e}")
+            };
+            fail(StatusCode::BAD_GATEWAY, why)
         })?
         .to_bytes();
     if !status.is_success() {

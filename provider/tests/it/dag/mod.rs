@@ -289,3 +289,36 @@ async fn dags_are_derived_again_after_a_restart() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_response_over_the_body_limit_fails_the_request_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = script(
+        dir.path(),
+        "big.sh",
+        "cat >/dev/null; head -c 5000 /dev/zero | tr '\\0' a",
+    );
+    let small = script(dir.path(), "small.sh", "cat >/dev/null; printf ok");
+    let (p, _) = Provider::start_with(
+        dir.path().join("state").as_path(),
+        &[("basic_auth", "false"), ("SMILESS_MAX_BODY", "1000")],
+    )
+    .await;
+    let a = p.addr;
+    for m in [
+        member("b-entry", &small, "bounded", "b-big", json!({})),
+        member("b-big", &big, "bounded", "", json!({})),
+    ] {
+        assert_eq!(deploy(a, &m).await.0, 202);
+    }
+    wait_for("the DAG to be available", async || {
+        status(a, "bounded").await["availableReplicas"].as_u64() == Some(1)
+    })
+    .await;
+    let r = request(a, "POST", "/function/bounded", &[], b"x").await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("over 1000 bytes"), "{}", r.text());
+    // The same member alone, through the plain proxy, streams its response as OpenFaaS does.
+    let r = request(a, "POST", "/function/b-big", &[], b"x").await;
+    assert_eq!((r.status, r.body.len()), (200, 5000));
+}
