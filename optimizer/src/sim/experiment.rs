@@ -32,7 +32,7 @@ pub const OPT_WINDOW_S: f64 = 600.0;
 pub const OPT_TAIL: Option<f64> = Some(0.99);
 
 /// The policies the simulator runs: the planners plus the clairvoyant `opt-gap`.
-pub const SIM_POLICIES: [&str; 9] = [
+pub const SIM_POLICIES: [&str; 11] = [
     "smiless",
     "opt",
     "opt-gap",
@@ -42,6 +42,8 @@ pub const SIM_POLICIES: [&str; 9] = [
     "grandslam",
     "homo",
     "no-dag",
+    "esg",
+    "jolteon",
 ];
 
 /// One row of the results (the `--json` output of `smiless sim`).
