@@ -44,7 +44,7 @@ pub use prices::{PriceError, Prices};
 pub use profile::{Profile, ProfileError, ProfileSet};
 
 /// Every planner's name, as `smiless plan --policy` takes it.
-pub const POLICY_NAMES: [&str; 8] = [
+pub const POLICY_NAMES: [&str; 10] = [
     "smiless",
     "opt",
     "orion",
@@ -53,6 +53,8 @@ pub const POLICY_NAMES: [&str; 8] = [
     "grandslam",
     "homo",
     "no-dag",
+    "esg",
+    "jolteon",
 ];
 
 /// The planner called `name`.
@@ -66,6 +68,8 @@ pub fn policy_by_name(name: &str) -> Option<Box<dyn Policy + Send + Sync>> {
         "grandslam" => Box::new(baselines::GrandSlam),
         "homo" => Box::new(CoOptimiser::HOMO),
         "no-dag" => Box::new(CoOptimiser::NO_DAG),
+        "esg" => Box::new(baselines::Esg),
+        "jolteon" => Box::new(baselines::Jolteon),
         _ => return None,
     })
 }

@@ -1,19 +1,24 @@
-//! The baselines the SMIless paper compares against, each a rendering of its *paper's* rule (not of the
+//! The baselines the SMIless paper compares against (Orion, IceBreaker, Aquatope, GrandSLAm) and two
+//! newer systems for the same problem (ESG, Jolteon), each a rendering of its *paper's* rule (not of the
 //! research code's bugs, reference: smiless-artifact §5) over this crate's models, so the simulator runs
 //! them on the same inputs as the co-optimiser. Each module's doc comment cites its paper and says where
 //! the rendering had to choose. They return their plan even when it misses the SLA (`meets_sla` says so):
 //! a baseline that cannot meet an SLA is a result, not an error.
 pub mod aquatope;
+pub mod esg;
 pub mod grandslam;
 pub mod icebreaker;
+pub mod jolteon;
 pub mod orion;
 
 use crate::model::{self, prewarm_lower_offset};
 use crate::plan::{Choice, ColdStart, PlanInput};
 
 pub use aquatope::Aquatope;
+pub use esg::Esg;
 pub use grandslam::GrandSlam;
 pub use icebreaker::IceBreaker;
+pub use jolteon::Jolteon;
 pub use orion::Orion;
 
 /// Places every pre-warm of `choices` so the replica is ready when its predecessors finish (the DAG

@@ -10,6 +10,9 @@
 //!   like the paper's OPT whose oracle predictor returns the actual next inter-arrival time: a
 //!   clairvoyant near-lower bound that no online policy can approach on random arrivals.
 //!
+//! Beside OPT every row carries the offline lower bound of its (DAG, SLA) ([`super::bound`]): the least
+//! any schedule meeting the SLA for every request can cost on that trace, clairvoyance included.
+//!
 //! Every other policy gets the estimator the caller's factory builds (the same one for all, so the
 //! comparison is of the planners, not of their forecasts).
 use std::sync::Mutex;
@@ -29,7 +32,7 @@ pub const OPT_WINDOW_S: f64 = 600.0;
 pub const OPT_TAIL: Option<f64> = Some(0.99);
 
 /// The policies the simulator runs: the planners plus the clairvoyant `opt-gap`.
-pub const SIM_POLICIES: [&str; 9] = [
+pub const SIM_POLICIES: [&str; 11] = [
     "smiless",
     "opt",
     "opt-gap",
@@ -39,6 +42,8 @@ pub const SIM_POLICIES: [&str; 9] = [
     "grandslam",
     "homo",
     "no-dag",
+    "esg",
+    "jolteon",
 ];
 
 /// One row of the results (the `--json` output of `smiless sim`).
@@ -52,6 +57,11 @@ pub struct Row {
     pub cost: f64,
     /// cost / OPT's cost on the same DAG and SLA (absent without an OPT row).
     pub cost_vs_opt: Option<f64>,
+    /// The offline lower bound on the cost of serving this DAG's trace within the SLA ($, see
+    /// [`super::bound`]; absent when no hardware can meet the SLA).
+    pub bound: Option<f64>,
+    /// cost / the bound.
+    pub cost_vs_bound: Option<f64>,
     pub sla_violations: u64,
     pub violation_ratio: f64,
     pub p50_latency_s: f64,
@@ -79,6 +89,8 @@ impl Row {
             requests: s.requests,
             cost: s.cost,
             cost_vs_opt: None,
+            bound: None,
+            cost_vs_bound: None,
             sla_violations: s.sla_violations,
             violation_ratio: s.violation_ratio,
             p50_latency_s: s.p50_latency_s,
@@ -197,7 +209,53 @@ pub fn run(
         outs.push(r?);
     }
     normalise(&mut outs);
+    attach_bounds(m, &mut outs);
     Ok(outs)
+}
+
+/// The offline lower bound of `dag`'s trace at `sla` in the matrix's world ($), or `None` when no
+/// hardware of the space can meet the SLA.
+pub fn bound_of(m: &Matrix<'_>, d: usize, sla: f64) -> Option<f64> {
+    let (dag, arrivals) = (&m.dags[d].0, m.dags[d].1);
+    let load = crate::load::Load::new(Some(0.1), None).ok()?;
+    let input = PlanInput::new(dag.clone(), m.world.unwrap_or(m.profiles), sla, load).ok()?;
+    let space = m.space.clone().unwrap_or_default();
+    let billed = &arrivals[..arrivals.partition_point(|&t| t < m.duration_s)];
+    super::bound::lower_bound(&super::bound::BoundInput {
+        dag,
+        profiles: &input.profiles,
+        prices: &input.prices,
+        hardware: &space.hardware,
+        max_batch: space.batches.iter().copied().max().unwrap_or(1),
+        sla_s: sla,
+        infer_cv: m.opts.infer_cv,
+        arrivals: billed,
+    })
+    .ok()
+    .map(|b| b.total)
+}
+
+/// Fills `bound` and `cost_vs_bound` of every row (one bound per DAG and SLA).
+pub fn attach_bounds(m: &Matrix<'_>, outs: &mut [Outcome]) {
+    let mut cache: Vec<(String, f64, Option<f64>)> = Vec::new();
+    for o in outs.iter_mut() {
+        let key =
+            |c: &(String, f64, Option<f64>)| c.0 == o.row.dag && (c.1 - o.row.sla_s).abs() < 1e-9;
+        let b = match cache.iter().find(|c| key(c)) {
+            Some(c) => c.2,
+            None => {
+                let b = m
+                    .dags
+                    .iter()
+                    .position(|(d, _)| d.name == o.row.dag)
+                    .and_then(|d| bound_of(m, d, o.row.sla_s));
+                cache.push((o.row.dag.clone(), o.row.sla_s, b));
+                b
+            }
+        };
+        o.row.bound = b;
+        o.row.cost_vs_bound = b.filter(|&b| b > 0.0).map(|b| o.row.cost / b);
+    }
 }
 
 fn run_one(

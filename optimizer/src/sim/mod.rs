@@ -11,8 +11,10 @@
 //! - [`metrics`]: what a run measures ([`Summary`]).
 //! - [`workload`]: a small Poisson / bursty arrival generator for tests and benchmarks (the CLI takes
 //!   real workloads from the predictor crate).
+//! - [`bound`]: the offline lower bound on a trace's cost within its SLA (`smiless / bound`).
 //! - [`experiment`], [`report`], [`paper`]: the evaluation matrix, its tables and plots, and the
 //!   paper's experiment rendered from them.
+pub mod bound;
 pub mod control;
 pub mod engine;
 pub mod estimate;

@@ -68,18 +68,19 @@ pub fn per_sla_table(rows: &[Row], title: &str, metric: &dyn Fn(&Row) -> String)
 /// Every row in full, one line each.
 pub fn full_table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| DAG | SLA s | policy | requests | cost $ | × OPT | violations | ratio % | p50 s | p99 s | max s | cold on CP | re-init | HW switches | GPU cost % | core-h | GPU-h |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| DAG | SLA s | policy | requests | cost $ | × OPT | × bound | violations | ratio % | p50 s | p99 s | max s | cold on CP | re-init | HW switches | GPU cost % | core-h | GPU-h |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {:.4} | {} | {} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {:.3} | {} | {:.1} | {:.2} | {:.3} |",
+            "| {} | {} | {} | {} | {:.4} | {} | {} | {} | {:.3} | {:.2} | {:.2} | {:.2} | {} | {:.3} | {} | {:.1} | {:.2} | {:.3} |",
             r.dag,
             r.sla_s,
             r.policy,
             r.requests,
             r.cost,
             r.cost_vs_opt.map_or("-".into(), |x| format!("{x:.2}")),
+            r.cost_vs_bound.map_or("-".into(), |x| format!("{x:.2}")),
             r.sla_violations,
             r.violation_ratio * 100.0,
             r.p50_latency_s,
@@ -333,6 +334,8 @@ mod tests {
             requests: 10,
             cost,
             cost_vs_opt: Some(cost),
+            bound: None,
+            cost_vs_bound: None,
             sla_violations: 0,
             violation_ratio: 0.0,
             p50_latency_s: 1.0,

@@ -107,6 +107,17 @@ fn the_clairvoyant_is_the_cheapest_and_rows_are_normalised_to_opt() {
             gap
         );
         assert!((r.cost - (r.cost_init + r.cost_busy + r.cost_idle)).abs() < 1e-9);
+        // The offline bound holds for every run that met the SLA for every request.
+        let bound = r.bound.expect("SLA 4 s is feasible");
+        assert!(bound > 0.0);
+        if r.sla_violations == 0 {
+            assert!(
+                r.cost >= bound,
+                "{} costs {} < the bound {bound}",
+                r.policy,
+                r.cost
+            );
+        }
     }
 }
 
