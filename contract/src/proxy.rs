@@ -10,6 +10,8 @@
 //! - A function at 0 desired replicas is scaled to max(`com.openfaas.scale.min`, 1) and the request
 //!   waits up to `read_timeout` for a ready replica; none → 503 `No endpoints available for: NAME.`;
 //!   an upstream failure → 500 `Can't reach service for: NAME.`; both with `X-OpenFaaS-Internal: proxy`.
+//! - Every request to a function is counted ([`crate::observe::requests`]: started, in flight until the
+//!   upstream's response head is back or the request fails) for the control loop's autoscaler.
 //!
 //! Each HTTP worker owns its own pool of keep-alive upstream connections ([`pool`]), so connection
 //! tasks run on the worker thread that uses them.
@@ -149,6 +151,8 @@ async fn proxy(
         }
         return no_endpoints();
     };
+    // Counted for the standalone autoscaler until the response's head is back or the request fails.
+    let _in_flight = state.requests.start(&ns, name);
     if rec.replicas == 0 {
         // Scale from zero (the gateway may also do it; both paths converge on the same desired count).
         let target = crate::catalog::scale_min(&rec.deployment, state.catalog.max_replicas())

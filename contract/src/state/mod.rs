@@ -34,6 +34,8 @@ pub struct AppState {
     pub dags: Arc<crate::dag::Registry>,
     /// The prices the control loop plans and bills with (`SMILESS_PRICES`).
     pub prices: optimizer::Prices,
+    /// Requests started and in flight per function, counted by the proxy, sampled by the autoscaler.
+    pub requests: Arc<crate::observe::requests::Requests>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -70,6 +72,7 @@ impl AppState {
             info,
             dags: Arc::default(),
             prices: config.prices,
+            requests: Arc::default(),
         }
     }
 

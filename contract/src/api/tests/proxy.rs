@@ -173,6 +173,9 @@ async fn scale_from_zero_then_invoke() {
         serde_json::from_slice(&call(&svc, Method::GET, "/system/function/z", b"").await.2)
             .unwrap();
     assert_eq!(st["replicas"], 1, "the proxy scaled it from zero");
+    // Counted for the autoscaler, and ended.
+    let c = e.state.requests.sample("openfaas-fn", "z");
+    assert_eq!((c.started, c.in_flight), (1, 0));
 }
 
 #[actix_web::test]
@@ -183,6 +186,8 @@ async fn proxy_errors_are_marked_internal() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(h.get("x-openfaas-internal").unwrap(), "proxy");
     assert_eq!(b, b"No endpoints available for: ghost.");
+    // A name that is no function is not counted.
+    assert_eq!(e.state.requests.sample("openfaas-fn", "ghost").started, 0);
     assert_eq!(
         call(&svc, Method::POST, "/function/.openfaas-fn", b"")
             .await
@@ -223,4 +228,7 @@ async fn proxy_errors_are_marked_internal() {
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(h.get("x-openfaas-internal").unwrap(), "proxy");
     assert_eq!(b, b"Can't reach service for: f.");
+    // A failed request still ends.
+    let c = e.state.requests.sample("openfaas-fn", "f");
+    assert_eq!((c.started, c.in_flight), (1, 0));
 }

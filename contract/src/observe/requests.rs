@@ -1,0 +1,158 @@
+//! Per-function request counters: what the invocation proxy records for the standalone autoscaler
+//! (DESIGN §7, "standalone functions"). The proxy only counts; the control loop samples the counters
+//! every tick and decides (`control::autoscale`), so the request path never calls the control loop.
+//!
+//! Each function has three monotonic counters and a gauge, all atomics: requests started, requests
+//! ended, the summed duration of ended requests (for the mean concurrency over a window, by Little's
+//! law) and the requests in flight. A request is counted by an [`InFlight`] guard whose `Drop` ends it,
+//! so a request that fails, times out or is dropped with its connection always ends.
+//!
+//! The map is read-locked per request (one short look-up by `&str`, no allocation) and write-locked only
+//! the first time a function is invoked; the control loop drops the counters of deleted functions
+//! ([`Requests::retain`]).
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+/// One function's counters.
+#[derive(Debug, Default)]
+pub struct Counters {
+    started: AtomicU64,
+    ended: AtomicU64,
+    busy_us: AtomicU64,
+}
+
+/// What the control loop reads of one function at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sample {
+    /// Requests started since the provider started.
+    pub started: u64,
+    /// Requests in flight now.
+    pub in_flight: u64,
+    /// Summed duration of the requests ended so far, in microseconds.
+    pub busy_us: u64,
+}
+
+impl Counters {
+    /// A snapshot. `ended` is read before `started`, so `in_flight` never underflows.
+    pub fn sample(&self) -> Sample {
+        let busy_us = self.busy_us.load(Ordering::Acquire);
+        let ended = self.ended.load(Ordering::Acquire);
+        let started = self.started.load(Ordering::Acquire);
+        Sample {
+            started,
+            in_flight: started.saturating_sub(ended),
+            busy_us,
+        }
+    }
+}
+
+/// A request in flight; dropping it ends the request.
+#[derive(Debug)]
+pub struct InFlight {
+    counters: Arc<Counters>,
+    since: Instant,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let us = u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.busy_us.fetch_add(us, Ordering::AcqRel);
+        self.counters.ended.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+type Map = HashMap<String, HashMap<String, Arc<Counters>>>;
+
+/// The counters of every function invoked since the provider started, by namespace and name.
+#[derive(Debug, Default)]
+pub struct Requests {
+    map: RwLock<Map>,
+}
+
+impl Requests {
+    /// A request to `name.namespace` starts; it ends when the returned guard is dropped.
+    pub fn start(&self, namespace: &str, name: &str) -> InFlight {
+        let counters = self.counters(namespace, name);
+        counters.started.fetch_add(1, Ordering::AcqRel);
+        InFlight {
+            counters,
+            since: Instant::now(),
+        }
+    }
+
+    fn counters(&self, namespace: &str, name: &str) -> Arc<Counters> {
+        let found = self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(namespace)
+            .and_then(|m| m.get(name))
+            .cloned();
+        if let Some(c) = found {
+            return c;
+        }
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(
+            map.entry(namespace.to_owned())
+                .or_default()
+                .entry(name.to_owned())
+                .or_default(),
+        )
+    }
+
+    /// One function's counters now (all zero if it was never invoked).
+    pub fn sample(&self, namespace: &str, name: &str) -> Sample {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(namespace)
+            .and_then(|m| m.get(name))
+            .map(|c| c.sample())
+            .unwrap_or_default()
+    }
+
+    /// Keeps the counters of the functions `keep(namespace, name)` says still exist.
+    pub fn retain(&self, mut keep: impl FnMut(&str, &str) -> bool) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        for (ns, fns) in map.iter_mut() {
+            fns.retain(|name, _| keep(ns, name));
+        }
+        map.retain(|_, fns| !fns.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_ends_when_its_guard_drops_on_every_path() {
+        let r = Requests::default();
+        let a = r.start("ns", "f");
+        let b = r.start("ns", "f");
+        let s = r.sample("ns", "f");
+        assert_eq!((s.started, s.in_flight), (2, 2));
+        drop(a);
+        // A request whose future is dropped mid-way (client gone, timeout) drops its guard too.
+        let fut = async move {
+            let _held = b;
+            std::future::pending::<()>().await;
+        };
+        drop(fut);
+        let s = r.sample("ns", "f");
+        assert_eq!((s.started, s.in_flight), (2, 0));
+        assert_eq!(r.sample("ns", "other"), Sample::default());
+    }
+
+    #[test]
+    fn retain_drops_deleted_functions() {
+        let r = Requests::default();
+        drop(r.start("ns", "f"));
+        drop(r.start("ns", "g"));
+        r.retain(|_, name| name == "g");
+        assert_eq!(r.sample("ns", "f").started, 0);
+        assert_eq!(r.sample("ns", "g").started, 1);
+    }
+}
