@@ -21,6 +21,9 @@
 //! through [`contract::backend::Backend::place`] (CPU affinity and thread counts, or a GPU share's MPS
 //! environment), a change rolling the replicas.
 //!
+//! Standalone functions (in no DAG) that carry an autoscaling label are scaled by load and to zero on
+//! the same tick ([`standalone`] around the pure [`autoscale`] policy; docs/autoscaling.md).
+//!
 //! Not done here (see docs/live.md): batching (the watchdog serves one request per call).
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +35,7 @@ use contract::dag::DagState;
 use contract::events::{Event, What};
 use contract::state::AppState;
 
+pub mod autoscale;
 mod dag_control;
 pub mod estimator;
 pub mod execute;
@@ -39,6 +43,7 @@ pub mod forecast;
 pub mod persist;
 pub mod policy;
 pub mod refresh;
+pub mod standalone;
 mod step;
 
 use dag_control::{DagControl, profiles, save_observed, state_dir};
@@ -79,6 +84,8 @@ struct Loop {
     last_tick: Option<f64>,
     /// The refresh's observation count and the live time when `observed.json` was last written.
     observed_at: (u64, f64),
+    /// The standalone functions' autoscaler.
+    standalone: standalone::Standalone,
 }
 
 /// Runs the control loop until the process ends, with the policy of `SMILESS_POLICY` (default smiless).
@@ -114,6 +121,7 @@ pub async fn run_with(state: Arc<AppState>, policy: LivePolicy, estimator: Estim
         execs: HashMap::new(),
         last_tick: None,
         observed_at: (0, f64::NEG_INFINITY),
+        standalone: standalone::Standalone::default(),
     };
     let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -145,8 +153,9 @@ pub async fn run_with(state: Arc<AppState>, policy: LivePolicy, estimator: Estim
     }
 }
 
-/// One tick: decide and execute for every ready DAG.
+/// One tick: autoscale the standalone functions, decide and execute for every ready DAG.
 async fn on_tick(state: &Arc<AppState>, lp: &mut Loop) {
+    lp.standalone.tick(state).await;
     let dags = state.dags.current(&state.catalog);
     let live = &state.dags.live;
     live.retain_plans(|k| dags.by_key.contains_key(k));
