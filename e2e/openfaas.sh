@@ -6,7 +6,8 @@
 #   2. certifier-equivalent checks: each certifier test's assertions restated in our own words, including the
 #      Prometheus -> AlertManager -> gateway /system/alert scaling loop (e2e/openfaas/conformance.sh);
 #   3. the OpenFaaS certifier itself, obtained as a Go module at test time (e2e/openfaas/certifier.sh);
-#   4. with --bench, the gateway -> provider proxy benchmark (e2e/openfaas/bench.sh).
+#   4. the provider's own autoscaling and scale to zero, with AlertManager stopped (e2e/openfaas/autoscale.sh);
+#   5. with --bench, the gateway -> provider proxy benchmark (e2e/openfaas/bench.sh).
 # Exits non-zero on any FAIL. Logs, rendered configs and summaries go to .cache/e2e/<UTC time>-<pid>/.
 # See e2e/README.md.
 set -euo pipefail
@@ -21,18 +22,22 @@ source "$E2E_DIR/openfaas/flows.sh"
 source "$E2E_DIR/openfaas/conformance.sh"
 # shellcheck source=e2e/openfaas/certifier.sh
 source "$E2E_DIR/openfaas/certifier.sh"
+# shellcheck source=e2e/openfaas/autoscale.sh
+source "$E2E_DIR/openfaas/autoscale.sh"
 # shellcheck source=e2e/openfaas/bench.sh
 source "$E2E_DIR/openfaas/bench.sh"
 
 usage() {
   cat <<'EOF'
-usage: e2e/openfaas.sh [--bench] [--no-flows] [--no-conformance] [--no-certifier] [--keep-running SECONDS]
+usage: e2e/openfaas.sh [--bench] [--no-flows] [--no-conformance] [--no-certifier] [--no-autoscale]
+                       [--keep-running SECONDS]
 
   --bench            also run the gateway -> provider proxy benchmark with wrk (e2e/openfaas/bench.sh);
                      the whole rig then uses the release build of smiless
   --no-flows         skip the faas-cli flows (development; the run is reported as PARTIAL)
   --no-conformance   skip the certifier-equivalent checks (development; the run is reported as PARTIAL)
   --no-certifier     skip the certifier (development; the run is reported as PARTIAL)
+  --no-autoscale     skip the autoscaling checks (about 4 minutes; development; reported as PARTIAL)
   --keep-running S   keep the stack up S seconds after the tests (debugging; the gateway is on 127.0.0.1:8080
                      inside the rig's network namespace: enter it with nsenter, see e2e/README.md)
 
@@ -53,6 +58,8 @@ OPT_BENCH=0
 OPT_FLOWS=1
 OPT_CERTIFIER=1
 OPT_CONFORMANCE=1
+OPT_AUTOSCALE=1
+AM_STOPPED=0
 OPT_KEEP=0
 OPT_INSIDE=0
 ARGS=("$@")
@@ -62,6 +69,7 @@ while (($#)); do
   --no-flows) OPT_FLOWS=0 ;;
   --no-certifier) OPT_CERTIFIER=0 ;;
   --no-conformance) OPT_CONFORMANCE=0 ;;
+  --no-autoscale) OPT_AUTOSCALE=0 ;;
   --keep-running)
     OPT_KEEP="${2:?--keep-running needs seconds}"
     shift
@@ -124,7 +132,7 @@ prepare() {
 # summary: the PASS/FAIL list and the closing count line; exit status of the run.
 summary() {
   local partial=""
-  ((OPT_FLOWS && OPT_CONFORMANCE && OPT_CERTIFIER)) || partial=" (PARTIAL run: some tiers were skipped by flags)"
+  ((OPT_FLOWS && OPT_CONFORMANCE && OPT_CERTIFIER && OPT_AUTOSCALE)) || partial=" (PARTIAL run: some tiers were skipped by flags)"
   {
     printf '\n==== OpenFaaS e2e summary%s ====\n' "$partial"
     printf 'results: %s\n' "$RESULTS"
@@ -167,6 +175,11 @@ run_rig() {
     certifier_run || fail "certifier" "aborted"
     echo "certifier $((SECONDS - t))s" >>"$RESULTS/timings.txt"
   fi
+  if ((OPT_AUTOSCALE)); then
+    t=$SECONDS
+    run_autoscale || fail "autoscale" "aborted"
+    echo "autoscale $((SECONDS - t))s" >>"$RESULTS/timings.txt"
+  fi
   if ((OPT_BENCH)); then
     t=$SECONDS
     run_bench || fail "bench" "aborted"
@@ -174,6 +187,8 @@ run_rig() {
   fi
   local name
   for name in provider gateway prometheus alertmanager; do
+    # The autoscaling checks stop AlertManager on purpose.
+    [[ "$name" == alertmanager ]] && ((AM_STOPPED)) && continue
     alive "$name" || fail "$name still running after the tests" "it exited; see $RESULTS/logs/$name.log"
   done
   if ((OPT_KEEP > 0)); then
