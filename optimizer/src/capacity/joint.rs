@@ -13,9 +13,11 @@
 //! - **Degradation rule**: when no combination meets every SLA within capacity, the DAG with the
 //!   lowest priority (default 0), then the one whose leanest SLA-meeting plan requests the largest
 //!   fraction of the cluster, is degraded, until the rest fit. A DAG whose SLA is below its fastest
-//!   possible latency on this cluster is degraded first. A degraded DAG gets the fastest plan that fits
-//!   what is left (its SLA relaxed step by step: 1.25×, 1.5×, 2×, 3×, 5×, 10×, 100× its fastest
-//!   latency), or none (not deployed) when nothing of it fits; [`Degradation`] says which and why.
+//!   possible latency on this cluster is degraded first. Then as many degraded DAGs as fit are
+//!   deployed with their leanest plans (highest priority first, then the leanest), and each, highest
+//!   priority first, gets the fastest plan that fits beside all the others (its SLA relaxed step by
+//!   step: 1.25×, 1.5×, 2×, 3×, 5×, 10×, 100× its fastest latency), or keeps its leanest; one that
+//!   does not fit at all is not deployed. [`Degradation`] says which and why.
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -201,11 +203,29 @@ pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
             }
         }
     };
-    // Best effort for the degraded ones, highest priority first, in what is left.
-    degraded.sort_by_key(|(d, _)| std::cmp::Reverse(prio(*d)));
+    // Best effort for the degraded ones: first as many as can be deployed, each with its cheapest
+    // plan at the loosest SLA (highest priority first, then the leanest), then each, highest priority
+    // first, as fast as fits beside all the others.
+    let lean: BTreeMap<usize, f64> = degraded
+        .iter()
+        .map(|&(d, _)| {
+            let c = best_effort(d, &bases, &chosen, &shared, &reserved, cap, &LOOSEST);
+            (d, leanest_demand(&c, cap))
+        })
+        .collect();
+    degraded.sort_by(|(a, _), (b, _)| prio(*b).cmp(&prio(*a)).then(lean[a].total_cmp(&lean[b])));
+    for (d, _) in &degraded {
+        if lean[d].is_finite()
+            && let Some(c) = best_effort(*d, &bases, &chosen, &shared, &reserved, cap, &LOOSEST)
+        {
+            chosen.insert(*d, (c, Vec::new()));
+        }
+    }
     let mut degradations = Vec::new();
     for (d, reason) in degraded {
-        let got = best_effort(d, &bases, &chosen, &shared, &reserved, cap);
+        let kept = chosen.remove(&d);
+        let got = best_effort(d, &bases, &chosen, &shared, &reserved, cap, &RELAXED)
+            .or(kept.map(|k| k.0));
         degradations.push(Degradation {
             dag: bases[d].dag.name.clone(),
             sla_s: bases[d].sla_s,
@@ -288,7 +308,7 @@ fn shared_functions(bases: &[PlanInput]) -> Vec<Shared> {
             let t = options::build_for_capacity(
                 &merged[0],
                 &merged[0].space,
-                &options::Capacity {
+                &options::CapacityTerms {
                     penalty: &|_, _| 0.0,
                     resource_aware: true,
                 },
@@ -424,7 +444,13 @@ fn solve_with_shared(
     best
 }
 
-/// The fastest plan of degraded DAG `d` that fits beside `chosen` (module doc), if any.
+/// The SLA of a degraded DAG, relaxed step by step (multiples of its fastest latency).
+const RELAXED: [f64; 8] = [1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0];
+/// No step: the DAG's leanest plan (`select::lean`), whatever its latency.
+const LOOSEST: [f64; 0] = [];
+
+/// The fastest plan of degraded DAG `d`, its SLA relaxed by `factors` in turn (none: its leanest
+/// plan), that fits beside `chosen` (module doc), if any.
 fn best_effort(
     d: usize,
     bases: &[PlanInput],
@@ -432,6 +458,7 @@ fn best_effort(
     shared: &[Shared],
     reserved: &[Replica],
     cap: &Capacity,
+    factors: &[f64],
 ) -> Option<Cand> {
     let mut res = reserved.to_vec();
     let mut fixed: BTreeMap<String, Choice> = BTreeMap::new();
@@ -451,7 +478,32 @@ fn best_effort(
     } else {
         return None;
     };
-    for factor in [1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0] {
+    if factors.is_empty() {
+        // The leanest plan, whatever its latency.
+        let mut ctx = DagCtx {
+            input: base.clone(),
+            pins: Vec::new(),
+        };
+        for s in shared {
+            if let Some(choice) = fixed.get(&s.name) {
+                for k in 0..s.at.len() {
+                    let (dk, p) = pin(s, bases, k, choice);
+                    if dk == d {
+                        ctx.pins.push(p);
+                    }
+                }
+            }
+        }
+        let mut c = select::lean(&ctx, cap)?;
+        res.extend(c.replicas.iter().cloned());
+        if !cap.pack(&res).fits() {
+            return None;
+        }
+        c.plan.sla_s = base.sla_s;
+        c.plan.meets_sla = c.plan.predicted_latency_s <= base.sla_s * (1.0 + 1e-9);
+        return Some(c);
+    }
+    for &factor in factors {
         let mut one = base.clone();
         one.sla_s = fastest.max(base.sla_s.min(fastest)) * factor;
         let only = [d];

@@ -8,11 +8,11 @@
 //!    DAG plan met on the ladder joins that DAG's menu.
 //! 3. One plan per DAG is chosen from the menus: the cheapest combination (true cost, without the
 //!    price on capacity) whose requests fit, by a budgeted depth-first search in cost order.
-use super::{Capacity, Replica, requests};
+use super::{Capacity, Replica, timeline};
 use crate::hardware::Hardware;
 use crate::model::{self, Behaviour};
 use crate::options::{self, Opt};
-use crate::plan::{Choice, Plan, PlanInput, SearchStats};
+use crate::plan::{Choice, ColdStart, Plan, PlanInput, SearchStats};
 use crate::planners::search_tables;
 use crate::search;
 
@@ -78,7 +78,7 @@ pub(crate) fn solve(ctx: &DagCtx, pen: Penalty, cap: &Capacity) -> Option<Cand> 
     let mut t = options::build_for_capacity(
         input,
         &input.space,
-        &options::Capacity {
+        &options::CapacityTerms {
             penalty: &penalty,
             resource_aware: priced,
         },
@@ -124,7 +124,6 @@ fn candidate(ctx: &DagCtx, t: &options::Tables, picks: &[usize], stats: SearchSt
         plan.cost_per_hour = plan.functions.iter().map(|f| f.cost_per_hour).sum();
         plan.meets_sla = ev.latency_s <= input.sla_s * (1.0 + search::SLA_EPS);
     }
-    let burst = input.load.burst_size();
     let pinned = |f: usize| ctx.pins.iter().any(|p| p.node == f);
     let own_cost = plan
         .functions
@@ -133,13 +132,7 @@ fn candidate(ctx: &DagCtx, t: &options::Tables, picks: &[usize], stats: SearchSt
         .filter(|(f, _)| !pinned(*f))
         .map(|(_, fp)| fp.cost_per_hour)
         .sum();
-    let replicas = plan
-        .functions
-        .iter()
-        .enumerate()
-        .filter(|(f, _)| !pinned(*f))
-        .flat_map(|(_, fp)| requests(&fp.name, &fp.choice, burst))
-        .collect();
+    let replicas = timeline::plan_peak(input, &plan, |f| !pinned(f));
     Cand {
         plan,
         own_cost,
@@ -308,6 +301,24 @@ fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
     None
 }
 
+/// The resource-aware option tables of `ctx` (every option that requests less kept), unpriced, its
+/// pinned functions fixed.
+fn resource_tables(ctx: &DagCtx) -> options::Tables {
+    let input = &ctx.input;
+    let mut t = options::build_for_capacity(
+        input,
+        &input.space,
+        &options::CapacityTerms {
+            penalty: &|_, _| 0.0,
+            resource_aware: true,
+        },
+    );
+    for p in &ctx.pins {
+        t.opts[p.node] = vec![p.opt];
+    }
+    t
+}
+
 /// An enumerated plan: cost, CPU cores and GPU shares per replica (largest first), picks.
 type Found = (f64, Vec<u32>, Vec<u32>, Vec<usize>);
 
@@ -319,17 +330,7 @@ const ENUMERATE_BUDGET: usize = 50_000;
 /// [`ENUMERATE_BUDGET`] combinations.
 fn enumerate(ctx: &DagCtx) -> Option<Vec<Cand>> {
     let input = &ctx.input;
-    let mut t = options::build_for_capacity(
-        input,
-        &input.space,
-        &options::Capacity {
-            penalty: &|_, _| 0.0,
-            resource_aware: true,
-        },
-    );
-    for p in &ctx.pins {
-        t.opts[p.node] = vec![p.opt];
-    }
+    let t = resource_tables(ctx);
     let combos = t
         .opts
         .iter()
@@ -343,22 +344,24 @@ fn enumerate(ctx: &DagCtx) -> Option<Vec<Cand>> {
     let mut finish = vec![0.0; 2 * n];
     // (cost, CPU cores and GPU shares per replica, largest first, picks)
     let mut found: Vec<Found> = Vec::new();
-    let burst = input.load.burst_size();
+    let pinned = |f: usize| ctx.pins.iter().any(|p| p.node == f);
+    let mut spans = Vec::with_capacity(n);
     'all: loop {
         let (c, l) = search::quick_eval(input, &t, &picks, &mut finish);
         if l <= sla {
-            let (mut cpu, mut gpu) = (Vec::new(), Vec::new());
+            spans.clear();
             for (f, &j) in picks.iter().enumerate() {
-                let ch = &t.opts[f][j].choice;
-                let k = super::peak_replicas(ch, burst) as usize;
-                match ch.hardware {
-                    Hardware::Cpu { cores } => cpu.extend(std::iter::repeat_n(cores, k)),
-                    Hardware::Gpu { share_pct } => gpu.extend(std::iter::repeat_n(share_pct, k)),
+                if pinned(f) {
+                    continue;
                 }
+                let o = &t.opts[f][j];
+                let s0 = search::starts(input, f, &finish).0;
+                let placed = search::place(o, s0, input.space.prewarm, input);
+                spans.push(timeline::span(input, f, &placed, s0, finish[n + f]));
             }
-            cpu.sort_unstable_by(|a, b| b.cmp(a));
-            gpu.sort_unstable_by(|a, b| b.cmp(a));
-            found.push((c, cpu, gpu, picks.clone()));
+            let (cpu, gpu) = timeline::envelope(&spans);
+            let sizes = |v: Vec<(u32, usize)>| v.into_iter().map(|x| x.0).collect();
+            found.push((c, sizes(cpu), sizes(gpu), picks.clone()));
         }
         for (p, o) in picks.iter_mut().zip(&t.opts) {
             *p += 1;
@@ -385,6 +388,47 @@ fn enumerate(ctx: &DagCtx) -> Option<Vec<Cand>> {
             .map(|k| candidate(ctx, &t, &k.3, SearchStats::default()))
             .collect(),
     )
+}
+
+/// The plan of `ctx` that holds the least, whatever its latency: per function the option with the
+/// smallest share of the cluster per replica, then the fewest replicas at peak, then the shortest
+/// hold (released right after use, pre-warmed, a short keep-alive, always up), then the cheapest.
+pub(crate) fn lean(ctx: &DagCtx, cap: &Capacity) -> Option<Cand> {
+    let input = &ctx.input;
+    let t = resource_tables(ctx);
+    let (cpu, gpu) = cap.totals();
+    let m = input.load.burst_size();
+    let key = |o: &Opt| {
+        let share = match o.choice.hardware {
+            Hardware::Cpu { cores } => f64::from(cores) * 1000.0 / cpu.max(1) as f64,
+            Hardware::Gpu { share_pct } => f64::from(share_pct) / f64::from(gpu.max(1)),
+        };
+        let hold = if timeline::held_always(&o.choice, &input.load) {
+            f64::INFINITY
+        } else {
+            match o.choice.policy {
+                ColdStart::KeepAlive { seconds } if seconds <= 0.0 => 0.0,
+                ColdStart::PreWarm { .. } => 0.5,
+                ColdStart::KeepAlive { seconds } => 1.0 + seconds,
+                ColdStart::AlwaysOn => f64::INFINITY,
+            }
+        };
+        (share, super::peak_replicas(&o.choice, m), hold, o.cost)
+    };
+    let picks: Vec<usize> = t
+        .opts
+        .iter()
+        .map(|opts| {
+            (0..opts.len()).min_by(|&a, &b| {
+                let (x, y) = (key(&opts[a]), key(&opts[b]));
+                x.0.total_cmp(&y.0)
+                    .then(x.1.cmp(&y.1))
+                    .then(x.2.total_cmp(&y.2))
+                    .then(x.3.total_cmp(&y.3))
+            })
+        })
+        .collect::<Option<_>>()?;
+    Some(candidate(ctx, &t, &picks, SearchStats::default()))
 }
 
 fn same_plan(a: &Cand, b: &Cand) -> bool {

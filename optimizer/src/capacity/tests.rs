@@ -195,3 +195,52 @@ fn the_degradation_rule_follows_priority_then_demand() {
             .any(|r| r == "s cpu:8")
     );
 }
+
+/// The e2e's loads on a 2-core host (one burst of 1–3 requests every 10–60 s), SLAs image-query 4 s,
+/// voice-assistant 8 s, amber-alert 8 s. No DAG meets its SLA within 2 cores even alone (image-query
+/// needs 3 at its peak, the others 5 or more); every DAG needs at least one core at its peak and
+/// voice-assistant two (its two middle members run side by side), and different DAGs' peaks may
+/// coincide: amber-alert and image-query are deployed, released after every use, one core each at
+/// every instant; voice-assistant is not.
+#[test]
+fn two_core_host_at_e2e_loads() {
+    let set = ProfileSet::paper();
+    for (i, (rate, gap)) in [(0.1, 10.0), (0.1, 30.0), (0.05, 60.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let load = Load::new(Some(rate), Some(gap)).unwrap();
+        let dags: Vec<PlanInput> = testkit::PAPER_DAGS
+            .iter()
+            .map(|n| {
+                let sla = if *n == "image-query" { 4.0 } else { 8.0 };
+                PlanInput::new(testkit::stack_dag(n).unwrap(), &set, sla, load).unwrap()
+            })
+            .collect();
+        if i == 0 {
+            for d in &dags {
+                let fewest = (1..=8).find(|&c| {
+                    let alone = joint(vec![d.clone()], Capacity::host(c, &[]));
+                    plan_all(&alone).unwrap().degraded.is_empty()
+                });
+                println!(
+                    "{}: fewest cores meeting its SLA alone {fewest:?}",
+                    d.dag.name
+                );
+                assert!(fewest.is_some_and(|c| c > 2), "{}", d.dag.name);
+            }
+        }
+        let plan = plan_all(&joint(dags, Capacity::host(2, &[]))).unwrap();
+        assert_within(&plan);
+        println!(
+            "{rate}/s, {} per burst: {:.4} $/h",
+            load.burst_size(),
+            plan.cost_per_hour
+        );
+        for (d, p) in testkit::PAPER_DAGS.iter().zip(&plan.plans) {
+            let lat = p.as_ref().map(|p| p.predicted_latency_s);
+            println!("  {d}: predicted {lat:?}");
+            assert_eq!(p.is_some(), *d != "voice-assistant", "{d}");
+        }
+    }
+}
