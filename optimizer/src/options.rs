@@ -142,6 +142,58 @@ pub fn build_for_capacity(
     build_with(input, space, !cap.resource_aware, cap)
 }
 
+/// Resource-aware tables `t` (built by [`build_for_capacity`] without a penalty) with `penalty` added
+/// to every option's cost, the options it makes infinite dropped, each node's options re-sorted by
+/// cost and its minima and fastest option recomputed. An option a priced build drops is beaten here
+/// by one that requests no more (its penalty is no larger), so a search over these tables finds what
+/// it finds over the priced build's; only the unpriced tables are built once per DAG.
+pub fn with_penalty(t: &Tables, m: u32, penalty: &dyn Fn(&Choice, u32) -> f64) -> Tables {
+    let mut out = Tables {
+        opts: Vec::with_capacity(t.opts.len()),
+        min_cost: Vec::with_capacity(t.opts.len()),
+        min_alpha: t.min_alpha.clone(),
+        min_beta: t.min_beta.clone(),
+        fastest: Vec::with_capacity(t.opts.len()),
+        enumerated: t.enumerated,
+        sorted: t.sorted,
+        sinks: t.sinks.clone(),
+    };
+    for (f, opts) in t.opts.iter().enumerate() {
+        let mut kept: Vec<Opt> = opts
+            .iter()
+            .filter_map(|o| {
+                let p = penalty(&o.choice, m);
+                p.is_finite().then_some(Opt {
+                    cost: o.cost + p,
+                    ..*o
+                })
+            })
+            .collect();
+        kept.sort_by(|a, b| a.cost.total_cmp(&b.cost));
+        let fastest = fastest_of(&kept);
+        out.min_cost
+            .push(kept.iter().map(|o| o.cost).fold(f64::INFINITY, f64::min));
+        if kept.len() < opts.len() {
+            out.min_alpha[f] = kept.iter().map(|o| o.alpha).fold(f64::INFINITY, f64::min);
+            out.min_beta[f] = kept.iter().map(|o| o.beta).fold(f64::INFINITY, f64::min);
+        }
+        out.fastest.push(fastest);
+        out.opts.push(kept);
+    }
+    out
+}
+
+/// The index of the fastest of `opts`: the smallest (β + wait, α + wait); 0 when there is none.
+fn fastest_of(opts: &[Opt]) -> usize {
+    (0..opts.len())
+        .min_by(|&a, &b| {
+            (opts[a].beta + opts[a].wait)
+                .total_cmp(&(opts[b].beta + opts[b].wait))
+                .then(opts[a].lat().total_cmp(&opts[b].lat()))
+        })
+        .unwrap_or(0)
+}
+
 /// Whether `a` requests no more than `b` (same device kind, no larger replica, no more at peak, held
 /// no longer: see `capacity::timeline::holds_no_longer`).
 fn requests_no_more(a: &Choice, b: &Choice, m: u32, load: &Load) -> bool {
@@ -445,13 +497,7 @@ fn build_with(
                 others.push(*o);
             }
         }
-        let fastest = (0..kept.len())
-            .min_by(|&a, &b| {
-                (kept[a].beta + kept[a].wait)
-                    .total_cmp(&(kept[b].beta + kept[b].wait))
-                    .then(kept[a].lat().total_cmp(&kept[b].lat()))
-            })
-            .unwrap_or(0);
+        let fastest = fastest_of(&kept);
         tables
             .min_cost
             .push(kept.iter().map(|o| o.cost).fold(f64::INFINITY, f64::min));

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::select::{self, Cand, DagCtx, Pin, SetOutcome};
+use super::select::{self, Cand, DagCtx, Env, Pin, SetOutcome};
 use super::{Capacity, Packing, Replica};
 use crate::hardware::Hardware;
 use crate::load::Load;
@@ -160,6 +160,8 @@ pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
             })
         })
         .collect();
+    let functions: usize = bases.iter().map(|b| b.dag.len()).sum();
+    let env = Env::new(cap, functions > FAST_ABOVE);
     let prio = |d: usize| input.priority.get(&bases[d].dag.name).copied().unwrap_or(0);
     let mut degraded: Vec<(usize, DegradeReason)> = Vec::new();
     let mut must: Vec<usize> = Vec::new();
@@ -176,7 +178,7 @@ pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
         }
     }
     let (mut chosen, proven) = loop {
-        match solve_with_shared(&bases, &must, &shared, &reserved, cap, &BTreeMap::new()) {
+        match solve_with_shared(&bases, &must, &shared, &reserved, &env, &BTreeMap::new()) {
             Solved::Fit {
                 cands,
                 pins,
@@ -209,22 +211,23 @@ pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
     let lean: BTreeMap<usize, f64> = degraded
         .iter()
         .map(|&(d, _)| {
-            let c = best_effort(d, &bases, &chosen, &shared, &reserved, cap, &LOOSEST);
+            let c = best_effort(d, &bases, &chosen, &shared, &reserved, &env, &LOOSEST);
             (d, leanest_demand(&c, cap))
         })
         .collect();
     degraded.sort_by(|(a, _), (b, _)| prio(*b).cmp(&prio(*a)).then(lean[a].total_cmp(&lean[b])));
     for (d, _) in &degraded {
         if lean[d].is_finite()
-            && let Some(c) = best_effort(*d, &bases, &chosen, &shared, &reserved, cap, &LOOSEST)
+            && let Some(c) = best_effort(*d, &bases, &chosen, &shared, &reserved, &env, &LOOSEST)
         {
             chosen.insert(*d, (c, Vec::new()));
         }
     }
+    let relaxed: &[f64] = if env.fast { &FAST_RELAXED } else { &RELAXED };
     let mut degradations = Vec::new();
     for (d, reason) in degraded {
         let kept = chosen.remove(&d);
-        let got = best_effort(d, &bases, &chosen, &shared, &reserved, cap, &RELAXED)
+        let got = best_effort(d, &bases, &chosen, &shared, &reserved, &env, relaxed)
             .or(kept.map(|k| k.0));
         degradations.push(Degradation {
             dag: bases[d].dag.name.clone(),
@@ -351,7 +354,7 @@ fn solve_with_shared(
     set: &[usize],
     shared: &[Shared],
     reserved: &[Replica],
-    cap: &Capacity,
+    env: &Env,
     fixed: &BTreeMap<String, Choice>,
 ) -> Solved {
     // The shared functions this set decides: named by at least two of its DAGs.
@@ -388,7 +391,7 @@ fn solve_with_shared(
                 }
             }
         }
-        match select::solve_set(&ctxs, &res, cap) {
+        match select::solve_set(&ctxs, &res, env) {
             SetOutcome::Fit { cands, proven } => {
                 let total = shared_cost + cands.iter().map(|c| c.own_cost).sum::<f64>();
                 (
@@ -444,8 +447,13 @@ fn solve_with_shared(
     best
 }
 
+/// Above this many functions in all, the search is cut to fit milliseconds (`select::Env::fast`).
+const FAST_ABOVE: usize = 16;
+
 /// The SLA of a degraded DAG, relaxed step by step (multiples of its fastest latency).
 const RELAXED: [f64; 8] = [1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0];
+/// The steps of a large instance (each one search of the DAG alone, taken if it fits as it is).
+const FAST_RELAXED: [f64; 3] = [1.0, 2.0, 10.0];
 /// No step: the DAG's leanest plan (`select::lean`), whatever its latency.
 const LOOSEST: [f64; 0] = [];
 
@@ -457,9 +465,10 @@ fn best_effort(
     chosen: &Chosen,
     shared: &[Shared],
     reserved: &[Replica],
-    cap: &Capacity,
+    env: &Env,
     factors: &[f64],
 ) -> Option<Cand> {
+    let cap = env.cap;
     let mut res = reserved.to_vec();
     let mut fixed: BTreeMap<String, Choice> = BTreeMap::new();
     for (c, pins) in chosen.values() {
@@ -478,30 +487,42 @@ fn best_effort(
     } else {
         return None;
     };
-    if factors.is_empty() {
-        // The leanest plan, whatever its latency.
-        let mut ctx = DagCtx {
-            input: base.clone(),
-            pins: Vec::new(),
-        };
-        for s in shared {
-            if let Some(choice) = fixed.get(&s.name) {
-                for k in 0..s.at.len() {
-                    let (dk, p) = pin(s, bases, k, choice);
-                    if dk == d {
-                        ctx.pins.push(p);
-                    }
+    let mut ctx = DagCtx {
+        input: base.clone(),
+        pins: Vec::new(),
+    };
+    for s in shared {
+        if let Some(choice) = fixed.get(&s.name) {
+            for k in 0..s.at.len() {
+                let (dk, p) = pin(s, bases, k, choice);
+                if dk == d {
+                    ctx.pins.push(p);
                 }
             }
         }
-        let mut c = select::lean(&ctx, cap)?;
-        res.extend(c.replicas.iter().cloned());
-        if !cap.pack(&res).fits() {
-            return None;
-        }
+    }
+    let fits = |c: &Cand| {
+        let mut all = res.clone();
+        all.extend(c.replicas.iter().cloned());
+        cap.pack(&all).fits()
+    };
+    let relabel = |mut c: Cand| {
         c.plan.sla_s = base.sla_s;
         c.plan.meets_sla = c.plan.predicted_latency_s <= base.sla_s * (1.0 + 1e-9);
-        return Some(c);
+        c
+    };
+    if factors.is_empty() {
+        // The leanest plan, whatever its latency.
+        return select::lean(&ctx, env).filter(fits).map(relabel);
+    }
+    if env.fast {
+        // A large instance: the DAG's own plan at each relaxed SLA, if it fits as it is.
+        return factors.iter().find_map(|&factor| {
+            ctx.input.sla_s = fastest * factor;
+            select::solve(&ctx, (0.0, 0.0), env)
+                .filter(fits)
+                .map(relabel)
+        });
     }
     for &factor in factors {
         let mut one = base.clone();
@@ -510,7 +531,7 @@ fn best_effort(
         let mut bases_one = bases.to_vec();
         bases_one[d] = one;
         if let Solved::Fit { mut cands, .. } =
-            solve_with_shared(&bases_one, &only, shared, &res, cap, &fixed)
+            solve_with_shared(&bases_one, &only, shared, &res, env, &fixed)
         {
             let mut c = cands.pop()?;
             c.plan.sla_s = base.sla_s;

@@ -8,6 +8,10 @@
 //!    DAG plan met on the ladder joins that DAG's menu.
 //! 3. One plan per DAG is chosen from the menus: the cheapest combination (true cost, without the
 //!    price on capacity) whose requests fit, by a budgeted depth-first search in cost order.
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use super::{Capacity, Replica, timeline};
 use crate::hardware::Hardware;
 use crate::model::{self, Behaviour};
@@ -47,9 +51,105 @@ pub(crate) struct Cand {
 /// The price on requests: `(t_cpu, t_gpu)` times the list price of a core and of a whole GPU.
 pub(crate) type Penalty = (f64, f64);
 
+/// What identifies a DAG search: the DAG, its SLA, its pins and the price on requests.
+type Key = (String, String, u64, Vec<(usize, String)>, u64, u64, bool);
+
+/// The capacity, the effort and the searches done so far (a DAG searched again with the same SLA,
+/// pins and price gets the same answer: degradation rounds, greedy fills and the ladder repeat them).
+pub(crate) struct Env<'a> {
+    pub cap: &'a Capacity,
+    /// Large instances: priced searches without the polish and the Lagrangian candidate, a shorter
+    /// ladder, no enumeration.
+    pub fast: bool,
+    solved: RefCell<HashMap<Key, Option<Cand>>>,
+    enumerated: RefCell<HashMap<Key, Option<Vec<Cand>>>>,
+    /// Per DAG and resource-awareness, its unpriced option tables (they do not depend on the SLA).
+    tables: RefCell<HashMap<(String, String, bool), Rc<options::Tables>>>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(cap: &'a Capacity, fast: bool) -> Env<'a> {
+        Env {
+            cap,
+            fast,
+            solved: RefCell::default(),
+            enumerated: RefCell::default(),
+            tables: RefCell::default(),
+        }
+    }
+
+    /// The unpriced option tables of `input` (resource-aware or not), built once.
+    fn tables(&self, input: &PlanInput, resource_aware: bool) -> Rc<options::Tables> {
+        let k = (
+            input.dag.namespace.clone(),
+            input.dag.name.clone(),
+            resource_aware,
+        );
+        if let Some(t) = self.tables.borrow().get(&k) {
+            return t.clone();
+        }
+        let t = Rc::new(options::build_for_capacity(
+            input,
+            &input.space,
+            &options::CapacityTerms {
+                penalty: &|_, _| 0.0,
+                resource_aware,
+            },
+        ));
+        self.tables.borrow_mut().insert(k, t.clone());
+        t
+    }
+
+    fn ladder(&self) -> &'static [f64] {
+        if self.fast { &FAST_LADDER } else { &LADDER }
+    }
+}
+
+fn key(ctx: &DagCtx, pen: Penalty, full: bool) -> Key {
+    let d = &ctx.input.dag;
+    (
+        d.namespace.clone(),
+        d.name.clone(),
+        ctx.input.sla_s.to_bits(),
+        ctx.pins
+            .iter()
+            .map(|p| (p.node, format!("{:?}", p.opt.choice)))
+            .collect(),
+        pen.0.to_bits(),
+        pen.1.to_bits(),
+        full,
+    )
+}
+
+/// [`solve_uncached`], remembered in `env`; on a large instance with the quick settings.
+pub(crate) fn solve(ctx: &DagCtx, pen: Penalty, env: &Env) -> Option<Cand> {
+    solve_with(ctx, pen, env, !env.fast)
+}
+
+/// [`solve_uncached`], remembered in `env`: with the DAG's own search settings when `full`, else
+/// with the quick ones (a narrower beam, a small polish, no Lagrangian candidate).
+fn solve_with(ctx: &DagCtx, pen: Penalty, env: &Env, full: bool) -> Option<Cand> {
+    let k = key(ctx, pen, full);
+    if let Some(c) = env.solved.borrow().get(&k) {
+        return c.clone();
+    }
+    let c = if full {
+        solve_uncached(ctx, pen, env)
+    } else {
+        let mut quick = ctx.clone();
+        quick.input.polish_nodes = quick.input.polish_nodes.min(FAST_POLISH_NODES);
+        quick.input.lagrange_iters = 0;
+        quick.input.beam_width = FAST_BEAM_WIDTH;
+        solve_uncached(&quick, pen, env)
+    };
+    env.solved.borrow_mut().insert(k, c.clone());
+    c
+}
+
 /// Plans `ctx` with `pen` on its requests; `None` when no plan meets its SLA within the space.
-pub(crate) fn solve(ctx: &DagCtx, pen: Penalty, cap: &Capacity) -> Option<Cand> {
+fn solve_uncached(ctx: &DagCtx, pen: Penalty, env: &Env) -> Option<Cand> {
     let input = &ctx.input;
+    let cap = env.cap;
     let (cpu_total, gpu_total) = cap.totals();
     let prices = input.prices;
     let penalty = |c: &Choice, m: u32| -> f64 {
@@ -75,14 +175,11 @@ pub(crate) fn solve(ctx: &DagCtx, pen: Penalty, cap: &Capacity) -> Option<Cand> 
         }
     };
     let priced = pen != (0.0, 0.0);
-    let mut t = options::build_for_capacity(
-        input,
-        &input.space,
-        &options::CapacityTerms {
-            penalty: &penalty,
-            resource_aware: priced,
-        },
-    );
+    let mut t = if priced {
+        options::with_penalty(&env.tables(input, true), input.load.burst_size(), &penalty)
+    } else {
+        (*env.tables(input, false)).clone()
+    };
     for p in &ctx.pins {
         t.opts[p.node] = vec![p.opt];
         t.min_cost[p.node] = p.opt.cost;
@@ -142,9 +239,17 @@ fn candidate(ctx: &DagCtx, t: &options::Tables, picks: &[usize], stats: SearchSt
 
 /// The ladder of `t` (step 2).
 const LADDER: [f64; 9] = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0];
+/// The ladder of a large instance.
+const FAST_LADDER: [f64; 4] = [0.1, 1.0, 10.0, 1000.0];
+/// The polish budget of a large instance's quick searches.
+const FAST_POLISH_NODES: u64 = 1_000;
+/// The beam width of a large instance's quick searches.
+const FAST_BEAM_WIDTH: usize = 16;
 
 /// Most combinations the menu selection examines.
 const SELECT_BUDGET: u64 = 200_000;
+/// The same for a large instance.
+const FAST_SELECT_BUDGET: u64 = 500;
 
 /// The outcome of [`solve_set`].
 pub(crate) enum SetOutcome {
@@ -157,8 +262,9 @@ pub(crate) enum SetOutcome {
 }
 
 /// Plans `ctxs` together so that their requests and `reserved` fit `cap` (module doc).
-pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -> SetOutcome {
-    let free: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, (0.0, 0.0), cap)).collect();
+pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], env: &Env) -> SetOutcome {
+    let cap = env.cap;
+    let free: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, (0.0, 0.0), env)).collect();
     if free.iter().any(Option::is_none) {
         return SetOutcome::NoFit { leanest: free };
     }
@@ -171,6 +277,21 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
         r
     };
     let packing = cap.pack(&all(&free.iter().collect::<Vec<_>>()));
+    if packing.fits() && env.fast {
+        // The quick plans fit: the capacity does not bind, so plan each DAG in full.
+        let full: Vec<Option<Cand>> = ctxs
+            .iter()
+            .map(|c| solve_with(c, (0.0, 0.0), env, true))
+            .collect();
+        let full: Vec<&Cand> = full.iter().flatten().collect();
+        if full.len() == ctxs.len() && cap.pack(&all(&full)).fits() {
+            let proven = full.iter().all(|c| c.plan.stats.proven_optimal);
+            return SetOutcome::Fit {
+                cands: full.into_iter().cloned().collect(),
+                proven,
+            };
+        }
+    }
     if packing.fits() {
         let proven = free.iter().all(|c| c.plan.stats.proven_optimal);
         return SetOutcome::Fit {
@@ -186,9 +307,9 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
     let (mut cpu, mut gpu) = (binds(&packing, false), binds(&packing, true));
     let mut menus: Vec<Vec<Cand>> = free.into_iter().map(|c| vec![c]).collect();
     let mut fits_seen = 0;
-    for &t in &LADDER {
+    for &t in env.ladder() {
         let pen = (if cpu { t } else { 0.0 }, if gpu { t } else { 0.0 });
-        let cands: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, pen, cap)).collect();
+        let cands: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, pen, env)).collect();
         let got: Vec<&Cand> = cands.iter().flatten().collect();
         if got.len() == ctxs.len() {
             let p = cap.pack(&all(&got));
@@ -219,7 +340,7 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
     for _ in 0..2 {
         let mut taken = reserved.to_vec();
         for &d in &order {
-            let Some(c) = fit_one(&ctxs[d], &taken, cap) else {
+            let Some(c) = fit_one(&ctxs[d], &taken, env) else {
                 break;
             };
             taken.extend(c.replicas.iter().cloned());
@@ -230,7 +351,21 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
         order.reverse();
     }
     // Small enough: every plan of every DAG that no cheaper plan requesting no more beats.
-    let complete: Vec<Option<Vec<Cand>>> = ctxs.iter().map(enumerate).collect();
+    let complete: Vec<Option<Vec<Cand>>> = if env.fast {
+        vec![None; ctxs.len()]
+    } else {
+        ctxs.iter()
+            .map(|c| {
+                let k = key(c, (0.0, 0.0), true);
+                if let Some(e) = env.enumerated.borrow().get(&k) {
+                    return e.clone();
+                }
+                let e = enumerate(c, env);
+                env.enumerated.borrow_mut().insert(k, e.clone());
+                e
+            })
+            .collect()
+    };
     let exact = complete.iter().all(Option::is_some);
     for (menu, all) in menus.iter_mut().zip(complete) {
         for c in all.into_iter().flatten() {
@@ -239,7 +374,12 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
             }
         }
     }
-    match select(&menus, reserved, cap) {
+    let budget = if env.fast {
+        FAST_SELECT_BUDGET
+    } else {
+        SELECT_BUDGET
+    };
+    match select(&menus, reserved, cap, budget) {
         Some(pick) => SetOutcome::Fit {
             cands: pick
                 .iter()
@@ -262,13 +402,14 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
 }
 
 /// The cheapest plan of `ctx` met on its ladder whose requests fit beside `taken`.
-fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
+fn fit_one(ctx: &DagCtx, taken: &[Replica], env: &Env) -> Option<Cand> {
+    let cap = env.cap;
     let fits = |c: &Cand| {
         let mut all = taken.to_vec();
         all.extend(c.replicas.iter().cloned());
         cap.pack(&all)
     };
-    let c = solve(ctx, (0.0, 0.0), cap)?;
+    let c = solve(ctx, (0.0, 0.0), env)?;
     let p = fits(&c);
     if p.fits() {
         return Some(c);
@@ -279,7 +420,7 @@ fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
         .any(|r| matches!(r.hardware, Hardware::Gpu { .. }));
     let cpu_short = p.unplaced.len() > usize::from(gpu_short) || !gpu_short;
     let mut best: Option<Cand> = None;
-    for &t in &LADDER {
+    for &t in env.ladder() {
         for pen in [
             (
                 if cpu_short { t } else { 0.0 },
@@ -287,7 +428,7 @@ fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
             ),
             (t, t),
         ] {
-            if let Some(c) = solve(ctx, pen, cap)
+            if let Some(c) = solve(ctx, pen, env)
                 && fits(&c).fits()
                 && best.as_ref().is_none_or(|b| c.own_cost < b.own_cost)
             {
@@ -303,16 +444,8 @@ fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
 
 /// The resource-aware option tables of `ctx` (every option that requests less kept), unpriced, its
 /// pinned functions fixed.
-fn resource_tables(ctx: &DagCtx) -> options::Tables {
-    let input = &ctx.input;
-    let mut t = options::build_for_capacity(
-        input,
-        &input.space,
-        &options::CapacityTerms {
-            penalty: &|_, _| 0.0,
-            resource_aware: true,
-        },
-    );
+fn resource_tables(ctx: &DagCtx, env: &Env) -> options::Tables {
+    let mut t = (*env.tables(&ctx.input, true)).clone();
     for p in &ctx.pins {
         t.opts[p.node] = vec![p.opt];
     }
@@ -328,9 +461,9 @@ const ENUMERATE_BUDGET: usize = 50_000;
 /// Every SLA-meeting plan of `ctx` over its resource-aware option tables that no cheaper plan
 /// requesting no more (replica by replica) beats; `None` when there are more than
 /// [`ENUMERATE_BUDGET`] combinations.
-fn enumerate(ctx: &DagCtx) -> Option<Vec<Cand>> {
+fn enumerate(ctx: &DagCtx, env: &Env) -> Option<Vec<Cand>> {
     let input = &ctx.input;
-    let t = resource_tables(ctx);
+    let t = resource_tables(ctx, env);
     let combos = t
         .opts
         .iter()
@@ -393,9 +526,10 @@ fn enumerate(ctx: &DagCtx) -> Option<Vec<Cand>> {
 /// The plan of `ctx` that holds the least, whatever its latency: per function the option with the
 /// smallest share of the cluster per replica, then the fewest replicas at peak, then the shortest
 /// hold (released right after use, pre-warmed, a short keep-alive, always up), then the cheapest.
-pub(crate) fn lean(ctx: &DagCtx, cap: &Capacity) -> Option<Cand> {
+pub(crate) fn lean(ctx: &DagCtx, env: &Env) -> Option<Cand> {
+    let cap = env.cap;
     let input = &ctx.input;
-    let t = resource_tables(ctx);
+    let t = resource_tables(ctx, env);
     let (cpu, gpu) = cap.totals();
     let m = input.load.burst_size();
     let key = |o: &Opt| {
@@ -452,7 +586,12 @@ pub(crate) fn demand(replicas: &[Replica], cap: &Capacity) -> f64 {
 }
 
 /// The cheapest choice of one menu entry per DAG whose requests, with `reserved`, fit (step 3).
-fn select(menus: &[Vec<Cand>], reserved: &[Replica], cap: &Capacity) -> Option<Vec<usize>> {
+fn select(
+    menus: &[Vec<Cand>],
+    reserved: &[Replica],
+    cap: &Capacity,
+    budget: u64,
+) -> Option<Vec<usize>> {
     // Per menu, entries in cost order.
     let order: Vec<Vec<usize>> = menus
         .iter()
@@ -515,7 +654,7 @@ fn select(menus: &[Vec<Cand>], reserved: &[Replica], cap: &Capacity) -> Option<V
         stack: reserved.to_vec(),
         pick: Vec::new(),
         best: None,
-        budget: SELECT_BUDGET,
+        budget,
     };
     dfs.go(0, 0.0);
     dfs.best.map(|(_, p)| p)
