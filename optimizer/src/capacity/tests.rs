@@ -244,3 +244,18 @@ fn two_core_host_at_e2e_loads() {
         }
     }
 }
+
+/// Nothing deployed costs +0 $/h (an empty f64 sum is -0, which printed as "-0.0000").
+#[test]
+fn nothing_deployed_costs_positive_zero() {
+    let load = Load::new(Some(1.0), None).unwrap();
+    let mut dags = stack_inputs(load);
+    for d in &mut dags {
+        d.sla_s = 0.01; // below every DAG's fastest latency
+    }
+    // No core at all: nothing of any DAG fits.
+    let plan = plan_all(&joint(dags, Capacity::host(0, &[]))).unwrap();
+    assert!(plan.plans.iter().all(Option::is_none), "{:?}", plan.plans);
+    assert!(plan.cost_per_hour.is_sign_positive() && plan.cost_per_hour == 0.0);
+    assert_eq!(format!("{:.4}", plan.cost_per_hour), "0.0000");
+}
