@@ -230,6 +230,21 @@ fn two_core_host_at_e2e_loads() {
                 assert!(fewest.is_some_and(|c| c > 2), "{}", d.dag.name);
             }
         }
+        // Overcommitted 2× (4 cores of requests on 2): image-query meets its SLA, the others get
+        // what is left.
+        let over = Capacity::host(2, &[]).with_overcommit(2.0).unwrap();
+        let all = plan_all(&joint(dags.clone(), over)).unwrap();
+        assert_within(&all);
+        assert!(all.plans[2].as_ref().is_some_and(|p| p.meets_sla));
+        let lat: Vec<Option<f64>> = all
+            .plans
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.predicted_latency_s))
+            .collect();
+        println!(
+            "  overcommit 2: {:.4} $/h, predicted {lat:?}",
+            all.cost_per_hour
+        );
         let plan = plan_all(&joint(dags, Capacity::host(2, &[]))).unwrap();
         assert_within(&plan);
         println!(
@@ -258,4 +273,28 @@ fn nothing_deployed_costs_positive_zero() {
     assert!(plan.plans.iter().all(Option::is_none), "{:?}", plan.plans);
     assert!(plan.cost_per_hour.is_sign_positive() && plan.cost_per_hour == 0.0);
     assert_eq!(format!("{:.4}", plan.cost_per_hour), "0.0000");
+}
+
+/// A function shared by two DAGs that are both degraded is still one deployment: the second DAG
+/// gets the first one's choice for it.
+#[test]
+fn a_shared_function_of_degraded_dags_is_deployed_once() {
+    let set = ProfileSet::paper();
+    let load = Load::new(Some(0.1), None).unwrap();
+    let dags: Vec<PlanInput> = ["amber-alert", "image-query"]
+        .iter()
+        .map(|n| PlanInput::new(testkit::paper_dag(n).unwrap(), &set, 0.5, load).unwrap())
+        .collect();
+    let plan = plan_all(&joint(dags, Capacity::host(4, &[]))).unwrap();
+    assert_within(&plan);
+    assert_eq!(plan.degraded.len(), 2, "{:?}", plan.degraded);
+    let choices: Vec<crate::Choice> = plan
+        .plans
+        .iter()
+        .flatten()
+        .flat_map(|p| p.functions.iter().filter(|f| f.name == "imagerecognition"))
+        .map(|f| f.choice)
+        .collect();
+    assert_eq!(choices.len(), 2, "{:?}", plan.plans);
+    assert_eq!(choices[0], choices[1]);
 }

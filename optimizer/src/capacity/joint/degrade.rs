@@ -87,6 +87,21 @@ fn best_effort(
             res.extend(crate::capacity::requests(&s.name, ch, burst));
         }
     }
+    // A shared function that a deployed DAG planned as its own member (its other DAGs were
+    // degraded): one deployment, so this DAG gets it pinned as it is (its requests are already in
+    // that DAG's).
+    for s in shared {
+        if fixed.contains_key(&s.name) {
+            continue;
+        }
+        let owned = chosen.iter().find_map(|(&o, (c, _))| {
+            let &(_, f) = s.at.iter().find(|&&(dd, _)| dd == o)?;
+            Some(c.plan.functions[f].choice)
+        });
+        if let Some(ch) = owned {
+            fixed.insert(s.name.clone(), ch);
+        }
+    }
     let base = &bases[d];
     let fastest = if base.space.hardware.all().next().is_some() {
         fastest_latency(base)
