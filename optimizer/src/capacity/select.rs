@@ -8,11 +8,14 @@
 //!    DAG plan met on the ladder joins that DAG's menu.
 //! 3. One plan per DAG is chosen from the menus: the cheapest combination (true cost, without the
 //!    price on capacity) whose requests fit, by a budgeted depth-first search in cost order.
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-
+//!
+//! Every search is remembered ([`memo`]); above 16 functions in all the searches are quick ones and
+//! the ladder, the selection and the degraded DAGs' steps shorter (docs/capacity.md).
+mod memo;
 mod menus;
+
+pub(crate) use memo::{Env, solve};
+use memo::{key, solve_with};
 
 use menus::enumerate;
 pub(crate) use menus::lean;
@@ -56,103 +59,8 @@ pub(crate) struct Cand {
 /// The price on requests: `(t_cpu, t_gpu)` times the list price of a core and of a whole GPU.
 pub(crate) type Penalty = (f64, f64);
 
-/// What identifies a DAG search: the DAG, its SLA, its pins and the price on requests.
-type Key = (String, String, u64, Vec<(usize, String)>, u64, u64, bool);
-
-/// The capacity, the effort and the searches done so far (a DAG searched again with the same SLA,
-/// pins and price gets the same answer: degradation rounds, greedy fills and the ladder repeat them).
-pub(crate) struct Env<'a> {
-    pub cap: &'a Capacity,
-    /// Large instances: priced searches without the polish and the Lagrangian candidate, a shorter
-    /// ladder, no enumeration.
-    pub fast: bool,
-    solved: RefCell<HashMap<Key, Option<Cand>>>,
-    enumerated: RefCell<HashMap<Key, Option<Vec<Cand>>>>,
-    /// Per DAG and resource-awareness, its unpriced option tables (they do not depend on the SLA).
-    tables: RefCell<HashMap<(String, String, bool), Rc<options::Tables>>>,
-}
-
-impl<'a> Env<'a> {
-    pub fn new(cap: &'a Capacity, fast: bool) -> Env<'a> {
-        Env {
-            cap,
-            fast,
-            solved: RefCell::default(),
-            enumerated: RefCell::default(),
-            tables: RefCell::default(),
-        }
-    }
-
-    /// The unpriced option tables of `input` (resource-aware or not), built once.
-    fn tables(&self, input: &PlanInput, resource_aware: bool) -> Rc<options::Tables> {
-        let k = (
-            input.dag.namespace.clone(),
-            input.dag.name.clone(),
-            resource_aware,
-        );
-        if let Some(t) = self.tables.borrow().get(&k) {
-            return t.clone();
-        }
-        let t = Rc::new(options::build_for_capacity(
-            input,
-            &input.space,
-            &options::CapacityTerms {
-                penalty: &|_, _| 0.0,
-                resource_aware,
-            },
-        ));
-        self.tables.borrow_mut().insert(k, t.clone());
-        t
-    }
-
-    fn ladder(&self) -> &'static [f64] {
-        if self.fast { &FAST_LADDER } else { &LADDER }
-    }
-}
-
-fn key(ctx: &DagCtx, pen: Penalty, full: bool) -> Key {
-    let d = &ctx.input.dag;
-    (
-        d.namespace.clone(),
-        d.name.clone(),
-        ctx.input.sla_s.to_bits(),
-        ctx.pins
-            .iter()
-            .map(|p| (p.node, format!("{:?}", p.opt.choice)))
-            .collect(),
-        pen.0.to_bits(),
-        pen.1.to_bits(),
-        full,
-    )
-}
-
-/// [`solve_uncached`], remembered in `env`; on a large instance with the quick settings.
-pub(crate) fn solve(ctx: &DagCtx, pen: Penalty, env: &Env) -> Option<Cand> {
-    solve_with(ctx, pen, env, !env.fast)
-}
-
-/// [`solve_uncached`], remembered in `env`: with the DAG's own search settings when `full`, else
-/// with the quick ones (a narrower beam, a small polish, no Lagrangian candidate).
-fn solve_with(ctx: &DagCtx, pen: Penalty, env: &Env, full: bool) -> Option<Cand> {
-    let k = key(ctx, pen, full);
-    if let Some(c) = env.solved.borrow().get(&k) {
-        return c.clone();
-    }
-    let c = if full {
-        solve_uncached(ctx, pen, env)
-    } else {
-        let mut quick = ctx.clone();
-        quick.input.polish_nodes = quick.input.polish_nodes.min(FAST_POLISH_NODES);
-        quick.input.lagrange_iters = 0;
-        quick.input.beam_width = FAST_BEAM_WIDTH;
-        solve_uncached(&quick, pen, env)
-    };
-    env.solved.borrow_mut().insert(k, c.clone());
-    c
-}
-
 /// Plans `ctx` with `pen` on its requests; `None` when no plan meets its SLA within the space.
-fn solve_uncached(ctx: &DagCtx, pen: Penalty, env: &Env) -> Option<Cand> {
+pub(super) fn solve_uncached(ctx: &DagCtx, pen: Penalty, env: &Env) -> Option<Cand> {
     let input = &ctx.input;
     let cap = env.cap;
     let (cpu_total, gpu_total) = cap.totals();
@@ -246,10 +154,6 @@ fn candidate(ctx: &DagCtx, t: &options::Tables, picks: &[usize], stats: SearchSt
 const LADDER: [f64; 9] = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0];
 /// The ladder of a large instance.
 const FAST_LADDER: [f64; 4] = [0.1, 1.0, 10.0, 1000.0];
-/// The polish budget of a large instance's quick searches.
-const FAST_POLISH_NODES: u64 = 1_000;
-/// The beam width of a large instance's quick searches.
-const FAST_BEAM_WIDTH: usize = 16;
 
 /// Most combinations the menu selection examines.
 const SELECT_BUDGET: u64 = 200_000;
