@@ -4,11 +4,12 @@
 //!
 //! **What a plan requests.** Every replica is one pod: a CPU replica requests its `cores` (requests =
 //! limits, as the kube backend sets them), a GPU replica its share as MPS units of one GPU,
-//! `⌈share · units / 100⌉` (at least one; the kube backend's rounding) and no CPU. A function requests
-//! its replicas at their peak: always-on and keep-alive all `replicas` (a keep-alive replica stays up
-//! through its window, and in a burst every replica is up); pre-warm `min(replicas, burst size)`, the
-//! replicas the executor initialises for one burst (the model costs the same count). Peaks are summed as
-//! if they all coincided: a plan never requests more than can be placed, even at the worst moment.
+//! `⌈share · units / 100⌉` (at least one; the kube backend's rounding) and no CPU. A replica reserves
+//! its requests only while it exists: [`timeline`] sweeps one burst's planned timeline per DAG and
+//! takes the envelope of the replica sets alive at each instant (its peak set); the DAGs' peak sets
+//! are summed, as their bursts may coincide. [`peak_replicas`] is how many replicas of a function
+//! are alive while it is: all `replicas`, pre-warm `min(replicas, burst size)` (the replicas the
+//! executor initialises for one burst; the model costs the same count).
 //!
 //! **Packing.** First-fit decreasing, as a scheduler placing the largest pods first would: GPU replicas
 //! (largest share first) onto the first GPU, in node order, with enough free units; then CPU replicas
@@ -23,6 +24,7 @@ pub mod joint;
 mod select;
 #[cfg(test)]
 mod tests;
+pub mod timeline;
 
 use serde::Serialize;
 
@@ -98,7 +100,8 @@ pub fn peak_replicas(c: &Choice, burst: u32) -> u32 {
     }
 }
 
-/// The replicas function `name` requests under `c`.
+/// The replicas function `name` has alive under `c` while it is (all at once: a standalone function,
+/// a shared one).
 pub fn requests(name: &str, c: &Choice, burst: u32) -> Vec<Replica> {
     (0..peak_replicas(c, burst))
         .map(|_| Replica {
