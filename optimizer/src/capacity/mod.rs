@@ -29,7 +29,8 @@ pub mod timeline;
 use serde::Serialize;
 
 use crate::hardware::{Hardware, HardwareSpace};
-use crate::plan::{Choice, ColdStart};
+pub use crate::hold::peak_replicas;
+use crate::plan::Choice;
 
 /// One GPU and the MPS units it is split into (100 for the local backend, which gives shares in
 /// percent; the NVIDIA device plugin's `replicas` on a cluster, e.g. 10).
@@ -90,14 +91,6 @@ pub struct Replica {
     /// The function it belongs to.
     pub function: String,
     pub hardware: Hardware,
-}
-
-/// How many replicas of `c` are requested at peak for bursts of `burst` requests (module doc).
-pub fn peak_replicas(c: &Choice, burst: u32) -> u32 {
-    match c.policy {
-        ColdStart::PreWarm { .. } => c.replicas.min(burst.max(1)),
-        _ => c.replicas,
-    }
 }
 
 /// The replicas function `name` has alive under `c` while it is (all at once: a standalone function,

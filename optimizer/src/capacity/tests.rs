@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 use super::joint::{DegradeReason, JointInput, JointPlan, Standalone, plan_all};
 use super::*;
-use crate::{Load, PlanInput, ProfileSet, testkit};
+use crate::{ColdStart, Load, PlanInput, ProfileSet, testkit};
 
 fn cpu(cores: u32) -> Replica {
     Replica {

@@ -21,7 +21,7 @@
 //! each instant's replicas fit in the same places: the envelope placed is an honest reservation.
 use super::{Replica, peak_replicas};
 use crate::hardware::Hardware;
-use crate::load::Load;
+pub use crate::hold::{held_always, holds_no_longer};
 use crate::model::{keep_alive_is_warm, prewarm_lower_offset};
 use crate::plan::{Choice, ColdStart, Plan, PlanInput};
 
@@ -50,32 +50,6 @@ impl Span {
     /// in the last bits).
     fn alive_at(&self, t: f64) -> bool {
         self.from_s <= t + TOUCH_S && t < self.to_s - TOUCH_S
-    }
-}
-
-/// Whether `c`'s replicas are up the whole time under `load` (module doc).
-pub fn held_always(c: &Choice, load: &Load) -> bool {
-    match c.policy {
-        ColdStart::AlwaysOn => true,
-        ColdStart::KeepAlive { seconds } => seconds >= load.interarrival_s,
-        ColdStart::PreWarm { .. } => false,
-    }
-}
-
-/// Whether `a`'s replicas are held no longer than `b`'s on any timeline: `b` is always up, or both
-/// are pre-warmed (each from its placed initialisation to its finish), or both keep-alive that does
-/// not cover the gap with `a`'s window no longer.
-pub fn holds_no_longer(a: &Choice, b: &Choice, load: &Load) -> bool {
-    if held_always(b, load) {
-        return true;
-    }
-    if held_always(a, load) {
-        return false;
-    }
-    match (a.policy, b.policy) {
-        (ColdStart::PreWarm { .. }, ColdStart::PreWarm { .. }) => true,
-        (ColdStart::KeepAlive { seconds: x }, ColdStart::KeepAlive { seconds: y }) => x <= y,
-        _ => false,
     }
 }
 
@@ -224,6 +198,7 @@ fn no_wait_finish(input: &PlanInput, p: usize, c: &Choice, ev: &crate::model::Ev
 mod tests {
     use super::*;
     use crate::dag::Dag;
+    use crate::load::Load;
     use crate::profile::ProfileSet;
 
     /// `a → b → c`, one request every 10 s; calls take 3 s and initialisation 2 s (no spread).

@@ -1,9 +1,8 @@
 //! The option tables for capacity-aware planning (`crate::capacity`): a price on what an option
 //! requests, and a Pareto reduction that keeps every option that requests less.
 use super::{Opt, Tables, build_with, fastest_of};
-use crate::capacity::peak_replicas;
-use crate::capacity::timeline::holds_no_longer;
 use crate::hardware::Hardware;
+use crate::hold::{holds_no_longer, peak_replicas};
 use crate::load::Load;
 use crate::plan::{Choice, PlanInput, SearchSpace};
 
@@ -78,7 +77,7 @@ pub fn with_penalty(t: &Tables, m: u32, penalty: &dyn Fn(&Choice, u32) -> f64) -
 }
 
 /// Whether `a` requests no more than `b` (same device kind, no larger replica, no more at peak, held
-/// no longer: see `capacity::timeline::holds_no_longer`).
+/// no longer: see `hold::holds_no_longer`).
 pub(super) fn requests_no_more(a: &Choice, b: &Choice, m: u32, load: &Load) -> bool {
     let size = |h: Hardware| match h {
         Hardware::Cpu { cores } => (0, cores),
