@@ -15,9 +15,10 @@
 #
 # environment:
 #   LIVE_DAGS          DAGs that get traffic (default: all three of stack.yml)
-#   LIVE_SLA           their SLAs: one value for all, or DAG=SLA pairs (default image-query=4s,
-#                      voice-assistant=8s,amber-alert=8s: SLAs a 2-core host meets, see docs/live.md;
-#                      stack.yml's 2 s needs more cores or a GPU)
+#   LIVE_SLA           their SLAs: one value for all, or DAG=SLA pairs (default image-query=5s,
+#                      voice-assistant=8s,amber-alert=8s: SLAs a 2-core host meets with margin, see
+#                      docs/live.md; at 4 s image-query's simulated p99 is 4.56 s, and stack.yml's 2 s needs
+#                      more cores or a GPU)
 #   LIVE_WORKLOAD      trace spec (default synthetic:seed=2,rate=0.05,cv=1,burst=1,hours=1,functions=3: per
 #                      DAG its own series of one request per 20 s on average, at most 2 within 4 s; a trace
 #                      whose bursts need more cores than the host has cannot meet the SLA under any policy,
@@ -43,7 +44,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 source "$E2E_DIR/openfaas/stack.sh"
 
 LIVE_DAGS="${LIVE_DAGS:-image-query,voice-assistant,amber-alert}"
-LIVE_SLA="${LIVE_SLA:-image-query=4s,voice-assistant=8s,amber-alert=8s}"
+LIVE_SLA="${LIVE_SLA:-image-query=5s,voice-assistant=8s,amber-alert=8s}"
 LIVE_WORKLOAD="${LIVE_WORKLOAD:-synthetic:seed=2,rate=0.05,cv=1,burst=1,hours=1,functions=3}"
 
 # sla_of DAG: its SLA from LIVE_SLA (a bare value is every DAG's).

@@ -74,11 +74,17 @@ pub struct LiveEstimator {
 }
 
 impl LiveEstimator {
+    /// After a restart the recent window starts from the restored history's last window (the
+    /// forecaster persists per-second counts), so the first plan is made for the load seen before.
     pub fn new(forecaster: Shared, kind: EstimatorKind) -> LiveEstimator {
-        LiveEstimator {
-            forecaster,
-            recent: (kind == EstimatorKind::Recent).then(recent_window),
-        }
+        let recent = (kind == EstimatorKind::Recent).then(|| {
+            let mut r = recent_window();
+            for t in forecaster.lock().recent_arrivals(r.window_s) {
+                r.observe(t);
+            }
+            r
+        });
+        LiveEstimator { forecaster, recent }
     }
 
     /// The estimator `smiless sim --estimator recent|forecaster` replays a trace with: a fresh forecaster
@@ -127,6 +133,34 @@ impl LoadEstimator for LiveEstimator {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_a_restart_the_recent_window_plans_for_the_load_seen_before() {
+        // One request every 20 s for 900 s, then the state is saved and restored (the live clock
+        // restarts at 0).
+        let f = Shared::new(DagForecaster::default());
+        let mut before = LiveEstimator::new(f.clone(), EstimatorKind::Recent);
+        for k in 0..45 {
+            before.observe(f64::from(k) * 20.0 + 3.0);
+        }
+        let l_before = before.estimate(900.0);
+        let saved = f.lock().saved();
+        let restored = Shared::new(DagForecaster::restore(saved, None));
+        let mut after = LiveEstimator::new(restored, EstimatorKind::Recent);
+        let l_after = after.estimate(0.0);
+        assert!(
+            (l_after.rate_per_s / l_before.rate_per_s - 1.0).abs() < 0.1,
+            "{l_before:?} vs {l_after:?}"
+        );
+        assert!(
+            (l_after.interarrival_s / l_before.interarrival_s - 1.0).abs() < 0.1,
+            "{l_before:?} vs {l_after:?}"
+        );
+        // A fresh forecaster seeds nothing: the window is empty.
+        let mut fresh =
+            LiveEstimator::new(Shared::new(DagForecaster::default()), EstimatorKind::Recent);
+        assert!(fresh.estimate(0.0).rate_per_s < l_before.rate_per_s / 2.0);
+    }
 
     #[test]
     fn parses_and_prints_the_two_kinds() {

@@ -140,6 +140,23 @@ impl DagForecaster {
         f
     }
 
+    /// The arrivals of the last `window_s` seconds of the history (per-second counts spread inside
+    /// their second), on the live clock: restored seconds lie before 0. An estimator seeded with them
+    /// after a restart plans from the load it saw before, not from an empty window.
+    pub fn recent_arrivals(&self, window_s: f64) -> Vec<f64> {
+        let n = self.counts.len();
+        let from = n.saturating_sub(window_s.max(0.0).ceil() as usize);
+        let start = self.pushed_s as f64 - n as f64 - self.offset_s;
+        self.counts[from..]
+            .iter()
+            .enumerate()
+            .flat_map(|(k, &c)| {
+                let second = start + (from + k) as f64;
+                (0..c).map(move |j| second + (f64::from(j) + 0.5) / f64::from(c))
+            })
+            .collect()
+    }
+
     /// What to persist.
     pub fn saved(&self) -> Saved {
         Saved {

@@ -12,6 +12,7 @@
 //!   simulator and the live control loop alike.
 //! - [`testkit`]: the paper's DAGs and seeded random DAGs.
 //! - [`hash`]: FNV-1a, the workspace's one stable hash.
+//! - [`hold`]: what a choice holds of a cluster (replicas at peak, for how long).
 #![forbid(unsafe_code)]
 pub mod baselines;
 pub mod capacity;
@@ -19,6 +20,7 @@ pub mod dag;
 pub mod exec;
 pub mod hardware;
 pub mod hash;
+pub mod hold;
 pub mod load;
 pub mod model;
 pub mod options;

@@ -474,14 +474,14 @@ pub fn evaluate_behaviours(input: &PlanInput, behaviours: &[Behaviour]) -> Evalu
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dag::Dag;
     use crate::load::poisson_at_least;
     use crate::profile::{InitStats, LatencyModel, PerDevice, ProfileSet};
 
-    /// A profile whose call takes `infer` seconds on any hardware and batch.
-    fn flat(infer: f64) -> Profile {
+    /// A profile whose call takes `infer` seconds on any hardware and batch, initialisation 2 s.
+    pub(crate) fn flat(infer: f64) -> Profile {
         let lat = LatencyModel {
             a: 0.0,
             b: 0.0,

@@ -2,7 +2,11 @@
 //! the space allows, reduced to its Pareto set (an option worse or equal in cost, in added latency, in
 //! readiness and in queueing wait than another is dropped; the drop is exact because a function's finish
 //! times and cost are monotone in those numbers).
-use crate::capacity::peak_replicas;
+mod capacity;
+
+use capacity::requests_no_more;
+pub use capacity::{CapacityTerms, build_for_capacity, with_penalty};
+
 use crate::hardware::Hardware;
 use crate::model::{self, Behaviour, Pieces, Pol, min_replicas, prewarm_lower_offset, service};
 use crate::plan::{Choice, ColdStart, PlanInput, PrewarmMode, SearchSpace};
@@ -108,42 +112,18 @@ fn total_key(x: f64) -> i64 {
 /// is no shorter is skipped (same latency, same init, higher price); and every option no better than the
 /// function's fastest option in all of cost, α and β is dropped before sorting.
 pub fn build(input: &PlanInput, space: &SearchSpace) -> Tables {
-    build_with(input, space, true, &Capacity::NONE)
+    build_with(input, space, true, &CapacityTerms::NONE)
 }
 
-/// How [`build_for_capacity`] weighs and keeps options when the cluster's capacity binds.
-pub struct Capacity<'a> {
-    /// Added to an option's cost ($/h) for what it requests (`capacity::requests`); an infinite
-    /// penalty drops the option (it cannot be placed).
-    pub penalty: &'a dyn Fn(&Choice, u32) -> f64,
-    /// An option dominates another only if it also requests no more: the same device kind, no larger a
-    /// replica, no more replicas at peak (so a cheap but large option does not hide a small one).
-    pub resource_aware: bool,
-}
-
-impl Capacity<'_> {
-    const NONE: Capacity<'static> = Capacity {
-        penalty: &|_, _| 0.0,
-        resource_aware: false,
-    };
-}
-
-/// [`build`] for capacity-aware planning (`crate::capacity`): each option's cost carries `cap.penalty`
-/// (the search then minimises cost plus the price put on capacity; the plan's own cost is evaluated
-/// without it), and with `cap.resource_aware` the Pareto reduction keeps an option whenever every option
-/// that beats it requests more. The group pruning is off then (it ignores requests).
-pub fn build_for_capacity(input: &PlanInput, space: &SearchSpace, cap: &Capacity<'_>) -> Tables {
-    build_with(input, space, !cap.resource_aware, cap)
-}
-
-/// Whether `a` requests no more than `b` (same device kind, no larger replica, no more at peak).
-fn requests_no_more(a: &Choice, b: &Choice, m: u32) -> bool {
-    let size = |h: Hardware| match h {
-        Hardware::Cpu { cores } => (0, cores),
-        Hardware::Gpu { share_pct } => (1, share_pct),
-    };
-    let ((ka, sa), (kb, sb)) = (size(a.hardware), size(b.hardware));
-    ka == kb && sa <= sb && peak_replicas(a, m) <= peak_replicas(b, m)
+/// The index of the fastest of `opts`: the smallest (β + wait, α + wait); 0 when there is none.
+fn fastest_of(opts: &[Opt]) -> usize {
+    (0..opts.len())
+        .min_by(|&a, &b| {
+            (opts[a].beta + opts[a].wait)
+                .total_cmp(&(opts[b].beta + opts[b].wait))
+                .then(opts[a].lat().total_cmp(&opts[b].lat()))
+        })
+        .unwrap_or(0)
 }
 
 /// Whether `p` comes before `o` in the Pareto pass's order: `total_cmp` on (cost, α, β), then the
@@ -199,7 +179,7 @@ fn build_with(
     input: &PlanInput,
     space: &SearchSpace,
     prune_groups: bool,
-    cap: &Capacity<'_>,
+    cap: &CapacityTerms<'_>,
 ) -> Tables {
     let n = input.dag.len();
     let m = input.load.burst_size();
@@ -344,6 +324,18 @@ fn build_with(
                     {
                         push(ColdStart::KeepAlive { seconds: t }, pol, false);
                     }
+                    if cap.resource_aware
+                        && (space.policies.keep_alive_warm || space.policies.keep_alive_break_even)
+                    {
+                        // Release right after use (initialised on demand each time): the option
+                        // that holds a replica the shortest, for a capacity that binds
+                        // (`capacity::timeline`); never cheaper or faster than the others.
+                        let release = Pol::KeepAlive {
+                            p_cold: load.p_gap_exceeds(0.0),
+                            idle: load.expected_idle(0.0),
+                        };
+                        push(ColdStart::KeepAlive { seconds: 0.0 }, release, false);
+                    }
                     if space.policies.pre_warm {
                         // The placeholder offset gives the earliest readiness.
                         push(
@@ -378,7 +370,8 @@ fn build_with(
             let dominated = i != fast
                 && fastest_opt.is_some_and(|f| {
                     f.dominates(o)
-                        && (!cap.resource_aware || requests_no_more(&f.choice, &o.choice, m))
+                        && (!cap.resource_aware
+                            || requests_no_more(&f.choice, &o.choice, m, &input.load))
                 });
             (!dominated).then_some((
                 total_key(o.cost),
@@ -400,10 +393,9 @@ fn build_with(
         for &(_, _, _, i) in &keys {
             let o = &all[i as usize];
             if cap.resource_aware {
-                if kept
-                    .iter()
-                    .any(|k| k.dominates(o) && requests_no_more(&k.choice, &o.choice, m))
-                {
+                if kept.iter().any(|k| {
+                    k.dominates(o) && requests_no_more(&k.choice, &o.choice, m, &input.load)
+                }) {
                     continue;
                 }
                 kept.push(*o);
@@ -423,13 +415,7 @@ fn build_with(
                 others.push(*o);
             }
         }
-        let fastest = (0..kept.len())
-            .min_by(|&a, &b| {
-                (kept[a].beta + kept[a].wait)
-                    .total_cmp(&(kept[b].beta + kept[b].wait))
-                    .then(kept[a].lat().total_cmp(&kept[b].lat()))
-            })
-            .unwrap_or(0);
+        let fastest = fastest_of(&kept);
         tables
             .min_cost
             .push(kept.iter().map(|o| o.cost).fold(f64::INFINITY, f64::min));
@@ -539,8 +525,8 @@ mod tests {
         }
         let mut sorted_fewer = 0;
         for input in &inputs {
-            let pruned = build_with(input, &input.space, true, &Capacity::NONE);
-            let full = build_with(input, &input.space, false, &Capacity::NONE);
+            let pruned = build_with(input, &input.space, true, &CapacityTerms::NONE);
+            let full = build_with(input, &input.space, false, &CapacityTerms::NONE);
             assert_eq!(pruned.opts, full.opts);
             assert_eq!(
                 (&pruned.min_cost, &pruned.min_alpha, &pruned.min_beta),

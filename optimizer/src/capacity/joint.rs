@@ -13,22 +13,26 @@
 //! - **Degradation rule**: when no combination meets every SLA within capacity, the DAG with the
 //!   lowest priority (default 0), then the one whose leanest SLA-meeting plan requests the largest
 //!   fraction of the cluster, is degraded, until the rest fit. A DAG whose SLA is below its fastest
-//!   possible latency on this cluster is degraded first. A degraded DAG gets the fastest plan that fits
-//!   what is left (its SLA relaxed step by step: 1.25×, 1.5×, 2×, 3×, 5×, 10×, 100× its fastest
-//!   latency), or none (not deployed) when nothing of it fits; [`Degradation`] says which and why.
+//!   possible latency on this cluster is degraded first. Then as many degraded DAGs as fit are
+//!   deployed with their leanest plans (highest priority first, then the leanest), and each, highest
+//!   priority first, gets the fastest plan that fits beside all the others (its SLA relaxed step by
+//!   step: 1.25×, 1.5×, 2×, 3×, 5×, 10×, 100× its fastest latency), or keeps its leanest; one that
+//!   does not fit at all is not deployed. [`Degradation`] says which and why.
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::select::{self, Cand, DagCtx, Pin, SetOutcome};
+mod degrade;
+mod shared;
+
+use super::select::{self, Cand, Env};
 use super::{Capacity, Packing, Replica};
 use crate::hardware::Hardware;
-use crate::load::Load;
 use crate::model;
-use crate::options;
 use crate::plan::{Choice, Plan, PlanError, PlanInput};
 use crate::planners::fastest_latency;
 use crate::prices::Prices;
+use shared::{Shared, shared_functions, solve_with_shared};
 
 /// A function in no DAG, sized by its own autoscaler: its replicas are reserved.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -119,14 +123,8 @@ pub enum JointError {
     Plan(#[from] PlanError),
 }
 
-/// A shared function: where it appears and its options.
-struct Shared {
-    name: String,
-    at: Vec<(usize, usize)>,
-    /// Per appearance, the input with the merged load.
-    merged: Vec<PlanInput>,
-    opts: Vec<options::Opt>,
-}
+/// Above this many functions in all, the search is cut to fit milliseconds (`select::Env::fast`).
+const FAST_ABOVE: usize = 16;
 
 /// Plans every DAG of `input` together (module doc).
 pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
@@ -158,6 +156,8 @@ pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
             })
         })
         .collect();
+    let functions: usize = bases.iter().map(|b| b.dag.len()).sum();
+    let env = Env::new(cap, functions > FAST_ABOVE);
     let prio = |d: usize| input.priority.get(&bases[d].dag.name).copied().unwrap_or(0);
     let mut degraded: Vec<(usize, DegradeReason)> = Vec::new();
     let mut must: Vec<usize> = Vec::new();
@@ -174,7 +174,7 @@ pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
         }
     }
     let (mut chosen, proven) = loop {
-        match solve_with_shared(&bases, &must, &shared, &reserved, cap, &BTreeMap::new()) {
+        match solve_with_shared(&bases, &must, &shared, &reserved, &env, &BTreeMap::new()) {
             Solved::Fit {
                 cands,
                 pins,
@@ -201,21 +201,15 @@ pub fn plan_all(input: &JointInput) -> Result<JointPlan, JointError> {
             }
         }
     };
-    // Best effort for the degraded ones, highest priority first, in what is left.
-    degraded.sort_by_key(|(d, _)| std::cmp::Reverse(prio(*d)));
-    let mut degradations = Vec::new();
-    for (d, reason) in degraded {
-        let got = best_effort(d, &bases, &chosen, &shared, &reserved, cap);
-        degradations.push(Degradation {
-            dag: bases[d].dag.name.clone(),
-            sla_s: bases[d].sla_s,
-            reason,
-            predicted_latency_s: got.as_ref().map(|c| c.plan.predicted_latency_s),
-        });
-        if let Some(c) = got {
-            chosen.insert(d, (c, Vec::new()));
-        }
-    }
+    let degradations = degrade::place(
+        &mut chosen,
+        degraded,
+        &bases,
+        &shared,
+        &reserved,
+        &env,
+        &prio,
+    );
     Ok(assemble(
         input,
         &bases,
@@ -253,222 +247,6 @@ fn plans_of(set: &[usize], cands: Vec<Cand>, pins: BTreeMap<String, Choice>) -> 
         .collect()
 }
 
-/// The functions named by several DAGs, with their merged loads and options.
-fn shared_functions(bases: &[PlanInput]) -> Vec<Shared> {
-    let mut at: BTreeMap<(String, String), Vec<(usize, usize)>> = BTreeMap::new();
-    for (d, b) in bases.iter().enumerate() {
-        for (f, n) in b.dag.nodes.iter().enumerate() {
-            at.entry((b.dag.namespace.clone(), n.name.clone()))
-                .or_default()
-                .push((d, f));
-        }
-    }
-    at.into_iter()
-        .filter(|(_, v)| v.len() > 1)
-        .filter_map(|((_, name), at)| {
-            let loads: Vec<Load> = at.iter().map(|&(d, _)| bases[d].load).collect();
-            let rate: f64 = loads.iter().map(|l| l.rate_per_s).sum();
-            let bursts: f64 = loads.iter().map(|l| 1.0 / l.interarrival_s).sum();
-            let load = Load::new(Some(rate), Some(1.0 / bursts)).ok()?;
-            let close: Option<f64> = at
-                .iter()
-                .map(|&(d, _)| bases[d].close_rate_per_s)
-                .sum::<Option<f64>>();
-            let merged: Vec<PlanInput> = at
-                .iter()
-                .map(|&(d, _)| {
-                    let mut m = bases[d].clone();
-                    m.load = load;
-                    m.close_rate_per_s = close;
-                    m.space.policies.pre_warm = false;
-                    m
-                })
-                .collect();
-            let f0 = at[0].1;
-            let t = options::build_for_capacity(
-                &merged[0],
-                &merged[0].space,
-                &options::Capacity {
-                    penalty: &|_, _| 0.0,
-                    resource_aware: true,
-                },
-            );
-            let opts = t.opts.into_iter().nth(f0)?;
-            Some(Shared {
-                name,
-                at,
-                merged,
-                opts,
-            })
-        })
-        .collect()
-}
-
-/// The pin of shared function `s` at its `k`-th appearance with `choice`.
-fn pin(s: &Shared, bases: &[PlanInput], k: usize, choice: &Choice) -> (usize, Pin) {
-    let (d, f) = s.at[k];
-    let m = &s.merged[k];
-    let b = model::behaviour(m, f, choice);
-    let init_est = m.profiles[f]
-        .init(choice.hardware)
-        .estimate(m.params.init_std_factor);
-    let mut opt = options::to_opt(*choice, b, init_est);
-    opt.cost = 0.0;
-    let share = bases[d].load.rate_per_s / m.load.rate_per_s;
-    let pin = Pin {
-        node: f,
-        opt,
-        behaviour: b,
-        cost_share: b.cost_h * share,
-    };
-    (d, pin)
-}
-
-/// Plans the DAGs `set` with the shared functions' choices searched from outside (module doc); `fixed`:
-/// shared functions already decided.
-fn solve_with_shared(
-    bases: &[PlanInput],
-    set: &[usize],
-    shared: &[Shared],
-    reserved: &[Replica],
-    cap: &Capacity,
-    fixed: &BTreeMap<String, Choice>,
-) -> Solved {
-    // The shared functions this set decides: named by at least two of its DAGs.
-    let open: Vec<&Shared> = shared
-        .iter()
-        .filter(|s| !fixed.contains_key(&s.name))
-        .filter(|s| s.at.iter().filter(|(d, _)| set.contains(d)).count() > 1)
-        .collect();
-    let eval = |assign: &BTreeMap<String, Choice>| -> (Option<f64>, Solved) {
-        let mut ctxs: Vec<DagCtx> = set
-            .iter()
-            .map(|&d| DagCtx {
-                input: bases[d].clone(),
-                pins: Vec::new(),
-            })
-            .collect();
-        let mut res = reserved.to_vec();
-        let mut shared_cost = 0.0;
-        for s in shared {
-            let Some(choice) = assign.get(&s.name).or_else(|| fixed.get(&s.name)) else {
-                continue;
-            };
-            let mut counted = false;
-            for k in 0..s.at.len() {
-                let (d, p) = pin(s, bases, k, choice);
-                if let Some(i) = set.iter().position(|&x| x == d) {
-                    if !counted && assign.contains_key(&s.name) {
-                        shared_cost += p.behaviour.cost_h;
-                        let burst = s.merged[k].load.burst_size();
-                        res.extend(super::requests(&s.name, choice, burst));
-                        counted = true;
-                    }
-                    ctxs[i].pins.push(p);
-                }
-            }
-        }
-        match select::solve_set(&ctxs, &res, cap) {
-            SetOutcome::Fit { cands, proven } => {
-                let total = shared_cost + cands.iter().map(|c| c.own_cost).sum::<f64>();
-                (
-                    Some(total),
-                    Solved::Fit {
-                        cands,
-                        pins: assign.clone(),
-                        proven: proven && open.is_empty(),
-                    },
-                )
-            }
-            SetOutcome::NoFit { leanest } => (None, Solved::NoFit { leanest }),
-        }
-    };
-    let mut assign: BTreeMap<String, Choice> = BTreeMap::new();
-    for s in &open {
-        // Start from its fastest option (the most likely to meet every SLA).
-        if let Some(o) = s.opts.iter().min_by(|a, b| a.lat().total_cmp(&b.lat())) {
-            assign.insert(s.name.clone(), o.choice);
-        }
-    }
-    let (mut best_cost, mut best) = eval(&assign);
-    for _round in 0..2 {
-        if open.is_empty() {
-            break;
-        }
-        let mut improved = false;
-        for s in &open {
-            let mut order: Vec<&options::Opt> = s.opts.iter().collect();
-            order.sort_by(|a, b| a.cost.total_cmp(&b.cost));
-            for o in order {
-                if best_cost.is_some_and(|b| o.cost >= b) {
-                    break; // the shared function alone costs more than the best plan
-                }
-                if assign.get(&s.name) == Some(&o.choice) {
-                    continue;
-                }
-                let mut trial = assign.clone();
-                trial.insert(s.name.clone(), o.choice);
-                let (c, r) = eval(&trial);
-                if c.is_some_and(|c| best_cost.is_none_or(|b| c < b - 1e-12)) {
-                    best_cost = c;
-                    best = r;
-                    assign = trial;
-                    improved = true;
-                }
-            }
-        }
-        if !improved {
-            break;
-        }
-    }
-    best
-}
-
-/// The fastest plan of degraded DAG `d` that fits beside `chosen` (module doc), if any.
-fn best_effort(
-    d: usize,
-    bases: &[PlanInput],
-    chosen: &Chosen,
-    shared: &[Shared],
-    reserved: &[Replica],
-    cap: &Capacity,
-) -> Option<Cand> {
-    let mut res = reserved.to_vec();
-    let mut fixed: BTreeMap<String, Choice> = BTreeMap::new();
-    for (c, pins) in chosen.values() {
-        res.extend(c.replicas.iter().cloned());
-        fixed.extend(pins.iter().cloned());
-    }
-    for s in shared {
-        if let Some(ch) = fixed.get(&s.name) {
-            let burst = s.merged[0].load.burst_size();
-            res.extend(super::requests(&s.name, ch, burst));
-        }
-    }
-    let base = &bases[d];
-    let fastest = if base.space.hardware.all().next().is_some() {
-        fastest_latency(base)
-    } else {
-        return None;
-    };
-    for factor in [1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0] {
-        let mut one = base.clone();
-        one.sla_s = fastest.max(base.sla_s.min(fastest)) * factor;
-        let only = [d];
-        let mut bases_one = bases.to_vec();
-        bases_one[d] = one;
-        if let Solved::Fit { mut cands, .. } =
-            solve_with_shared(&bases_one, &only, shared, &res, cap, &fixed)
-        {
-            let mut c = cands.pop()?;
-            c.plan.sla_s = base.sla_s;
-            c.plan.meets_sla = c.plan.predicted_latency_s <= base.sla_s * (1.0 + 1e-9);
-            return Some(c);
-        }
-    }
-    None
-}
-
 /// The joint plan from the chosen candidates.
 fn assemble(
     input: &JointInput,
@@ -484,7 +262,8 @@ fn assemble(
         .standalone
         .iter()
         .map(|s| input.prices.per_second(s.hardware) * 3600.0 * f64::from(s.replicas))
-        .sum();
+        // From +0 (an empty f64 sum is -0, which prints as "-0.0000").
+        .fold(0.0, |a, b| a + b);
     let mut plans: Vec<Option<Plan>> = vec![None; bases.len()];
     let mut decided: BTreeMap<String, Choice> = BTreeMap::new();
     for (d, (c, pins)) in chosen {

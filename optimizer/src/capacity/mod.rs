@@ -4,11 +4,12 @@
 //!
 //! **What a plan requests.** Every replica is one pod: a CPU replica requests its `cores` (requests =
 //! limits, as the kube backend sets them), a GPU replica its share as MPS units of one GPU,
-//! `⌈share · units / 100⌉` (at least one; the kube backend's rounding) and no CPU. A function requests
-//! its replicas at their peak: always-on and keep-alive all `replicas` (a keep-alive replica stays up
-//! through its window, and in a burst every replica is up); pre-warm `min(replicas, burst size)`, the
-//! replicas the executor initialises for one burst (the model costs the same count). Peaks are summed as
-//! if they all coincided: a plan never requests more than can be placed, even at the worst moment.
+//! `⌈share · units / 100⌉` (at least one; the kube backend's rounding) and no CPU. A replica reserves
+//! its requests only while it exists: [`timeline`] sweeps one burst's planned timeline per DAG and
+//! takes the envelope of the replica sets alive at each instant (its peak set); the DAGs' peak sets
+//! are summed, as their bursts may coincide. [`peak_replicas`] is how many replicas of a function
+//! are alive while it is: all `replicas`, pre-warm `min(replicas, burst size)` (the replicas the
+//! executor initialises for one burst; the model costs the same count).
 //!
 //! **Packing.** First-fit decreasing, as a scheduler placing the largest pods first would: GPU replicas
 //! (largest share first) onto the first GPU, in node order, with enough free units; then CPU replicas
@@ -23,11 +24,13 @@ pub mod joint;
 mod select;
 #[cfg(test)]
 mod tests;
+pub mod timeline;
 
 use serde::Serialize;
 
 use crate::hardware::{Hardware, HardwareSpace};
-use crate::plan::{Choice, ColdStart};
+pub use crate::hold::peak_replicas;
+use crate::plan::Choice;
 
 /// One GPU and the MPS units it is split into (100 for the local backend, which gives shares in
 /// percent; the NVIDIA device plugin's `replicas` on a cluster, e.g. 10).
@@ -90,15 +93,8 @@ pub struct Replica {
     pub hardware: Hardware,
 }
 
-/// How many replicas of `c` are requested at peak for bursts of `burst` requests (module doc).
-pub fn peak_replicas(c: &Choice, burst: u32) -> u32 {
-    match c.policy {
-        ColdStart::PreWarm { .. } => c.replicas.min(burst.max(1)),
-        _ => c.replicas,
-    }
-}
-
-/// The replicas function `name` requests under `c`.
+/// The replicas function `name` has alive under `c` while it is (all at once: a standalone function,
+/// a shared one).
 pub fn requests(name: &str, c: &Choice, burst: u32) -> Vec<Replica> {
     (0..peak_replicas(c, burst))
         .map(|_| Replica {

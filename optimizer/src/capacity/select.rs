@@ -8,7 +8,19 @@
 //!    DAG plan met on the ladder joins that DAG's menu.
 //! 3. One plan per DAG is chosen from the menus: the cheapest combination (true cost, without the
 //!    price on capacity) whose requests fit, by a budgeted depth-first search in cost order.
-use super::{Capacity, Replica, requests};
+//!
+//! Every search is remembered ([`memo`]); above 16 functions in all the searches are quick ones and
+//! the ladder, the selection and the degraded DAGs' steps shorter (docs/capacity.md).
+mod memo;
+mod menus;
+
+pub(crate) use memo::{Env, solve};
+use memo::{key, solve_with};
+
+use menus::enumerate;
+pub(crate) use menus::lean;
+
+use super::{Capacity, Replica, timeline};
 use crate::hardware::Hardware;
 use crate::model::{self, Behaviour};
 use crate::options::{self, Opt};
@@ -48,8 +60,9 @@ pub(crate) struct Cand {
 pub(crate) type Penalty = (f64, f64);
 
 /// Plans `ctx` with `pen` on its requests; `None` when no plan meets its SLA within the space.
-pub(crate) fn solve(ctx: &DagCtx, pen: Penalty, cap: &Capacity) -> Option<Cand> {
+pub(super) fn solve_uncached(ctx: &DagCtx, pen: Penalty, env: &Env) -> Option<Cand> {
     let input = &ctx.input;
+    let cap = env.cap;
     let (cpu_total, gpu_total) = cap.totals();
     let prices = input.prices;
     let penalty = |c: &Choice, m: u32| -> f64 {
@@ -75,14 +88,11 @@ pub(crate) fn solve(ctx: &DagCtx, pen: Penalty, cap: &Capacity) -> Option<Cand> 
         }
     };
     let priced = pen != (0.0, 0.0);
-    let mut t = options::build_for_capacity(
-        input,
-        &input.space,
-        &options::Capacity {
-            penalty: &penalty,
-            resource_aware: priced,
-        },
-    );
+    let mut t = if priced {
+        options::with_penalty(&env.tables(input, true), input.load.burst_size(), &penalty)
+    } else {
+        (*env.tables(input, false)).clone()
+    };
     for p in &ctx.pins {
         t.opts[p.node] = vec![p.opt];
         t.min_cost[p.node] = p.opt.cost;
@@ -124,7 +134,6 @@ fn candidate(ctx: &DagCtx, t: &options::Tables, picks: &[usize], stats: SearchSt
         plan.cost_per_hour = plan.functions.iter().map(|f| f.cost_per_hour).sum();
         plan.meets_sla = ev.latency_s <= input.sla_s * (1.0 + search::SLA_EPS);
     }
-    let burst = input.load.burst_size();
     let pinned = |f: usize| ctx.pins.iter().any(|p| p.node == f);
     let own_cost = plan
         .functions
@@ -132,14 +141,8 @@ fn candidate(ctx: &DagCtx, t: &options::Tables, picks: &[usize], stats: SearchSt
         .enumerate()
         .filter(|(f, _)| !pinned(*f))
         .map(|(_, fp)| fp.cost_per_hour)
-        .sum();
-    let replicas = plan
-        .functions
-        .iter()
-        .enumerate()
-        .filter(|(f, _)| !pinned(*f))
-        .flat_map(|(_, fp)| requests(&fp.name, &fp.choice, burst))
-        .collect();
+        .fold(0.0, |a, b| a + b); // +0 when every function is pinned
+    let replicas = timeline::plan_peak(input, &plan, |f| !pinned(f));
     Cand {
         plan,
         own_cost,
@@ -149,9 +152,13 @@ fn candidate(ctx: &DagCtx, t: &options::Tables, picks: &[usize], stats: SearchSt
 
 /// The ladder of `t` (step 2).
 const LADDER: [f64; 9] = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 1000.0];
+/// The ladder of a large instance.
+const FAST_LADDER: [f64; 4] = [0.1, 1.0, 10.0, 1000.0];
 
 /// Most combinations the menu selection examines.
 const SELECT_BUDGET: u64 = 200_000;
+/// The same for a large instance.
+const FAST_SELECT_BUDGET: u64 = 500;
 
 /// The outcome of [`solve_set`].
 pub(crate) enum SetOutcome {
@@ -164,8 +171,9 @@ pub(crate) enum SetOutcome {
 }
 
 /// Plans `ctxs` together so that their requests and `reserved` fit `cap` (module doc).
-pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -> SetOutcome {
-    let free: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, (0.0, 0.0), cap)).collect();
+pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], env: &Env) -> SetOutcome {
+    let cap = env.cap;
+    let free: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, (0.0, 0.0), env)).collect();
     if free.iter().any(Option::is_none) {
         return SetOutcome::NoFit { leanest: free };
     }
@@ -178,6 +186,21 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
         r
     };
     let packing = cap.pack(&all(&free.iter().collect::<Vec<_>>()));
+    if packing.fits() && env.fast {
+        // The quick plans fit: the capacity does not bind, so plan each DAG in full.
+        let full: Vec<Option<Cand>> = ctxs
+            .iter()
+            .map(|c| solve_with(c, (0.0, 0.0), env, true))
+            .collect();
+        let full: Vec<&Cand> = full.iter().flatten().collect();
+        if full.len() == ctxs.len() && cap.pack(&all(&full)).fits() {
+            let proven = full.iter().all(|c| c.plan.stats.proven_optimal);
+            return SetOutcome::Fit {
+                cands: full.into_iter().cloned().collect(),
+                proven,
+            };
+        }
+    }
     if packing.fits() {
         let proven = free.iter().all(|c| c.plan.stats.proven_optimal);
         return SetOutcome::Fit {
@@ -193,9 +216,9 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
     let (mut cpu, mut gpu) = (binds(&packing, false), binds(&packing, true));
     let mut menus: Vec<Vec<Cand>> = free.into_iter().map(|c| vec![c]).collect();
     let mut fits_seen = 0;
-    for &t in &LADDER {
+    for &t in env.ladder() {
         let pen = (if cpu { t } else { 0.0 }, if gpu { t } else { 0.0 });
-        let cands: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, pen, cap)).collect();
+        let cands: Vec<Option<Cand>> = ctxs.iter().map(|c| solve(c, pen, env)).collect();
         let got: Vec<&Cand> = cands.iter().flatten().collect();
         if got.len() == ctxs.len() {
             let p = cap.pack(&all(&got));
@@ -226,7 +249,7 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
     for _ in 0..2 {
         let mut taken = reserved.to_vec();
         for &d in &order {
-            let Some(c) = fit_one(&ctxs[d], &taken, cap) else {
+            let Some(c) = fit_one(&ctxs[d], &taken, env) else {
                 break;
             };
             taken.extend(c.replicas.iter().cloned());
@@ -237,7 +260,21 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
         order.reverse();
     }
     // Small enough: every plan of every DAG that no cheaper plan requesting no more beats.
-    let complete: Vec<Option<Vec<Cand>>> = ctxs.iter().map(enumerate).collect();
+    let complete: Vec<Option<Vec<Cand>>> = if env.fast {
+        vec![None; ctxs.len()]
+    } else {
+        ctxs.iter()
+            .map(|c| {
+                let k = key(c, (0.0, 0.0), true);
+                if let Some(e) = env.enumerated.borrow().get(&k) {
+                    return e.clone();
+                }
+                let e = enumerate(c, env);
+                env.enumerated.borrow_mut().insert(k, e.clone());
+                e
+            })
+            .collect()
+    };
     let exact = complete.iter().all(Option::is_some);
     for (menu, all) in menus.iter_mut().zip(complete) {
         for c in all.into_iter().flatten() {
@@ -246,7 +283,12 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
             }
         }
     }
-    match select(&menus, reserved, cap) {
+    let budget = if env.fast {
+        FAST_SELECT_BUDGET
+    } else {
+        SELECT_BUDGET
+    };
+    match select(&menus, reserved, cap, budget) {
         Some(pick) => SetOutcome::Fit {
             cands: pick
                 .iter()
@@ -269,13 +311,14 @@ pub(crate) fn solve_set(ctxs: &[DagCtx], reserved: &[Replica], cap: &Capacity) -
 }
 
 /// The cheapest plan of `ctx` met on its ladder whose requests fit beside `taken`.
-fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
+fn fit_one(ctx: &DagCtx, taken: &[Replica], env: &Env) -> Option<Cand> {
+    let cap = env.cap;
     let fits = |c: &Cand| {
         let mut all = taken.to_vec();
         all.extend(c.replicas.iter().cloned());
         cap.pack(&all)
     };
-    let c = solve(ctx, (0.0, 0.0), cap)?;
+    let c = solve(ctx, (0.0, 0.0), env)?;
     let p = fits(&c);
     if p.fits() {
         return Some(c);
@@ -286,7 +329,7 @@ fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
         .any(|r| matches!(r.hardware, Hardware::Gpu { .. }));
     let cpu_short = p.unplaced.len() > usize::from(gpu_short) || !gpu_short;
     let mut best: Option<Cand> = None;
-    for &t in &LADDER {
+    for &t in env.ladder() {
         for pen in [
             (
                 if cpu_short { t } else { 0.0 },
@@ -294,7 +337,7 @@ fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
             ),
             (t, t),
         ] {
-            if let Some(c) = solve(ctx, pen, cap)
+            if let Some(c) = solve(ctx, pen, env)
                 && fits(&c).fits()
                 && best.as_ref().is_none_or(|b| c.own_cost < b.own_cost)
             {
@@ -306,85 +349,6 @@ fn fit_one(ctx: &DagCtx, taken: &[Replica], cap: &Capacity) -> Option<Cand> {
         }
     }
     None
-}
-
-/// An enumerated plan: cost, CPU cores and GPU shares per replica (largest first), picks.
-type Found = (f64, Vec<u32>, Vec<u32>, Vec<usize>);
-
-/// Most plans [`enumerate`] evaluates per DAG.
-const ENUMERATE_BUDGET: usize = 50_000;
-
-/// Every SLA-meeting plan of `ctx` over its resource-aware option tables that no cheaper plan
-/// requesting no more (replica by replica) beats; `None` when there are more than
-/// [`ENUMERATE_BUDGET`] combinations.
-fn enumerate(ctx: &DagCtx) -> Option<Vec<Cand>> {
-    let input = &ctx.input;
-    let mut t = options::build_for_capacity(
-        input,
-        &input.space,
-        &options::Capacity {
-            penalty: &|_, _| 0.0,
-            resource_aware: true,
-        },
-    );
-    for p in &ctx.pins {
-        t.opts[p.node] = vec![p.opt];
-    }
-    let combos = t
-        .opts
-        .iter()
-        .try_fold(1usize, |a, o| a.checked_mul(o.len()))?;
-    if combos == 0 || combos > ENUMERATE_BUDGET {
-        return None;
-    }
-    let n = input.dag.len();
-    let sla = input.sla_s * (1.0 + search::SLA_EPS);
-    let mut picks = vec![0usize; n];
-    let mut finish = vec![0.0; 2 * n];
-    // (cost, CPU cores and GPU shares per replica, largest first, picks)
-    let mut found: Vec<Found> = Vec::new();
-    let burst = input.load.burst_size();
-    'all: loop {
-        let (c, l) = search::quick_eval(input, &t, &picks, &mut finish);
-        if l <= sla {
-            let (mut cpu, mut gpu) = (Vec::new(), Vec::new());
-            for (f, &j) in picks.iter().enumerate() {
-                let ch = &t.opts[f][j].choice;
-                let k = super::peak_replicas(ch, burst) as usize;
-                match ch.hardware {
-                    Hardware::Cpu { cores } => cpu.extend(std::iter::repeat_n(cores, k)),
-                    Hardware::Gpu { share_pct } => gpu.extend(std::iter::repeat_n(share_pct, k)),
-                }
-            }
-            cpu.sort_unstable_by(|a, b| b.cmp(a));
-            gpu.sort_unstable_by(|a, b| b.cmp(a));
-            found.push((c, cpu, gpu, picks.clone()));
-        }
-        for (p, o) in picks.iter_mut().zip(&t.opts) {
-            *p += 1;
-            if *p < o.len() {
-                continue 'all;
-            }
-            *p = 0;
-        }
-        break;
-    }
-    found.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let within = |x: &[u32], y: &[u32]| x.len() <= y.len() && x.iter().zip(y).all(|(a, b)| a <= b);
-    let mut kept: Vec<&Found> = Vec::new();
-    for f in &found {
-        if !kept
-            .iter()
-            .any(|k| within(&k.1, &f.1) && within(&k.2, &f.2))
-        {
-            kept.push(f);
-        }
-    }
-    Some(
-        kept.into_iter()
-            .map(|k| candidate(ctx, &t, &k.3, SearchStats::default()))
-            .collect(),
-    )
 }
 
 fn same_plan(a: &Cand, b: &Cand) -> bool {
@@ -408,7 +372,12 @@ pub(crate) fn demand(replicas: &[Replica], cap: &Capacity) -> f64 {
 }
 
 /// The cheapest choice of one menu entry per DAG whose requests, with `reserved`, fit (step 3).
-fn select(menus: &[Vec<Cand>], reserved: &[Replica], cap: &Capacity) -> Option<Vec<usize>> {
+fn select(
+    menus: &[Vec<Cand>],
+    reserved: &[Replica],
+    cap: &Capacity,
+    budget: u64,
+) -> Option<Vec<usize>> {
     // Per menu, entries in cost order.
     let order: Vec<Vec<usize>> = menus
         .iter()
@@ -471,7 +440,7 @@ fn select(menus: &[Vec<Cand>], reserved: &[Replica], cap: &Capacity) -> Option<V
         stack: reserved.to_vec(),
         pick: Vec::new(),
         best: None,
-        budget: SELECT_BUDGET,
+        budget,
     };
     dfs.go(0, 0.0);
     dfs.best.map(|(_, p)| p)

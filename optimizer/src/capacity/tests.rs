@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 use super::joint::{DegradeReason, JointInput, JointPlan, Standalone, plan_all};
 use super::*;
-use crate::{Load, PlanInput, ProfileSet, testkit};
+use crate::{ColdStart, Load, PlanInput, ProfileSet, testkit};
 
 fn cpu(cores: u32) -> Replica {
     Replica {
@@ -194,4 +194,107 @@ fn the_degradation_rule_follows_priority_then_demand() {
             .iter()
             .any(|r| r == "s cpu:8")
     );
+}
+
+/// The e2e's loads on a 2-core host (one burst of 1–3 requests every 10–60 s), SLAs image-query 4 s,
+/// voice-assistant 8 s, amber-alert 8 s. No DAG meets its SLA within 2 cores even alone (image-query
+/// needs 3 at its peak, the others 5 or more); every DAG needs at least one core at its peak and
+/// voice-assistant two (its two middle members run side by side), and different DAGs' peaks may
+/// coincide: amber-alert and image-query are deployed, released after every use, one core each at
+/// every instant; voice-assistant is not.
+#[test]
+fn two_core_host_at_e2e_loads() {
+    let set = ProfileSet::paper();
+    for (i, (rate, gap)) in [(0.1, 10.0), (0.1, 30.0), (0.05, 60.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let load = Load::new(Some(rate), Some(gap)).unwrap();
+        let dags: Vec<PlanInput> = testkit::PAPER_DAGS
+            .iter()
+            .map(|n| {
+                let sla = if *n == "image-query" { 4.0 } else { 8.0 };
+                PlanInput::new(testkit::stack_dag(n).unwrap(), &set, sla, load).unwrap()
+            })
+            .collect();
+        if i == 0 {
+            for d in &dags {
+                let fewest = (1..=8).find(|&c| {
+                    let alone = joint(vec![d.clone()], Capacity::host(c, &[]));
+                    plan_all(&alone).unwrap().degraded.is_empty()
+                });
+                println!(
+                    "{}: fewest cores meeting its SLA alone {fewest:?}",
+                    d.dag.name
+                );
+                assert!(fewest.is_some_and(|c| c > 2), "{}", d.dag.name);
+            }
+        }
+        // Overcommitted 2× (4 cores of requests on 2): image-query meets its SLA, the others get
+        // what is left.
+        let over = Capacity::host(2, &[]).with_overcommit(2.0).unwrap();
+        let all = plan_all(&joint(dags.clone(), over)).unwrap();
+        assert_within(&all);
+        assert!(all.plans[2].as_ref().is_some_and(|p| p.meets_sla));
+        let lat: Vec<Option<f64>> = all
+            .plans
+            .iter()
+            .map(|p| p.as_ref().map(|p| p.predicted_latency_s))
+            .collect();
+        println!(
+            "  overcommit 2: {:.4} $/h, predicted {lat:?}",
+            all.cost_per_hour
+        );
+        let plan = plan_all(&joint(dags, Capacity::host(2, &[]))).unwrap();
+        assert_within(&plan);
+        println!(
+            "{rate}/s, {} per burst: {:.4} $/h",
+            load.burst_size(),
+            plan.cost_per_hour
+        );
+        for (d, p) in testkit::PAPER_DAGS.iter().zip(&plan.plans) {
+            let lat = p.as_ref().map(|p| p.predicted_latency_s);
+            println!("  {d}: predicted {lat:?}");
+            assert_eq!(p.is_some(), *d != "voice-assistant", "{d}");
+        }
+    }
+}
+
+/// Nothing deployed costs +0 $/h (an empty f64 sum is -0, which printed as "-0.0000").
+#[test]
+fn nothing_deployed_costs_positive_zero() {
+    let load = Load::new(Some(1.0), None).unwrap();
+    let mut dags = stack_inputs(load);
+    for d in &mut dags {
+        d.sla_s = 0.01; // below every DAG's fastest latency
+    }
+    // No core at all: nothing of any DAG fits.
+    let plan = plan_all(&joint(dags, Capacity::host(0, &[]))).unwrap();
+    assert!(plan.plans.iter().all(Option::is_none), "{:?}", plan.plans);
+    assert!(plan.cost_per_hour.is_sign_positive() && plan.cost_per_hour == 0.0);
+    assert_eq!(format!("{:.4}", plan.cost_per_hour), "0.0000");
+}
+
+/// A function shared by two DAGs that are both degraded is still one deployment: the second DAG
+/// gets the first one's choice for it.
+#[test]
+fn a_shared_function_of_degraded_dags_is_deployed_once() {
+    let set = ProfileSet::paper();
+    let load = Load::new(Some(0.1), None).unwrap();
+    let dags: Vec<PlanInput> = ["amber-alert", "image-query"]
+        .iter()
+        .map(|n| PlanInput::new(testkit::paper_dag(n).unwrap(), &set, 0.5, load).unwrap())
+        .collect();
+    let plan = plan_all(&joint(dags, Capacity::host(4, &[]))).unwrap();
+    assert_within(&plan);
+    assert_eq!(plan.degraded.len(), 2, "{:?}", plan.degraded);
+    let choices: Vec<crate::Choice> = plan
+        .plans
+        .iter()
+        .flatten()
+        .flat_map(|p| p.functions.iter().filter(|f| f.name == "imagerecognition"))
+        .map(|f| f.choice)
+        .collect();
+    assert_eq!(choices.len(), 2, "{:?}", plan.plans);
+    assert_eq!(choices[0], choices[1]);
 }

@@ -306,7 +306,7 @@ pub fn check_feasible(input: &PlanInput, t: &Tables) -> Result<(), PlanError> {
 }
 
 /// Places a picked option's pre-warm once its no-wait start `s` is known.
-fn place(o: &Opt, s: f64, mode: PrewarmMode, input: &PlanInput) -> Choice {
+pub(crate) fn place(o: &Opt, s: f64, mode: PrewarmMode, input: &PlanInput) -> Choice {
     let mut c = o.choice;
     if let (ColdStart::PreWarm { .. }, PrewarmMode::DagAware) = (c.policy, mode) {
         let lower = prewarm_lower_offset(&input.load);

@@ -5,7 +5,8 @@
 //! that no cheaper plan requesting no more beats, then searches the DAGs' combinations in cost order for
 //! the cheapest whose requests the packing places.
 use optimizer::capacity::joint::{JointInput, plan_all};
-use optimizer::capacity::{Capacity, KubeNode, Replica, requests};
+use optimizer::capacity::timeline::peak_requests;
+use optimizer::capacity::{Capacity, KubeNode, Replica};
 use optimizer::planners::fastest_latency;
 use optimizer::{
     CoOptimiser, Hardware, HardwareSpace, Load, PlanInput, Policy, PolicySet, ProfileSet, options,
@@ -40,25 +41,21 @@ fn dag_plans(input: &PlanInput) -> Vec<(f64, Vec<Replica>)> {
     let t = options::build_for_capacity(
         input,
         &input.space,
-        &options::Capacity {
+        &options::CapacityTerms {
             penalty: &|_, _| 0.0,
             resource_aware: true,
         },
     );
     let n = input.dag.len();
     let sla = input.sla_s * (1.0 + 1e-9);
-    let burst = input.load.burst_size();
     let mut picks = vec![0usize; n];
     let mut finish = vec![0.0; 2 * n];
     let mut all: Vec<(f64, Sig, Vec<Replica>)> = Vec::new();
     'odometer: loop {
         let (c, l) = search::quick_eval(input, &t, &picks, &mut finish);
         if l <= sla {
-            let reps: Vec<Replica> = (0..n)
-                .flat_map(|f| {
-                    requests(&input.dag.nodes[f].name, &t.opts[f][picks[f]].choice, burst)
-                })
-                .collect();
+            let choices: Vec<_> = (0..n).map(|f| t.opts[f][picks[f]].choice).collect();
+            let reps = peak_requests(input, &choices);
             all.push((c, sig(&reps), reps));
         }
         for (p, o) in picks.iter_mut().zip(&t.opts) {

@@ -18,6 +18,7 @@ use control::LivePolicy;
 
 mod client;
 mod report;
+mod sla;
 mod stack;
 
 /// The repository's `stack.yml`, used when `--stack` is not given and there is none in the current
@@ -53,6 +54,10 @@ pub struct Args {
     /// Real seconds per profile second (shared by the provider and the emulated functions).
     #[arg(long, default_value_t = 0.1)]
     pub time_scale: f64,
+    /// SLAs: `auto` (the stack's, raised to twice the fastest plan's latency, rounded up to a second,
+    /// where this host cannot meet it), one duration for every DAG, or DAG=DURATION pairs.
+    #[arg(long, default_value = "auto")]
+    pub sla: String,
     /// Live policy: smiless, always-on or keepalive:<duration>.
     #[arg(long, default_value = "smiless")]
     pub policy: String,
@@ -284,8 +289,16 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => std::fs::read_to_string("stack.yml").unwrap_or_else(|_| EMBEDDED_STACK.to_owned()),
     };
-    let deployments = stack::deployments(&text, args.time_scale)?;
+    let mut deployments = stack::deployments(&text, args.time_scale)?;
     let dags = selected(&stack::dag_names(&deployments), &args.dags)?;
+    if !args.no_deploy {
+        let given = sla::parse(&args.sla)?;
+        for c in sla::apply(&mut deployments, &given, contract::backend::host::host())? {
+            if let Some(note) = c.note().filter(|_| dags.contains(&c.dag)) {
+                eprintln!("smiless demo: {note}");
+            }
+        }
+    }
     if dags.is_empty() {
         bail!("the stack declares no DAG (com.smiless.dag annotations)");
     }

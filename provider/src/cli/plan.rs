@@ -1,5 +1,6 @@
 //! `smiless plan`: plan one DAG of a stack file with any planner (the co-optimiser, the exhaustive
-//! optimum or a baseline) and print the plan as a table or, with `--json`, as one JSON object.
+//! optimum or a baseline) and print the plan as a table or, with `--json`, as one JSON object; without
+//! `--dag`, plan every DAG of the file jointly against a cluster's capacity ([`joint`]).
 //!
 //! The stack file is faas-cli's `stack.yml`; DAGs come from the `com.smiless.*` annotations (DESIGN §4)
 //! and each function's profile from `com.smiless.profile` (default: the paper's re-fitted profiles, or a
@@ -14,11 +15,20 @@ use optimizer::{
 };
 use serde::{Deserialize, Serialize};
 
+mod joint;
+
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   smiless plan --stack stack.yml --dag voice-assistant --sla 2s
   smiless plan --stack stack.yml --dag amber-alert --sla 4s --interarrival 60s --policy opt --json
   smiless plan --dag image-query --sla 3s --rate 8 --interarrival 2s --policy grandslam
+  smiless plan --stack stack.yml --sla 8s --interarrival 20s            # every DAG, jointly, on this host
+  smiless plan --interarrival 20s --nodes e2e/kube/fake-nodes.json --json  # ... on a cluster's nodes
+
+Without --dag every DAG of the stack file is planned jointly (the co-optimiser) against the capacity of
+this host (--cores, --gpus: default its affinity cores and GPUs) or of a cluster (--nodes: a JSON list
+of {\"name\", \"cpu_millis\", \"gpu_units\", \"units_per_gpu\"}, a Node's allocatable); a DAG the capacity
+cannot hold at its SLA is degraded by the rule of docs/capacity.md, and the output says which and why.
 
 Load: --rate is DAG requests per second, --interarrival the mean gap between bursts of requests
 (default 1/rate; with neither, one request per second). Policies: smiless (the co-optimiser), opt (the
@@ -27,9 +37,9 @@ pub struct Args {
     /// faas-cli stack file whose functions carry the com.smiless.* annotations.
     #[arg(long, default_value = "stack.yml")]
     pub stack: PathBuf,
-    /// The DAG to plan (its com.smiless.dag name).
+    /// The DAG to plan (its com.smiless.dag name); without it, every DAG jointly against the capacity.
     #[arg(long)]
-    pub dag: String,
+    pub dag: Option<String>,
     /// End-to-end SLA, e.g. 2s or 1500ms (default: the entry's com.smiless.sla).
     #[arg(long)]
     pub sla: Option<String>,
@@ -54,6 +64,8 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub capacity: joint::CapacityArgs,
 }
 
 /// The parts of a faas-cli stack file smiless reads.
@@ -125,26 +137,40 @@ fn policy_text(p: &ColdStart) -> String {
     }
 }
 
-/// Builds the planning input from the arguments.
-pub fn input_from_args(args: &Args) -> Result<PlanInput> {
+/// The stack file's DAGs.
+fn stack_dags(args: &Args) -> Result<Vec<optimizer::Dag>> {
     let functions = load_stack(&args.stack)?;
-    let dags = dags_from_functions(&functions)
-        .with_context(|| format!("invalid DAG in {}", args.stack.display()))?;
-    let Some(dag) = dags.iter().find(|d| d.name == args.dag).cloned() else {
+    dags_from_functions(&functions)
+        .with_context(|| format!("invalid DAG in {}", args.stack.display()))
+}
+
+/// Builds the planning input of the one DAG `--dag` names.
+pub fn input_from_args(args: &Args) -> Result<PlanInput> {
+    let name = args
+        .dag
+        .as_deref()
+        .ok_or_else(|| anyhow!("--dag is needed to plan one DAG"))?;
+    let dags = stack_dags(args)?;
+    let Some(dag) = dags.iter().find(|d| d.name == name).cloned() else {
         let known: Vec<&str> = dags.iter().map(|d| d.name.as_str()).collect();
         bail!(
             "no DAG named {:?} in {}; DAGs there: {}",
-            args.dag,
+            name,
             args.stack.display(),
             known.join(", ")
         );
     };
+    input_for(args, dag)
+}
+
+/// The planning input of `dag` with the arguments' SLA (else the entry's), load, profiles and prices.
+fn input_for(args: &Args, dag: optimizer::Dag) -> Result<PlanInput> {
     let sla_s = match (&args.sla, dag.sla_s) {
         (Some(s), _) => parse_duration_s(s)?,
         (None, Some(s)) => s,
         (None, None) => bail!(
             "no SLA for {:?}: pass --sla or set com.smiless.sla on its entry",
-            args.dag
+            dag.name
         ),
     };
     let interarrival = args
@@ -172,6 +198,14 @@ pub fn input_from_args(args: &Args) -> Result<PlanInput> {
 }
 
 pub fn run(args: Args) -> Result<()> {
+    if args.dag.is_none() {
+        let dags = stack_dags(&args)?;
+        let inputs = dags
+            .into_iter()
+            .map(|d| input_for(&args, d))
+            .collect::<Result<Vec<_>>>()?;
+        return joint::run(&args, inputs);
+    }
     let input = input_from_args(&args)?;
     let planner =
         policy_by_name(&args.policy).ok_or_else(|| anyhow!("unknown policy {:?}", args.policy))?;
@@ -305,7 +339,7 @@ mod tests {
     fn args(dag: &str, sla: &str, policy: &str) -> Args {
         Args {
             stack: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../stack.yml")),
-            dag: dag.into(),
+            dag: Some(dag.into()),
             sla: Some(sla.into()),
             rate: None,
             interarrival: Some("10s".into()),
@@ -314,6 +348,7 @@ mod tests {
             profiles: None,
             prices: None,
             json: true,
+            capacity: joint::CapacityArgs::default(),
         }
     }
 
@@ -387,7 +422,7 @@ mod tests {
         let bad = dir.join("stack.yml");
         std::fs::write(&bad, "functions:\n  a:\n    annotations:\n      com.smiless.dag: d\n      com.smiless.profile: resnet\n      com.smiless.sla: \"1s\"\n").unwrap();
         a.stack = bad;
-        a.dag = "d".into();
+        a.dag = Some("d".into());
         let err = input_from_args(&a).unwrap_err().to_string();
         assert!(
             err.contains("unknown profile \"resnet\"") && err.contains("speechrecognition"),
