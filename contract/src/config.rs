@@ -248,6 +248,15 @@ pub fn read_credentials(dir: &std::path::Path) -> Result<Credentials, ConfigErro
     })
 }
 
+/// Go's `strconv.ParseBool`: the spellings faas-provider and OpenFaaS' labels accept.
+pub fn parse_go_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// faas-provider's timeout rule: an integer is seconds, otherwise a Go duration (`1m5s`, `500ms`, `1.5h`).
 pub fn parse_go_duration(s: &str) -> Result<Duration, ConfigError> {
     let err = || ConfigError::Duration(s.to_owned());

@@ -6,11 +6,6 @@ use futures::StreamExt;
 use super::{ApiError, AppState, Authorized, query_pairs};
 use crate::backend::LogRequest;
 
-/// Go's `strconv.ParseBool`; anything unparseable is false (faas-provider ignores the error).
-fn parse_bool(s: &str) -> bool {
-    matches!(s, "1" | "t" | "T" | "TRUE" | "true" | "True")
-}
-
 /// Parses the query; the last value of a repeated key wins.
 pub fn parse_request(query: &[(String, String)], default_ns: &str) -> Result<LogRequest, ApiError> {
     let last = |k: &str| {
@@ -53,7 +48,8 @@ pub fn parse_request(query: &[(String, String)], default_ns: &str) -> Result<Log
             .map(str::to_owned),
         since,
         tail,
-        follow: last("follow").is_some_and(parse_bool),
+        // Anything unparseable is false: faas-provider ignores the error.
+        follow: last("follow").and_then(crate::config::parse_go_bool) == Some(true),
     })
 }
 

@@ -141,7 +141,9 @@ pub fn parse(
     }
     let zero = match get(LABEL_ZERO) {
         None => false,
-        Some(v) => go_bool(v).ok_or_else(|| bad(LABEL_ZERO, v, "not a boolean"))?,
+        Some(v) => {
+            contract::config::parse_go_bool(v).ok_or_else(|| bad(LABEL_ZERO, v, "not a boolean"))?
+        }
     };
     let zero_after_s = if zero {
         Some(match get(LABEL_ZERO_DURATION) {
@@ -163,15 +165,6 @@ pub fn parse(
         proportion,
         zero_after_s,
     })
-}
-
-/// Go's `strconv.ParseBool`.
-fn go_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ mod select;
 mod tests;
 pub mod timeline;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::hardware::{Hardware, HardwareSpace};
 pub use crate::hold::peak_replicas;
@@ -57,13 +57,21 @@ pub struct Node {
 
 /// A node as a Kubernetes Node object reports it: allocatable `cpu` (millicores), the extended GPU
 /// resource's count (`nvidia.com/gpu`) and how many of those units make one GPU (the device plugin's
-/// sharing `replicas`, 1 without sharing).
-#[derive(Clone, Debug, PartialEq)]
+/// sharing `replicas`, 1 without sharing). Reads from JSON `{"name", "cpu_millis", "gpu_units",
+/// "units_per_gpu"}` (`smiless plan --nodes`; GPU fields optional).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KubeNode {
     pub name: String,
     pub cpu_millis: u64,
+    #[serde(default)]
     pub gpu_units: u32,
+    #[serde(default = "one_unit")]
     pub units_per_gpu: u32,
+}
+
+fn one_unit() -> u32 {
+    1
 }
 
 /// Why a capacity was rejected.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use optimizer::{
-    ColdStart, FunctionSpec, GapModel, Load, POLICY_NAMES, Plan, PlanInput, Prices, ProfileSet,
+    ColdStart, FunctionSpec, GapModel, Load, POLICY_NAMES, Plan, PlanInput, ProfileSet,
     dags_from_functions, parse_duration_s, policy_by_name,
 };
 use serde::{Deserialize, Serialize};
@@ -190,9 +190,7 @@ fn input_for(args: &Args, dag: optimizer::Dag) -> Result<PlanInput> {
     };
     let mut input = PlanInput::new(dag, &profiles, sla_s, load)?;
     if let Some(p) = &args.prices {
-        input.prices = Prices::from_json(
-            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-        )?;
+        input.prices = contract::config::read_prices(p)?;
     }
     Ok(input)
 }

@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use optimizer::PlanInput;
 use optimizer::capacity::joint::{JointInput, JointPlan, plan_all};
 use optimizer::capacity::{Capacity, KubeNode};
-use serde::Deserialize;
 
 use super::{Args, in_dag_order, policy_text};
 
@@ -32,43 +31,18 @@ pub struct CapacityArgs {
     pub overcommit: f64,
 }
 
-/// One node of a `--nodes` file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NodeFile {
-    name: String,
-    cpu_millis: u64,
-    #[serde(default)]
-    gpu_units: u32,
-    #[serde(default = "one")]
-    units_per_gpu: u32,
-}
-
-fn one() -> u32 {
-    1
-}
-
 /// The capacity the arguments describe.
 pub fn capacity(a: &CapacityArgs) -> Result<Capacity> {
     let cap = match &a.nodes {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            let nodes: Vec<NodeFile> = serde_json::from_str(&text).with_context(|| {
+            let nodes: Vec<KubeNode> = serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{}: expected a JSON list of {{\"name\", \"cpu_millis\", \"gpu_units\", \"units_per_gpu\"}}",
                     path.display()
                 )
             })?;
-            let nodes: Vec<KubeNode> = nodes
-                .into_iter()
-                .map(|n| KubeNode {
-                    name: n.name,
-                    cpu_millis: n.cpu_millis,
-                    gpu_units: n.gpu_units,
-                    units_per_gpu: n.units_per_gpu,
-                })
-                .collect();
             Capacity::from_kube_nodes(&nodes).with_context(|| path.display().to_string())?
         }
         None => {
