@@ -59,7 +59,7 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// The shortest tick.
 pub const MIN_TICK: Duration = Duration::from_millis(100);
 /// Planning headroom: plan for SLA × (1 − this) to absorb noise the models do not see.
-const HEADROOM: f64 = 0.1;
+pub const HEADROOM: f64 = 0.1;
 
 /// The tick at `time_scale`.
 pub fn tick(time_scale: f64) -> Duration {

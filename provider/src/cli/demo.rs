@@ -3,7 +3,8 @@
 //! API (the stack file parsed here; no faas-cli needed), replays a short Azure-derived trace against the
 //! DAGs (time-compressed with the time scale the emulated functions and the control loop share), shows
 //! progress, and ends with a report: per DAG requests, SLA attainment, cost and cold starts; per
-//! function the hardware and cold-start policy chosen, and why (from `/system/plan`).
+//! function the hardware and cold-start policy chosen, and why (from `/system/plan`); and beside it,
+//! always-on and smiless simulated on the same trace ([`beside`]).
 use std::io::{BufRead, BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,7 @@ use serde_json::Value;
 
 use control::LivePolicy;
 
+mod beside;
 mod client;
 mod report;
 mod sla;
@@ -24,6 +26,9 @@ mod stack;
 /// The repository's `stack.yml`, used when `--stack` is not given and there is none in the current
 /// directory.
 const EMBEDDED_STACK: &str = include_str!("../../../stack.yml");
+
+/// The trace replayed by default: DAG k replays series k.
+pub const DEFAULT_WORKLOAD: &str = "orcbench:seed=3,model=0,hours=1,functions=3";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
@@ -34,7 +39,8 @@ const EMBEDDED_STACK: &str = include_str!("../../../stack.yml");
 
 Durations (--duration, --start, keepalive:<d>) are in profile time: the run takes duration × time scale.
 Cost is dollars of provisioned replica-time (init, busy and idle) at the paper's AWS prices, in profile
-time, like `smiless sim` bills. The functions are the smiless-fn model EMULATOR (docs/live.md).")]
+time, like `smiless sim` bills. The report ends with always-on and smiless SIMULATED on the same trace,
+SLAs and this host's hardware, beside the measured run. The functions are the smiless-fn model EMULATOR (docs/live.md).")]
 pub struct Args {
     /// faas-cli stack file (default: ./stack.yml, else the one built into the binary).
     #[arg(long)]
@@ -43,7 +49,7 @@ pub struct Args {
     #[arg(long, default_value = "all")]
     pub dags: String,
     /// Workload spec (as `smiless sim`): DAG k replays series k of it.
-    #[arg(long, default_value = "orcbench:seed=3,model=0,hours=1,functions=3")]
+    #[arg(long, default_value = DEFAULT_WORKLOAD)]
     pub workload: String,
     /// Profile time replayed, e.g. 20m.
     #[arg(long, default_value = "20m")]
@@ -327,6 +333,8 @@ pub fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
+    let host = contract::backend::host::host();
+    let beside = beside::simulate(&deployments, &traffic, host, duration)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -352,7 +360,14 @@ pub fn run(args: Args) -> Result<()> {
             result.with_context(|| format!("provider log: {}", log.display()))?
         }
     };
-    let rep = report::build(&plan, &dags, &client, &args, duration)?;
+    let mut rep = report::build(&plan, &dags, &client, &args, duration)?;
+    rep.beside = report::Beside {
+        what: format!(
+            "this host ({} cores, {} GPUs), the paper's profiles, the same trace and SLAs",
+            host.cpus, host.gpus
+        ),
+        rows: beside,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rep)?);
     } else {

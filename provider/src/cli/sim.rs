@@ -18,7 +18,7 @@ use optimizer::sim::{SimOptions, report};
 use optimizer::{Dag, ProfileSet, dags_from_functions, parse_duration_s, testkit};
 use predictor::Workload;
 
-mod estimator;
+pub(crate) mod estimator;
 use estimator::estimator_factory;
 
 #[derive(Debug, clap::Args)]

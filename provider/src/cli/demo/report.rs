@@ -84,6 +84,16 @@ pub struct Report {
     pub cost_usd: f64,
     pub cold_starts: u64,
     pub dags: Vec<DagReport>,
+    /// Always-on and smiless on the same trace, simulated (filled by the caller).
+    pub beside: Beside,
+}
+
+/// The simulated yardstick beside the measured run ([`super::beside`]).
+#[derive(Debug, Default, Serialize)]
+pub struct Beside {
+    /// What was simulated and how.
+    pub what: String,
+    pub rows: Vec<super::beside::Simulated>,
 }
 
 fn f(v: &Value) -> f64 {
@@ -220,6 +230,7 @@ pub fn build(
         cost_usd: out.iter().map(|d| d.cost_usd).sum(),
         cold_starts: out.iter().map(|d| d.cold_starts).sum(),
         dags: out,
+        beside: Beside::default(),
     })
 }
 
@@ -287,6 +298,7 @@ pub fn render(r: &Report) -> String {
         s,
         "(latencies are real time; the SLA is compared with SLA × time scale. Cost: provisioned replica-time at AWS prices, profile time.)"
     );
+    render_beside(&mut s, r);
     for d in &r.dags {
         let fc = &d.forecast;
         let _ = writeln!(
@@ -312,4 +324,55 @@ pub fn render(r: &Report) -> String {
         }
     }
     s
+}
+
+/// The measured run beside always-on and smiless simulated on the same trace.
+fn render_beside(s: &mut String, r: &Report) {
+    use super::beside::find;
+    if r.beside.rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\nbeside always-on: {} (measured: the live run above; simulated: {})",
+        r.policy, r.beside.what
+    );
+    let _ = writeln!(
+        s,
+        "{:<16} {:>13} {:>9} {:>13} {:>9} {:>13} {:>9} {:>16}",
+        "DAG",
+        "measured $",
+        "met",
+        "sim smiless $",
+        "met",
+        "sim always-on $",
+        "met",
+        "always-on/meas."
+    );
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    for d in &r.dags {
+        let (Some(on), Some(sm)) = (
+            find(&r.beside.rows, &d.name, "always-on"),
+            find(&r.beside.rows, &d.name, "smiless"),
+        ) else {
+            continue;
+        };
+        let ratio = if d.cost_usd > 0.0 {
+            format!("{:.1}x", on.cost_usd / d.cost_usd)
+        } else {
+            "-".into()
+        };
+        let _ = writeln!(
+            s,
+            "{:<16} {:>13.5} {:>9} {:>13.5} {:>9} {:>15.5} {:>9} {:>16}",
+            d.name,
+            d.cost_usd,
+            pct(d.sla_attainment),
+            sm.cost_usd,
+            pct(sm.sla_attainment),
+            on.cost_usd,
+            pct(on.sla_attainment),
+            ratio
+        );
+    }
 }

@@ -67,13 +67,9 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, f64>> {
     Ok(out)
 }
 
-/// Decides each DAG's SLA and writes it into the entry's `com.smiless.sla` annotation.
-pub fn apply(
-    deployments: &mut [Value],
-    given: &BTreeMap<String, f64>,
-    host: contract::backend::host::Host,
-) -> Result<Vec<Choice>> {
-    let specs: Vec<FunctionSpec> = deployments
+/// The deployments as the planner's function specs (name, namespace, annotations).
+pub fn specs(deployments: &[Value]) -> Vec<FunctionSpec> {
+    deployments
         .iter()
         .map(|d| FunctionSpec {
             name: d["service"].as_str().unwrap_or_default().to_owned(),
@@ -87,7 +83,16 @@ pub fn apply(
                 })
                 .unwrap_or_default(),
         })
-        .collect();
+        .collect()
+}
+
+/// Decides each DAG's SLA and writes it into the entry's `com.smiless.sla` annotation.
+pub fn apply(
+    deployments: &mut [Value],
+    given: &BTreeMap<String, f64>,
+    host: contract::backend::host::Host,
+) -> Result<Vec<Choice>> {
+    let specs = specs(deployments);
     let dags = dags_from_functions(&specs).context("the stack's DAGs")?;
     let profiles = ProfileSet::paper();
     let mut out = Vec::new();

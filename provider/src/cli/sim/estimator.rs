@@ -73,7 +73,7 @@ impl LoadEstimator for ForecastEstimator {
     }
 }
 
-pub(super) fn estimator_factory(kind: &str) -> Result<Box<experiment::EstimatorFactory<'static>>> {
+pub(crate) fn estimator_factory(kind: &str) -> Result<Box<experiment::EstimatorFactory<'static>>> {
     let make = |k: &'static str| -> Box<experiment::EstimatorFactory<'static>> {
         Box::new(
             move |_: &str, _: f64, _: &[f64]| -> Box<dyn LoadEstimator> {
