@@ -1,6 +1,7 @@
 //! Integration tests of `smiless serve` as a real process with real replica processes (one test binary).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod client;
 mod dag;
 mod gpu_check;
