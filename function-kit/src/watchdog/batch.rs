@@ -17,15 +17,18 @@ pub fn must_split(state: &State, headers: &HeaderMap) -> bool {
         && batch::is_batch_type(headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()))
 }
 
-/// The items of a framed call, or the 400 that says why there are none.
-pub fn items(headers: &HeaderMap, body: &Bytes) -> Result<Vec<Part>, hyper::Response<Body>> {
+/// The items of a framed call, or why there are none (see [`bad`]).
+pub fn items(headers: &HeaderMap, body: &Bytes) -> Result<Vec<Part>, batch::BatchError> {
     let count = headers
         .get(batch::HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    batch::count_from(count)
-        .and_then(|n| batch::decode(body, n, false))
-        .map_err(|e| text(StatusCode::BAD_REQUEST, format!("bad batch: {e}")))
+    batch::count_from(count).and_then(|n| batch::decode(body, n, false))
+}
+
+/// The 400 answer to a framed call that is not one.
+pub fn bad(e: &batch::BatchError) -> hyper::Response<Body> {
+    text(StatusCode::BAD_REQUEST, format!("bad batch: {e}"))
 }
 
 /// The headers one item is sent with: the call's, with the item's content type and without the batch
@@ -49,7 +52,7 @@ pub fn item_headers(call: &HeaderMap, item: &Part) -> HeaderMap {
 pub async fn classic(state: &State, parts: &request::Parts, body: Bytes) -> hyper::Response<Body> {
     let items = match items(&parts.headers, &body) {
         Ok(items) => items,
-        Err(resp) => return resp,
+        Err(e) => return bad(&e),
     };
     let mut answers = Vec::with_capacity(items.len());
     for item in items {

@@ -357,7 +357,7 @@ async fn dispatch(state: &State, req: Request<Incoming>) -> Response<Body> {
     )
     .then(|| batch::items(&parts.headers, &body).map(|items| items.len()));
     let native = match native {
-        Some(Err(resp)) => return resp,
+        Some(Err(e)) => return batch::bad(&e),
         Some(Ok(n)) => Some(n),
         None => None,
     };

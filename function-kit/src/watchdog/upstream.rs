@@ -163,7 +163,7 @@ impl Upstream {
         };
         let items = match super::batch::items(&parts.headers, &body) {
             Ok(items) => items,
-            Err(resp) => return resp,
+            Err(e) => return super::batch::bad(&e),
         };
         let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let Ok(uri) = format!("{}{pq}", self.base).parse::<Uri>() else {

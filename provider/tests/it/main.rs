@@ -12,4 +12,5 @@ mod runtime;
 mod runtime_env;
 mod serve;
 mod watchdog;
+mod watchdog_batch;
 mod watchdog_http;
