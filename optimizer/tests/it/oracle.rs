@@ -85,7 +85,12 @@ pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
         } else {
             0.0
         };
-        parts.push((delay, ready, d + gather, wait(input, d, b, c.replicas.max(1))));
+        parts.push((
+            delay,
+            ready,
+            d + gather,
+            wait(input, d, b, c.replicas.max(1)),
+        ));
     }
     let with_wait_at = |v: Option<usize>| {
         let mut finish = vec![0.0_f64; dag.len()];

@@ -53,3 +53,43 @@ async fn a_native_function_gets_the_framed_call_once() {
     assert_eq!(r.headers["x-smiless-batch"], "3");
     assert_eq!(r.headers["content-type"], format::CONTENT_TYPE);
 }
+
+/// http mode in front of a `smiless-fn --listen` upstream (which numbers its calls): split into one
+/// upstream call per item unless `batch_native`, then one call of the whole batch.
+#[tokio::test]
+async fn http_mode_splits_unless_native() {
+    for native in [false, true] {
+        let up = crate::watchdog::free_port();
+        let fprocess = format!(
+            "{} --profile texttospeech --listen 127.0.0.1:{up}",
+            env!("CARGO_BIN_EXE_smiless-fn")
+        );
+        let url = format!("http://127.0.0.1:{up}");
+        let wd = Watchdog::start(&[
+            ("mode", "http"),
+            ("upstream_url", &url),
+            ("fprocess", &fprocess),
+            ("SMILESS_TIME_SCALE", "0.01"),
+            ("batch_native", if native { "true" } else { "false" }),
+        ])
+        .await;
+        let body = batch(&[b"a", b"bb", b"ccc"]);
+        let r = call(wd.addr, "POST", "/", &HEADERS, &body).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.headers["x-smiless-batch"], "3");
+        let parts = format::decode(&Bytes::from(r.body), 3, true).unwrap();
+        let outs: Vec<serde_json::Value> = parts
+            .iter()
+            .map(|p| serde_json::from_slice(&p.body).unwrap())
+            .collect();
+        for (k, o) in outs.iter().enumerate() {
+            assert_eq!(o["input_bytes"].as_u64(), Some(k as u64 + 1), "{o}");
+            let (batch, call) = if native { (3, 1) } else { (1, k as u64 + 1) };
+            assert_eq!(
+                (o["batch"].as_u64(), o["call"].as_u64()),
+                (Some(batch), Some(call)),
+                "native {native}: {o}"
+            );
+        }
+    }
+}
