@@ -120,6 +120,7 @@ impl<'a> RequestGuard<'a> {
             events: self.events,
             dag: self.dag.clone(),
             member,
+            armed: true,
         }
     }
 }
@@ -141,10 +142,24 @@ pub struct CallGuard<'a> {
     events: &'a Events,
     dag: DagKey,
     member: usize,
+    /// Reports the end on drop; off once the call joined a batch.
+    armed: bool,
+}
+
+impl CallGuard<'_> {
+    /// The call joins a batch (docs/batching.md): the batch's one call reports its end, once for all
+    /// of its requests (`CallEnded` per upstream call, as the executor counts calls), so this guard
+    /// reports nothing.
+    pub fn into_batch(mut self) {
+        self.armed = false;
+    }
 }
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
         self.events.send(
             &self.dag,
             What::CallEnded {

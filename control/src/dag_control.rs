@@ -99,8 +99,10 @@ pub(super) fn control_for(
     input.space.hardware = host::space(host);
     input.prices = prices;
     input.space.policies = lp.policy.policy_set();
-    // The DAG runner sends one request per call (no live batching yet): a plan must not count on batches.
-    input.space.batches = vec![1];
+    // Only members that declare batching (`com.smiless.batch`) get a batch above 1: the DAG runner
+    // gathers their requests into framed batch calls (docs/batching.md); the others answer one request
+    // per call.
+    input.space.batch_opt_in = true;
     // Keep-alive windows cover 99.9 % of gaps, as `smiless sim` plans by default (a cold entry misses
     // the SLA, so the tail matters more than the idle cost it buys).
     input.params.sla_quantile = 0.999;

@@ -5,6 +5,7 @@
 //! This is the one crate of the workspace with `unsafe` code, in exactly one module
 //! (`gpu::cuda`: the CUDA driver calls through cudarc); the workspace lint `unsafe_code = "deny"`
 //! rejects it anywhere else, and that module says why it allows it.
+pub mod batch;
 pub mod emulator;
 pub mod gpu;
 pub mod watchdog;

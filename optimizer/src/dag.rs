@@ -1,6 +1,8 @@
 //! DAGs of functions, declared with the `com.smiless.*` annotations (DESIGN §4):
 //! `com.smiless.dag` (every member: the DAG's name), `com.smiless.next` (comma-separated successors),
-//! `com.smiless.sla` (the entry: end-to-end SLA, e.g. `2s`), `com.smiless.profile` (profile name).
+//! `com.smiless.sla` (the entry: end-to-end SLA, e.g. `2s`), `com.smiless.profile` (profile name),
+//! `com.smiless.batch` (the function answers batched calls, docs/batching.md: `true`, or the largest
+//! batch it takes; absent or `false`: one request per call).
 //! [`dags_from_functions`] turns a deployment's function list into validated DAGs; the provider calls it
 //! at deploy time and `smiless plan` calls it on a stack file.
 use std::collections::{BTreeMap, HashMap};
@@ -9,6 +11,10 @@ pub const ANN_DAG: &str = "com.smiless.dag";
 pub const ANN_NEXT: &str = "com.smiless.next";
 pub const ANN_SLA: &str = "com.smiless.sla";
 pub const ANN_PROFILE: &str = "com.smiless.profile";
+pub const ANN_BATCH: &str = "com.smiless.batch";
+
+/// The largest batch `com.smiless.batch: true` allows (the batch format's bound).
+pub const MAX_DECLARED_BATCH: u32 = 1024;
 
 /// A deployed function as the provider (or a stack file) sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +44,10 @@ pub struct DagNode {
     pub name: String,
     /// `com.smiless.profile`, when declared.
     pub profile: Option<String>,
+    /// `com.smiless.batch`: the largest batch the function takes in one call (docs/batching.md); `None`
+    /// when it does not declare batching. A planner that honours declarations
+    /// (`SearchSpace::batch_opt_in`) gives it batch 1.
+    pub max_batch: Option<u32>,
 }
 
 /// Why a DAG declaration was rejected. Each message names the DAG and the offending functions.
@@ -72,6 +82,14 @@ pub enum DagError {
         function: String,
         entry: String,
     },
+    #[error(
+        "DAG {dag:?}: function {function:?}: {ANN_BATCH}={value:?} is not true, false or a batch size from 1 to {MAX_DECLARED_BATCH}"
+    )]
+    BadBatch {
+        dag: String,
+        function: String,
+        value: String,
+    },
     #[error("DAG {dag:?}: function {function:?}: {source}")]
     BadSla {
         dag: String,
@@ -103,6 +121,20 @@ pub fn parse_duration_s(text: &str) -> Result<f64, DurationError> {
         Ok(v * scale)
     } else {
         Err(err())
+    }
+}
+
+/// `com.smiless.batch`: `true` → the largest batch, a number N ≥ 1 → N (1 means no batching), `false` →
+/// none; anything else is invalid (`None`).
+pub fn parse_batch(text: &str) -> Option<Option<u32>> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" => Some(Some(MAX_DECLARED_BATCH)),
+        "false" => Some(None),
+        t => match t.parse::<u32>().ok()? {
+            1 => Some(None),
+            n @ 2..=MAX_DECLARED_BATCH => Some(Some(n)),
+            _ => None,
+        },
     }
 }
 
@@ -150,6 +182,7 @@ impl Dag {
             .map(|(n, p, _)| DagNode {
                 name: n.clone(),
                 profile: p.clone(),
+                max_batch: None,
             })
             .collect();
         if let Some(cycle) = find_cycle(&succ) {
@@ -295,6 +328,13 @@ pub fn dags_from_functions(functions: &[FunctionSpec]) -> Result<Vec<Dag>, DagEr
             .collect();
         let mut dag = Dag::build(name, &namespaces[0], &triples, None)?;
         for f in &members {
+            if let (Some(v), Some(i)) = (f.annotations.get(ANN_BATCH), dag.index_of(&f.name)) {
+                dag.nodes[i].max_batch = parse_batch(v).ok_or_else(|| DagError::BadBatch {
+                    dag: name.to_string(),
+                    function: f.name.clone(),
+                    value: v.clone(),
+                })?;
+            }
             if let Some(sla) = f.annotations.get(ANN_SLA) {
                 let entry = &dag.nodes[dag.entry].name;
                 if &f.name != entry {

@@ -365,7 +365,9 @@ pub(crate) fn wait_for_memo(input: &PlanInput, p: &Pieces, memo: &mut ExpMemo) -
 /// The model's formulas (see the module doc), shared by [`behaviour`] and the option tables.
 pub(crate) fn core(p: &Pieces, pol: Pol) -> Behaviour {
     let n = f64::from(p.n);
-    let d = p.duration();
+    // A batched call waits up to the gather window for its batch to fill (exec::gather): latency, not
+    // busy time.
+    let d = p.duration() + crate::exec::gather::window_for(p.svc.b);
     let mut b = match pol {
         Pol::AlwaysOn => Behaviour {
             cost_h: p.price * n * 3600.0,

@@ -217,6 +217,7 @@ fn build_with(
         let mut enumerated = 0;
         let p = &input.profiles[node];
         let current = input.current.get(&input.dag.nodes[node].name).copied();
+        let max_batch = node_max_batch(input, space, node);
         let mut prev_kind = None;
         for &hw in &hardware {
             if prev_kind != Some(hw.kind()) {
@@ -238,6 +239,9 @@ fn build_with(
             let prewarm_offset = lower.max(-init_est);
             let mut last_b = 0;
             for (bi, &batch) in batches.iter().enumerate() {
+                if batch > max_batch {
+                    continue; // more than the function takes in one call (docs/batching.md)
+                }
                 let svc = service(p, hw, batch, m);
                 if svc.b == last_b {
                     continue; // same effective batch as a smaller cap
@@ -433,3 +437,13 @@ fn build_with(
 
 #[cfg(test)]
 mod tests;
+
+/// The largest batch cap `node` may get: what it declares (`com.smiless.batch`), else 1 under
+/// `batch_opt_in` (it answers one request per call) and any cap otherwise.
+pub fn node_max_batch(input: &PlanInput, space: &SearchSpace, node: usize) -> u32 {
+    match input.dag.nodes.get(node).and_then(|n| n.max_batch) {
+        Some(n) => n.max(1),
+        None if space.batch_opt_in => 1,
+        None => u32::MAX,
+    }
+}

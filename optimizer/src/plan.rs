@@ -89,8 +89,13 @@ pub enum PrewarmMode {
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchSpace {
     pub hardware: HardwareSpace,
-    /// Batch caps to consider (default {1, 4, 16}).
+    /// Batch caps to consider (default {1, 4, 16}); a function that declares a largest batch
+    /// (`com.smiless.batch = N`) is never given more than N.
     pub batches: Vec<u32>,
+    /// Only functions that declare batching (`com.smiless.batch`) get a batch cap above 1: what the live
+    /// planner needs, since an undeclared function answers one request per call. Off (the default), the
+    /// simulator and `smiless plan` explore batching for every function, as the paper does.
+    pub batch_opt_in: bool,
     pub policies: PolicySet,
     pub prewarm: PrewarmMode,
     /// Consider both the fewest replicas the utilisation cap allows and one replica per call.
@@ -102,6 +107,7 @@ impl Default for SearchSpace {
         SearchSpace {
             hardware: HardwareSpace::default(),
             batches: vec![1, 4, 16],
+            batch_opt_in: false,
             policies: PolicySet::ALL,
             prewarm: PrewarmMode::DagAware,
             spread_replicas: true,

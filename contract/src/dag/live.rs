@@ -178,6 +178,16 @@ impl Live {
         lock(&self.plans).get(&key(ns, dag)).cloned()
     }
 
+    /// The batch cap the current plan gives member `member` (by name, so a plan made for an older
+    /// version of the DAG cannot batch the wrong member); 1 without a plan.
+    pub fn batch_of(&self, ns: &str, dag: &str, member: &str) -> u32 {
+        lock(&self.plans)
+            .get(&key(ns, dag))
+            .and_then(|v| v.plan.as_ref())
+            .and_then(|p| p.functions.iter().find(|f| f.name == member))
+            .map_or(1, |f| f.choice.batch.max(1))
+    }
+
     /// Forgets DAGs that no longer exist.
     pub fn retain_plans(&self, keep: impl Fn(&Key) -> bool) {
         lock(&self.plans).retain(|k, _| keep(k));

@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::catalog::{Catalog, FunctionRecord, State};
 use crate::types::FunctionDeployment;
 
+pub mod gather;
 pub mod live;
 
 /// The label every DAG carries in listings.
@@ -72,6 +73,8 @@ pub struct Registry {
     pub live: live::Live,
     /// What the runner reports to the control loop.
     pub events: crate::events::Events,
+    /// The batch queues of batched members (docs/batching.md).
+    pub gatherers: gather::Gatherers,
 }
 
 impl Registry {
@@ -189,6 +192,7 @@ fn classify(
                     | DagError::MixedNamespaces { .. }
                     | DagError::Duplicate { .. }
                     | DagError::BadSla { .. }
+                    | DagError::BadBatch { .. }
                     | DagError::EmptyName { .. }),
                 ) => entry(
                     DagState::Invalid {

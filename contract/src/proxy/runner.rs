@@ -5,6 +5,9 @@
 //! their outputs). A failing member fails the request with a 5xx whose body names it.
 //!
 //! Members are called replica-direct (not through the proxy route), scaled from zero like the proxy does.
+//! A member the plan batches (and that declares batching) is called through its gatherer ([`batch`]).
+mod batch;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -323,9 +326,19 @@ async fn call_node(
         called_ms: start.elapsed().as_secs_f64() * 1e3,
         ..Step::default()
     };
-    let r = call(state, dag, f, input, call_id, start, &mut step).await;
+    let cap = batch::cap(state, dag, i);
+    let r = if cap > 1 {
+        // The batch call reports its end, once for all its requests.
+        guard.into_batch();
+        let r = batch::submit(state, dag, i, cap, input).await;
+        step.ready_ms = step.called_ms;
+        r
+    } else {
+        let r = call(state, dag, f, input, call_id, start, &mut step).await;
+        drop(guard);
+        r
+    };
     step.done_ms = start.elapsed().as_secs_f64() * 1e3;
-    drop(guard);
     (i, r, step)
 }
 

@@ -4,7 +4,8 @@
 //! profile's `init` (mean, std) on its hardware, and per request real CPU work (a busy loop, so CPU
 //! accounting and contention are real) for the profiled inference time `t(B, r)` with `B = 1` (the
 //! watchdog hands over one request at a time), or the `B` a call claims in [`BATCH_HEADER`] (how
-//! `smiless profile` measures the batch dimension). A GPU share runs real GPU work when a GPU is
+//! `smiless profile` measures the batch dimension), or the B items of a framed batch call
+//! ([`crate::batch`], [`batched`]: one call of `t(B, r)`, B answers). A GPU share runs real GPU work when a GPU is
 //! visible ([`gpu`]: a calibrated kernel through cudarc, so the MPS share really changes its latency);
 //! without one it is emulated by its *timing* only: the busy loop runs on the CPU for the time the GPU
 //! profile predicts, and the process says so on stderr.
@@ -24,6 +25,7 @@ use std::time::{Duration, Instant};
 use optimizer::{Hardware, Profile, ProfileSet};
 use serde::Serialize;
 
+pub mod batched;
 pub mod bench;
 pub mod gpu;
 pub mod http;
@@ -174,8 +176,11 @@ pub struct Output {
     /// Initialisation paid by this request (classic mode's first request on a replica), milliseconds.
     pub init_ms: f64,
     pub input_bytes: usize,
-    /// Requests served by this call ([`BATCH_HEADER`]).
+    /// Requests served by this call ([`BATCH_HEADER`], or the parts of a framed batch).
     pub batch: u32,
+    /// Calls this process has served, this one included (http mode; 0 in classic mode, one process
+    /// per call): a test can count the calls that reached a replica.
+    pub call: u64,
     /// A warm-up call: initialised, no inference.
     pub warmup: bool,
     /// `gpu` (a real kernel, `compute_ms` measured) or `cpu` (the emulated time; for a GPU share, the
@@ -242,6 +247,7 @@ impl Emulator {
             init_ms: init.as_secs_f64() * 1e3,
             input_bytes,
             batch,
+            call: 0,
             warmup: false,
             engine: "cpu",
         }
@@ -276,6 +282,7 @@ impl Emulator {
             init_ms: init.as_secs_f64() * 1e3,
             input_bytes: 0,
             batch: 0,
+            call: 0,
             warmup: true,
             engine: "none",
         }

@@ -157,3 +157,40 @@ fn a_call_during_initialisation_waits_instead_of_initialising_again() {
     t.join().unwrap();
     assert!(matches!(got, Init::Waited(_)), "{got:?}");
 }
+
+#[test]
+fn a_framed_batch_is_one_call_of_the_batch_time() {
+    use crate::batch::{self as format, Part};
+    let set = ProfileSet::paper();
+    let hw = Hardware::Cpu { cores: 1 };
+    let e = Emulator::new(&set, "texttospeech", hw, 0.001).unwrap();
+    let inputs: Vec<Part> = (0..4)
+        .map(|k| Part::request(None, bytes::Bytes::from(vec![b'x'; k + 1])))
+        .collect();
+    let body = format::encode(&inputs).unwrap();
+    let items = batched::items(Some(format::CONTENT_TYPE), Some("4"), &body)
+        .unwrap()
+        .unwrap();
+    // An ordinary call (and the profiler's JSON-array batch) is not a framed batch.
+    assert!(batched::items(Some("application/json"), Some("4"), &body).is_none());
+    assert!(
+        batched::items(Some(format::CONTENT_TYPE), Some("3"), &body)
+            .unwrap()
+            .is_err()
+    );
+    let n = u32::try_from(items.len()).unwrap();
+    let out = e.serve_batch(batched::input_bytes(&items), Duration::ZERO, n);
+    // One call of t(4), which is less than four calls of t(1): batching saves time per item.
+    assert!((out.compute_ms - e.batch_time(4).as_secs_f64() * 1e3).abs() < 1e-9);
+    assert!(e.batch_time(4) < e.compute_time() * 4);
+    let answer = batched::answer(&out, &items).unwrap();
+    let parts = format::decode(&answer, 4, true).unwrap();
+    for (k, p) in parts.iter().enumerate() {
+        assert_eq!(p.status, 200);
+        let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(
+            (v["batch"].as_u64(), v["input_bytes"].as_u64()),
+            (Some(4), Some(k as u64 + 1))
+        );
+    }
+}

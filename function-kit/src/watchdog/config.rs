@@ -73,6 +73,9 @@ pub struct Config {
     pub cgi_headers: bool,
     /// http mode: the upstream path that must answer 2xx before the replica is ready.
     pub ready_path: Option<String>,
+    /// The function answers framed batch calls itself (docs/batching.md); otherwise the watchdog splits
+    /// them into one request per item.
+    pub batch_native: bool,
 }
 
 /// The watchdogs' default for each timeout.
@@ -145,6 +148,7 @@ impl Config {
             suppress_lock: flag("suppress_lock", false)?,
             cgi_headers: flag("cgi_headers", true)?,
             ready_path: get("ready_path").map(str::to_string),
+            batch_native: flag("batch_native", false)?,
         })
     }
 }

@@ -11,8 +11,12 @@
 //! `max_inflight` requests are running. Classic mode is ready as soon as it listens; http mode once the
 //! upstream accepts connections (or answers `ready_path` with a 2xx).
 //!
+//! A framed batch call (docs/batching.md) is split into one request per item unless `batch_native` is
+//! set ([`batch`]).
+//!
 //! On SIGTERM/SIGINT it stops accepting, lets in-flight requests finish, then stops `fprocess`.
 
+pub mod batch;
 pub mod classic;
 pub mod config;
 pub mod process;
@@ -315,6 +319,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
 
 async fn dispatch(state: &State, req: Request<Incoming>) -> Response<Body> {
     if let Some(up) = &state.upstream {
+        if batch::must_split(state, req.headers()) {
+            return up.forward_items(state, req).await;
+        }
         return up.forward(state, req).await;
     }
     let (parts, body) = req.into_parts();
@@ -339,6 +346,21 @@ async fn dispatch(state: &State, req: Request<Incoming>) -> Response<Body> {
             );
         }
     };
+    if batch::must_split(state, &parts.headers) {
+        return batch::classic(state, &parts, body).await;
+    }
+    let native = crate::batch::is_batch_type(
+        parts
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .then(|| batch::items(&parts.headers, &body).map(|items| items.len()));
+    let native = match native {
+        Some(Err(e)) => return batch::bad(&e),
+        Some(Ok(n)) => Some(n),
+        None => None,
+    };
     let meta = classic::RequestMeta {
         method: &parts.method,
         path: parts.uri.path(),
@@ -354,6 +376,10 @@ async fn dispatch(state: &State, req: Request<Incoming>) -> Response<Body> {
         None => {
             resp.headers_mut().remove(CONTENT_TYPE);
         }
+    }
+    // A native batch function's stdout is the framed answer of the call's items.
+    if let Some(n) = native.filter(|_| out.status.is_success()) {
+        batch::mark(resp.headers_mut(), n);
     }
     resp
 }

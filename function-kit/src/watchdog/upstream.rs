@@ -23,6 +23,8 @@ pub struct Upstream {
     /// `host:port` for the readiness probe.
     authority: String,
     client: Client<HttpConnector, Incoming>,
+    /// For the items of a split batch call (whole bodies).
+    items: Client<HttpConnector, http_body_util::Full<bytes::Bytes>>,
     probe: Client<HttpConnector, http_body_util::Empty<bytes::Bytes>>,
 }
 
@@ -52,11 +54,16 @@ impl Upstream {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(conn.clone());
+        let items = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(conn.clone());
         let probe = Client::builder(TokioExecutor::new()).build(conn);
         Ok(Self {
             base: url.trim_end_matches('/').to_string(),
             authority,
             client,
+            items,
             probe,
         })
     }
@@ -136,6 +143,92 @@ impl Upstream {
                     humantime::format_duration(state.cfg.exec_timeout)
                 ),
             ),
+        }
+    }
+}
+
+impl Upstream {
+    /// A framed batch call to an upstream that does not answer batches itself: one request per item,
+    /// one after the other, their answers framed back in order (docs/batching.md).
+    pub async fn forward_items(&self, state: &State, req: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = match body.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                );
+            }
+        };
+        let items = match super::batch::items(&parts.headers, &body) {
+            Ok(items) => items,
+            Err(e) => return super::batch::bad(&e),
+        };
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let Ok(uri) = format!("{}{pq}", self.base).parse::<Uri>() else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "cannot build the upstream URL from the request path",
+            );
+        };
+        let mut answers = Vec::with_capacity(items.len());
+        for item in items {
+            let mut headers = super::batch::item_headers(&parts.headers, &item);
+            strip_hop_by_hop(&mut headers);
+            headers.remove(header::HOST);
+            let mut r = Request::new(http_body_util::Full::new(item.body));
+            *r.method_mut() = parts.method.clone();
+            *r.uri_mut() = uri.clone();
+            *r.headers_mut() = headers;
+            answers.push(self.item(state, r).await);
+        }
+        super::batch::framed(&answers)
+    }
+
+    /// One item's answer: the upstream's status, content type and body, or a 502/504 of its own.
+    async fn item(
+        &self,
+        state: &State,
+        r: Request<http_body_util::Full<bytes::Bytes>>,
+    ) -> crate::batch::Part {
+        let fail = |status: StatusCode, msg: String| crate::batch::Part {
+            status: status.as_u16(),
+            content_type: Some("text/plain".into()),
+            body: msg.into(),
+        };
+        let call = async {
+            let resp = self.items.request(r).await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>(crate::batch::Part {
+                status,
+                content_type,
+                body,
+            })
+        };
+        let result = if state.cfg.exec_timeout.is_zero() {
+            Ok(call.await)
+        } else {
+            tokio::time::timeout(state.cfg.exec_timeout, call).await
+        };
+        match result {
+            Ok(Ok(part)) => part,
+            Ok(Err(e)) => fail(
+                StatusCode::BAD_GATEWAY,
+                format!("Can't reach the function's upstream: {e}"),
+            ),
+            Err(_) => fail(StatusCode::GATEWAY_TIMEOUT, "exec_timeout exceeded".into()),
         }
     }
 }

@@ -25,6 +25,7 @@ impl Policy for Aquatope {
         let space = SearchSpace {
             hardware: input.space.hardware.cpu_only(),
             batches: vec![1],
+            batch_opt_in: input.space.batch_opt_in,
             policies: PolicySet {
                 always_on: true,
                 keep_alive_warm: true,

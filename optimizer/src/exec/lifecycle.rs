@@ -4,6 +4,7 @@
 use crate::hardware::Hardware;
 use crate::plan::{ColdStart, Plan};
 
+use super::gather::{self, Gather};
 use super::{Action, Billed, Executor, RepId, RepState, Replica, Timer, World};
 
 impl Executor {
@@ -243,8 +244,26 @@ impl Executor {
                 .min_by_key(|&r| self.reps[r].retire);
             let Some(r) = pick else { break };
             let batch = self.members[f].choice.map_or(1, |c| c.batch).max(1);
-            let tasks = batch.min(self.members[f].queued);
-            self.members[f].queued -= tasks;
+            let m = &mut self.members[f];
+            let oldest = m.queued_at.front().copied().unwrap_or(self.now);
+            let tasks = match gather::decide(batch, m.queued, oldest, self.now) {
+                Gather::Send(n) => n.min(m.queued),
+                Gather::Idle => break,
+                Gather::Until(at) => {
+                    if m.gather_at != Some(at) {
+                        m.gather_at = Some(at);
+                        self.out.push(Action::Wake {
+                            at,
+                            timer: Timer::Gather { f },
+                        });
+                    }
+                    break;
+                }
+            };
+            m.queued -= tasks;
+            for _ in 0..tasks {
+                m.queued_at.pop_front();
+            }
             let hw = self.reps[r].hw;
             let duration = world.call_time(f, hw, tasks).max(0.0);
             self.set_state(r, RepState::Busy);
@@ -285,8 +304,10 @@ impl Executor {
             .iter()
             .filter(|&&r| {
                 let rep = &self.reps[r];
+                // An idle replica counts: it is waiting for a batch to fill (the gather window).
                 !rep.retire
                     && (rep.state == RepState::Init
+                        || rep.state == RepState::Idle
                         || (rep.state == RepState::Busy && rep.busy_until <= now + init_est))
             })
             .count();

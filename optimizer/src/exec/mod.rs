@@ -6,8 +6,9 @@
 //!
 //! Rules (one DAG's members; times in profile seconds):
 //! - A task (one request at one member) is queued; a free warm replica takes up to `batch` queued
-//!   tasks at once (work-conserving: it does not wait to fill a batch). Replicas on the planned
-//!   hardware are preferred over ones being retired.
+//!   tasks at once by the gathering rule ([`gather`]: at once with batch 1; with a larger batch when it
+//!   is full or its oldest task has waited the gather window). Replicas on the planned hardware are
+//!   preferred over ones being retired.
 //! - When the queue exceeds what initialising replicas and replicas that free up within an
 //!   initialisation time can take, new replicas start (scale from zero). A kept-warm member
 //!   (always-on, keep-alive) whose replicas are all busy is also brought up to the planned count.
@@ -30,10 +31,11 @@
 //! queued tasks on a replica, and [`Action::Wake`] the executor at a time with a [`Timer`]. Durations
 //! that belong to the world (how long an initialisation or a call takes) come from a [`World`] the
 //! engine passes in: the simulator draws them, the live loop estimates them from profiles.
+pub mod gather;
 mod ledger;
 mod lifecycle;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use crate::hardware::Hardware;
 use crate::plan::{Choice, ColdStart, Plan, PlanInput};
@@ -53,6 +55,8 @@ pub enum Timer {
     Expire { rep: RepId, epoch: u32 },
     /// Pre-warm member `f` for about `m` requests.
     Prewarm { f: usize, m: u32 },
+    /// Member `f`'s gather window ends ([`gather`]): serve its queue if a replica is free.
+    Gather { f: usize },
 }
 
 /// What the engine must do.
@@ -137,6 +141,10 @@ pub struct Replica {
 pub struct Member {
     /// Tasks queued, waiting for a replica.
     pub queued: u32,
+    /// When each queued task was queued, oldest first (the gather window counts from the oldest).
+    pub queued_at: VecDeque<f64>,
+    /// The gather window's end a timer is set for (so one timer per window).
+    pub gather_at: Option<f64>,
     /// Replicas not gone, in start order.
     pub live: Vec<RepId>,
     /// Requests in flight that have not finished this member yet.
@@ -323,6 +331,7 @@ impl Executor {
     pub fn on_queued(&mut self, now: f64, f: usize, world: &mut dyn World) -> Vec<Action> {
         self.now = now;
         self.members[f].queued += 1;
+        self.members[f].queued_at.push_back(now);
         self.dispatch(f, world);
         self.take()
     }
@@ -367,6 +376,7 @@ impl Executor {
             None => {
                 let m = &mut self.members[f];
                 m.queued = m.queued.saturating_sub(1);
+                m.queued_at.pop_front();
                 m.pending = m.pending.saturating_sub(1);
                 if let Some(rep) = self.oldest(f, RepState::Init) {
                     self.ready(rep, world);
@@ -405,6 +415,12 @@ impl Executor {
                 }
             }
             Timer::Prewarm { f, m } => self.prewarm(f, m, world),
+            Timer::Gather { f } => {
+                if f < self.members.len() {
+                    self.members[f].gather_at = None;
+                    self.dispatch(f, world);
+                }
+            }
         }
         self.take()
     }

@@ -281,3 +281,40 @@ fn the_ledger_bills_each_state() {
     assert!((l.cost_busy - 0.5 * per_s).abs() < 1e-12);
     assert!((l.cost_idle - 7.5 * per_s).abs() < 1e-12);
 }
+
+fn serves(a: &[Action]) -> Vec<(RepId, u32)> {
+    a.iter()
+        .filter_map(|a| match *a {
+            Action::Serve { rep, tasks, .. } => Some((rep, tasks)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_batched_member_gathers_within_the_window() {
+    use super::gather::GATHER_WINDOW_S as W;
+    let mut x = executor();
+    let mut p = plan([(ON, CPU1, 1), (ON, CPU1, 1), (ON, CPU1, 1)]);
+    p.functions[0].choice.batch = 4;
+    x.apply(0.0, p, &mut Fixed);
+    x.on_ready(2.0, 0, &mut Fixed);
+    // The first task waits for the window (one timer), with its replica idle: nothing starts.
+    let a = x.on_queued(3.0, 0, &mut Fixed);
+    assert!(serves(&a).is_empty() && starts(&a).is_empty(), "{a:?}");
+    assert_eq!(wakes(&a), [(3.0 + W, Timer::Gather { f: 0 })]);
+    let a = x.on_queued(3.01, 0, &mut Fixed);
+    assert!(a.is_empty(), "{a:?}");
+    // The window ends: the two go as one call.
+    let a = x.on_timer(3.0 + W, Timer::Gather { f: 0 }, &mut Fixed);
+    assert_eq!(serves(&a), [(0, 2)]);
+    x.on_call_end(4.0, 0, &mut Fixed);
+    // A full batch leaves at once, before the window ends.
+    for k in 0..3 {
+        assert!(serves(&x.on_queued(5.0 + f64::from(k) * 0.001, 0, &mut Fixed)).is_empty());
+    }
+    assert_eq!(serves(&x.on_queued(5.003, 0, &mut Fixed)), [(0, 4)]);
+    // Batch 1 (the other members): at once, no timer.
+    let a = x.on_queued(6.0, 1, &mut Fixed);
+    assert!(wakes(&a).is_empty(), "{a:?}");
+}

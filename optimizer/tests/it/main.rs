@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod baselines;
+mod batching;
 mod capacity;
 mod dag;
 mod oracle;

@@ -78,7 +78,19 @@ pub fn critical_path(input: &PlanInput, plan: &Plan) -> f64 {
                 (0.0, offset_s.max(lower) + init_est)
             }
         };
-        parts.push((delay, ready, d, wait(input, d, b, c.replicas.max(1))));
+        // A batched call may wait the gather window for its batch to fill (docs/batching.md): on the
+        // latency path, not in the replica's busy time the queueing wait is computed from.
+        let gather = if b > 1 {
+            optimizer::exec::gather::GATHER_WINDOW_S
+        } else {
+            0.0
+        };
+        parts.push((
+            delay,
+            ready,
+            d + gather,
+            wait(input, d, b, c.replicas.max(1)),
+        ));
     }
     let with_wait_at = |v: Option<usize>| {
         let mut finish = vec![0.0_f64; dag.len()];

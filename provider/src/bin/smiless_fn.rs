@@ -145,14 +145,29 @@ fn classic(
         .read_to_end(&mut input)
         .context("reading stdin")?;
     let init = emulator::classic_init(emu, &std::env::temp_dir()).delay();
+    let header = std::env::var(emulator::BATCH_ENV).ok();
+    // A framed batch reaches the process only from a watchdog with batch_native=true (docs/batching.md).
+    let items = emulator::batched::items(
+        std::env::var("Http_Content_Type").ok().as_deref(),
+        header.as_deref(),
+        &bytes::Bytes::from(input.clone()),
+    )
+    .transpose()?;
     let out = if std::env::var_os(emulator::WARMUP_ENV).is_some() {
         emu.warmed(init)
+    } else if let Some(items) = &items {
+        let n = u32::try_from(items.len()).unwrap_or(1);
+        open()?.serve(emu, emulator::batched::input_bytes(items), init, n)?
     } else {
-        let batch = emulator::batch_from(std::env::var(emulator::BATCH_ENV).ok().as_deref());
+        let batch = emulator::batch_from(header.as_deref());
         // A classic process lives for one request: the GPU context is opened for it (not on warm-up).
         open()?.serve(emu, input.len(), init, batch)?
     };
     let mut stdout = std::io::stdout().lock();
+    if let Some(items) = items.filter(|_| !out.warmup) {
+        stdout.write_all(&emulator::batched::answer(&out, &items)?)?;
+        return Ok(());
+    }
     serde_json::to_writer(&mut stdout, &out)?;
     writeln!(stdout)?;
     Ok(())

@@ -69,7 +69,8 @@ pub struct Args {
     /// GPUs of that host; 0 offers no GPU shares (default: GPU shares offered).
     #[arg(long)]
     pub gpus: Option<u32>,
-    /// Comma-separated batch caps the planners may choose (default 1,4,16; the live loop plans 1).
+    /// Comma-separated batch caps the planners may choose (default 1,4,16; the live loop gives a cap
+    /// above 1 only to members that declare com.smiless.batch, docs/batching.md).
     #[arg(long)]
     pub batches: Option<String>,
     /// Profiles in the smiless JSON format (default: the paper's 16 functions, re-fitted).

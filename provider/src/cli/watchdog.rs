@@ -13,6 +13,8 @@ Environment (the OpenFaaS watchdogs' names):
   port            listen port (default 8080)
   exec_timeout, read_timeout, write_timeout   e.g. 10s, 500ms or 10 (seconds); 0 = none; default 10s
   write_debug, combine_output (default true), content_type, max_inflight, suppress_lock, ready_path
+  batch_native    the function answers framed batch calls itself (default false: the watchdog splits a
+                  batch into one request per item; docs/batching.md)
 
 Examples:
   fprocess=sha512sum port=8080 smiless watchdog
