@@ -232,3 +232,47 @@ fn lockstep_simulation_on_two_cores_never_requests_more_than_it_has() {
     assert_eq!(r.results.len(), 3);
     assert!(r.results.iter().map(|x| x.summary.completed).sum::<u64>() > 0);
 }
+
+#[test]
+fn a_kept_plan_that_no_longer_fits_gives_way_to_the_joint_target() {
+    // The safety net behind hysteresis and staging: a DAG that keeps its deployed plan while the
+    // capacity shrank under it. The joint targets at 2 cores come from a twin run on fresh controllers
+    // (same arrivals, same keys); telling the controllers they already aim at them makes `toward`
+    // keep the 64-core plans, which the packing then finds too large.
+    let a = every(1.0, 0.0, 60.0);
+    let arrivals = [a.clone(), a.clone(), a];
+    let late = [vec![60.5], vec![60.5], vec![60.5]];
+    let mut twins: Vec<Controller> = inputs(8.0).into_iter().map(controller).collect();
+    let mut small = JointController::new(Capacity::host(2, &[]));
+    step(&mut small, &mut twins, 60.0, &arrivals);
+    let targets = step(&mut small, &mut twins, 61.0, &late);
+    let mut cs: Vec<Controller> = inputs(8.0).into_iter().map(controller).collect();
+    let mut j = JointController::new(Capacity::host(64, &[]));
+    let s = step(&mut j, &mut cs, 60.0, &arrivals);
+    let big: u64 = s.packing.nodes.iter().map(|n| n.cpu_millis_requested).sum();
+    assert!(big > 2000, "the 64-core plans request {big} millicores");
+    for (c, t) in cs.iter_mut().zip(&targets.decisions) {
+        c.joint_target = Some(t.plan.clone());
+    }
+    j.set_capacity(Capacity::host(2, &[]));
+    let s = step(&mut j, &mut cs, 61.0, &late);
+    assert_eq!(j.stats.hysteresis_overridden, 1, "{:?}", j.stats);
+    assert_fits(&s);
+    for (d, t) in s.decisions.iter().zip(&targets.decisions) {
+        assert_eq!(d.plan, t.plan, "every DAG gets its joint target");
+    }
+    assert!(s.decisions.iter().any(|d| d.changed));
+}
+
+#[test]
+fn a_capacity_that_shrinks_under_deployed_plans_is_respected_at_once() {
+    let mut cs: Vec<Controller> = inputs(8.0).into_iter().map(controller).collect();
+    let mut j = JointController::new(Capacity::host(64, &[]));
+    let a = every(1.0, 0.0, 60.0);
+    step(&mut j, &mut cs, 60.0, &[a.clone(), a.clone(), a]);
+    j.set_capacity(Capacity::host(2, &[]));
+    let s = step(&mut j, &mut cs, 61.0, &[vec![60.5], vec![60.5], vec![60.5]]);
+    assert!(s.replanned);
+    assert_fits(&s);
+    assert_eq!(s.packing.nodes[0].cpu_millis_capacity, 2000);
+}
