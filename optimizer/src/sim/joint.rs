@@ -26,7 +26,7 @@ use crate::capacity::joint::{
 };
 use crate::capacity::{Capacity, Packing, Replica, timeline};
 use crate::hardware::Hardware;
-use crate::plan::{Choice, ColdStart, Plan, PlanInput};
+use crate::plan::{Alternative, Choice, ColdStart, Plan, PlanInput};
 use crate::prices::Prices;
 
 /// Joint plans remembered at most (the memo is cleared when full: loads seldom revisit old keys
@@ -254,8 +254,11 @@ impl JointController {
             prices: self.prices,
         };
         let mut j = plan_all(&input)?;
-        for (p, m) in j.plans.iter_mut().zip(members) {
+        for ((p, m), d) in j.plans.iter_mut().zip(members).zip(&input.dags) {
             if let Some(p) = p {
+                let mut d = d.clone();
+                d.space.hardware = self.capacity.space(&d.space.hardware);
+                alternatives(&d, p);
                 p.sla_s = m.controller.template.sla_s;
             }
         }
@@ -299,6 +302,44 @@ impl JointController {
             m.controller.staged = false;
         }
         joint.packing.clone()
+    }
+}
+
+/// Fills each member's rejected alternatives, which the joint planner does not list (`/system/plan`
+/// and the demo show them): every other hardware the capacity offers for that member, the rest of the
+/// plan as it is, cheapest first, `input.alternatives` of them with at least one that meets the SLA
+/// when any does. Whether an alternative would fit beside the other DAGs is not checked.
+fn alternatives(input: &PlanInput, plan: &mut Plan) {
+    if input.alternatives == 0 {
+        return;
+    }
+    let choices: Vec<Choice> = plan.functions.iter().map(|f| f.choice).collect();
+    let meets = |l: f64| l <= input.sla_s * (1.0 + 1e-9);
+    for f in 0..choices.len() {
+        let mut alts: Vec<Alternative> = input
+            .space
+            .hardware
+            .all()
+            .filter(|&hw| hw != choices[f].hardware)
+            .map(|hardware| {
+                let mut trial = choices.clone();
+                trial[f].hardware = hardware;
+                let ev = crate::model::evaluate(input, &trial);
+                Alternative {
+                    choice: trial[f],
+                    cost_per_hour: ev.cost_per_hour,
+                    latency_s: ev.latency_s,
+                    meets_sla: meets(ev.latency_s),
+                }
+            })
+            .collect();
+        alts.sort_by(|a, b| a.cost_per_hour.total_cmp(&b.cost_per_hour));
+        let first_ok = alts.iter().position(|a| a.meets_sla);
+        if let Some(k) = first_ok.filter(|&k| k >= input.alternatives) {
+            alts.swap(input.alternatives - 1, k);
+        }
+        alts.truncate(input.alternatives);
+        plan.functions[f].alternatives = alts;
     }
 }
 

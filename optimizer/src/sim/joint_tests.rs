@@ -121,6 +121,19 @@ fn degradation_is_surfaced_per_dag() {
     );
     // The DAG's own SLA, not the planning one (less the headroom).
     assert_eq!(va.sla_s, 2.0);
+    // Deployed plans list each member's rejected alternatives (hardware that exists here only).
+    let p = s.decisions.iter().find_map(|d| d.plan.as_ref()).unwrap();
+    for f in &p.functions {
+        assert!(!f.alternatives.is_empty(), "{f:?}");
+        assert!(f.alternatives.len() <= 3);
+        for a in &f.alternatives {
+            assert_ne!(a.choice.hardware, f.choice.hardware);
+            assert!(
+                matches!(a.choice.hardware, Hardware::Cpu { cores } if cores <= 2),
+                "{a:?}"
+            );
+        }
+    }
     // A DAG that gets a plan carries its own SLA too.
     for d in &s.decisions {
         if let Some(p) = &d.plan {
