@@ -130,3 +130,37 @@ async fn overcommit_and_a_larger_host_lift_the_degradation() {
         assert!(v.degradation.is_none(), "{name}: {}", v.reason);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dag_that_is_not_deployed_runs_on_demand_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // One core: the stack's 2 s SLAs; voice-assistant's fastest plan needs more than there is.
+    let state = state(dir.path(), Capacity::host(1, &[]), "2s");
+    let mut lp = new_loop(&state, LivePolicy::Smiless, EstimatorKind::Recent, 1.0);
+    for name in PAPER_DAGS {
+        arrive(&state, &mut lp, name, 3);
+    }
+    on_tick(&state, &mut lp).await;
+    let absent: Vec<_> = PAPER_DAGS
+        .iter()
+        .filter_map(|n| state.dags.live.plan("openfaas-fn", n))
+        .filter(|v| {
+            v.degradation
+                .as_ref()
+                .is_some_and(|d| d.predicted_latency_s.is_none())
+        })
+        .collect();
+    assert!(!absent.is_empty(), "one core holds at most one DAG's peak");
+    for v in absent {
+        let plan = v.plan.unwrap();
+        assert_eq!(plan.policy, "not deployed");
+        assert!(v.reason.contains("not deployed"), "{}", v.reason);
+        for f in &plan.functions {
+            assert_eq!(
+                f.choice.policy,
+                optimizer::ColdStart::KeepAlive { seconds: 0.0 },
+                "released after each use"
+            );
+        }
+    }
+}

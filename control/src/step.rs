@@ -188,7 +188,10 @@ async fn execute(
     live.control.set_forecast(&key.0, &key.1, fview.clone());
     let mut eval_input = c.template.clone();
     eval_input.load = load;
-    policy.apply(&mut plan, &eval_input);
+    if deployed {
+        // (The on-demand plan of a DAG that is not deployed keeps its name.)
+        policy.apply(&mut plan, &eval_input);
+    }
     let reason = if changed {
         format!(
             "re-planned ({policy}) for {:.3} req/s, a burst every {:.1} s (profile time; forecaster {}: {} per {} s window, next gap {:.0} s): {} at {:.3} $/h, predicted {:.3} s against the SLA {sla} s",
