@@ -62,6 +62,27 @@ fn arrive(state: &AppState, lp: &mut Loop, name: &str, n: usize) {
     v.extend((0..n).map(|i| now + i as f64 * 1e-3));
 }
 
+/// The three DAGs on a backend of `capacity` after one tick with three arrivals each.
+async fn one_tick(
+    dir: &std::path::Path,
+    capacity: Capacity,
+    sla: &str,
+    overcommit: f64,
+) -> Arc<AppState> {
+    let state = state(dir, capacity, sla);
+    let mut lp = new_loop(
+        &state,
+        LivePolicy::Smiless,
+        EstimatorKind::Recent,
+        overcommit,
+    );
+    for name in PAPER_DAGS {
+        arrive(&state, &mut lp, name, 3);
+    }
+    on_tick(&state, &mut lp).await;
+    state
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_dags_on_two_cores_never_request_more_than_two_cores() {
     let dir = tempfile::tempdir().unwrap();
@@ -116,12 +137,7 @@ async fn three_dags_on_two_cores_never_request_more_than_two_cores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overcommit_and_a_larger_host_lift_the_degradation() {
     let dir = tempfile::tempdir().unwrap();
-    let state = state(dir.path(), Capacity::host(64, &[]), "8s");
-    let mut lp = new_loop(&state, LivePolicy::Smiless, EstimatorKind::Recent, 2.0);
-    for name in PAPER_DAGS {
-        arrive(&state, &mut lp, name, 3);
-    }
-    on_tick(&state, &mut lp).await;
+    let state = one_tick(dir.path(), Capacity::host(64, &[]), "8s", 2.0).await;
     let cap = state.dags.live.capacity().unwrap();
     assert_eq!(cap.overcommit, 2.0);
     assert_eq!(cap.nodes[0].cpu_millis_capacity, 128_000);
@@ -135,12 +151,7 @@ async fn overcommit_and_a_larger_host_lift_the_degradation() {
 async fn a_dag_that_is_not_deployed_runs_on_demand_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     // One core: the stack's 2 s SLAs; voice-assistant's fastest plan needs more than there is.
-    let state = state(dir.path(), Capacity::host(1, &[]), "2s");
-    let mut lp = new_loop(&state, LivePolicy::Smiless, EstimatorKind::Recent, 1.0);
-    for name in PAPER_DAGS {
-        arrive(&state, &mut lp, name, 3);
-    }
-    on_tick(&state, &mut lp).await;
+    let state = one_tick(dir.path(), Capacity::host(1, &[]), "2s", 1.0).await;
     let absent: Vec<_> = PAPER_DAGS
         .iter()
         .filter_map(|n| state.dags.live.plan("openfaas-fn", n))
