@@ -345,6 +345,12 @@ impl Backend for KubeBackend {
         status::cluster_hardware(&self.inner.nodes.state(), &self.inner.opts)
     }
 
+    fn capacity(&self) -> optimizer::capacity::Capacity {
+        // Before the node watch has a node, this host stands in (as `hardware` does).
+        status::cluster_capacity(&self.inner.nodes.state(), &self.inner.opts)
+            .unwrap_or_else(|| contract::backend::host::capacity(contract::backend::host::host()))
+    }
+
     fn status(&self, namespace: &str, name: &str) -> ReplicaCounts {
         self.inner
             .observed(namespace, name)

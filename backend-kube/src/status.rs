@@ -79,6 +79,22 @@ pub fn whole_units(q: &str) -> Option<u64> {
     }
 }
 
+/// Whether node `n` carries every label of `sel`.
+fn matches(n: &Node, sel: &BTreeMap<String, String>) -> bool {
+    let labels = n.metadata.labels.as_ref();
+    sel.iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+/// Node `n`'s allocatable quantity of resource `r`, as written.
+fn allocatable<'a>(n: &'a Node, r: &str) -> Option<&'a str> {
+    n.status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get(r))
+        .map(|q| q.0.as_str())
+}
+
 /// What the cluster offers the planner: the cores of the largest node matching the CPU selector and the
 /// whole GPUs on nodes matching the GPU selector (allocatable units ÷ units per GPU). `None` before the
 /// node cache has any node (the planner then keeps its own host's view).
@@ -86,19 +102,7 @@ pub fn cluster_hardware(nodes: &[Arc<Node>], o: &Options) -> Option<(usize, u32)
     if nodes.is_empty() {
         return None;
     }
-    let matches = |n: &Node, sel: &BTreeMap<String, String>| {
-        let labels = n.metadata.labels.as_ref();
-        sel.iter()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-    };
-    let alloc = |n: &Node, r: &str| {
-        n.status
-            .as_ref()
-            .and_then(|s| s.allocatable.as_ref())
-            .and_then(|a| a.get(r))
-            .and_then(|q| whole_units(&q.0))
-            .unwrap_or(0)
-    };
+    let alloc = |n: &Node, r: &str| allocatable(n, r).and_then(whole_units).unwrap_or(0);
     let cpus = nodes
         .iter()
         .filter(|n| matches(n, &o.cpu_node_selector))
@@ -114,6 +118,60 @@ pub fn cluster_hardware(nodes: &[Arc<Node>], o: &Options) -> Option<(usize, u32)
         usize::try_from(cpus).unwrap_or(usize::MAX).max(1),
         u32::try_from(gpus).unwrap_or(u32::MAX),
     ))
+}
+
+/// Millicores of a CPU quantity (`"2500m"`, `"16"`, `"1.5"`).
+pub fn millis(q: &str) -> Option<u64> {
+    match q.strip_suffix('m') {
+        Some(milli) => milli.parse().ok(),
+        None => q
+            .parse::<u64>()
+            .ok()
+            .and_then(|c| c.checked_mul(1000))
+            .or_else(|| {
+                let c: f64 = q.parse().ok()?;
+                (c.is_finite() && c >= 0.0).then(|| (c * 1000.0).round() as u64)
+            }),
+    }
+}
+
+/// The cluster as the joint planner sees it (docs/capacity.md): per node, allocatable CPU where CPU
+/// replicas may go (nodes matching the CPU selector) and the GPU resource's units where GPU replicas
+/// may go (the GPU selector), `units_per_device` units to a GPU. Nodes matching neither are left out
+/// (no replica of ours is scheduled there). `None` before the node cache has a node that matches.
+pub fn cluster_capacity(nodes: &[Arc<Node>], o: &Options) -> Option<optimizer::capacity::Capacity> {
+    let kube: Vec<optimizer::capacity::KubeNode> = nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let (cpu, gpu) = (
+                matches(n, &o.cpu_node_selector),
+                matches(n, &o.gpu_node_selector),
+            );
+            (cpu || gpu).then(|| optimizer::capacity::KubeNode {
+                name: n
+                    .metadata
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("node-{i}")),
+                cpu_millis: if cpu {
+                    allocatable(n, "cpu").and_then(millis).unwrap_or(0)
+                } else {
+                    0
+                },
+                gpu_units: if gpu {
+                    allocatable(n, &o.gpu_resource)
+                        .and_then(whole_units)
+                        .and_then(|u| u32::try_from(u).ok())
+                        .unwrap_or(0)
+                } else {
+                    0
+                },
+                units_per_gpu: o.gpu_units_per_device.max(1),
+            })
+        })
+        .collect();
+    optimizer::capacity::Capacity::from_kube_nodes(&kube).ok()
 }
 
 #[cfg(test)]
@@ -247,6 +305,21 @@ mod tests {
             "no GPU node: no GPU"
         );
         assert_eq!(cluster_hardware(&[], &o), None);
+        // The joint planner's view: CPU only where CPU replicas go, GPUs of 10 units where GPU ones go.
+        let cap = cluster_capacity(&nodes, &o).unwrap();
+        let cpu: Vec<u64> = cap.nodes.iter().map(|n| n.cpu_millis).collect();
+        assert_eq!(cpu, [16_000, 15_900, 0, 0]);
+        let units: Vec<Vec<u32>> = cap
+            .nodes
+            .iter()
+            .map(|n| n.gpus.iter().map(|g| g.units).collect())
+            .collect();
+        assert_eq!(units, [vec![], vec![], vec![10], vec![10]]);
+        assert_eq!(cluster_capacity(&[], &o), None);
+        assert_eq!(millis("2500m"), Some(2500));
+        assert_eq!(millis("16"), Some(16_000));
+        assert_eq!(millis("1.5"), Some(1500));
+        assert_eq!(millis("x"), None);
         assert_eq!(whole_units("2500m"), Some(2));
         assert_eq!(whole_units("x"), None);
     }

@@ -1,6 +1,9 @@
-//! The live control loop (DESIGN §3, §7): every tick, per ready DAG, observe the DAG arrivals, ask the
-//! shared decision step ([`optimizer::sim::Controller`], the same code the simulator runs) for a plan,
-//! and hand it to the DAG's executor ([`execute::DagExec`] around [`optimizer::exec::Executor`], the
+//! The live control loop (DESIGN §3, §7): every tick, observe every ready DAG's arrivals, ask the
+//! shared joint decision step ([`optimizer::sim::JointController`] over each DAG's
+//! [`optimizer::sim::Controller`], the same code the simulator runs) for every DAG's plan against the
+//! backend's capacity ([`contract::backend::Backend::capacity`], CPU overcommitted by
+//! [`ENV_OVERCOMMIT`], the standalone functions' replicas reserved first), and hand each to its DAG's
+//! executor ([`execute::DagExec`] around [`optimizer::exec::Executor`], the
 //! replica lifecycle the simulator runs too). Between ticks the loop feeds the executor the request
 //! path's events ([`contract::events`]: arrivals, calls queued and ended, requests abandoned) and its
 //! timers (pre-warms at their planned offsets, keep-alive expiries), and scales each member to the
@@ -16,6 +19,10 @@
 //! Times: the planner works in profile seconds; a run with `SMILESS_TIME_SCALE = s` (shared with the
 //! `smiless-fn` emulator) divides observed times by `s` and multiplies planned durations by `s`; the tick
 //! is `s` seconds (at least 0.1 s), so a tick is always about one profile second.
+//!
+//! Capacity: a plan's peak requests, summed over the DAGs with the standalone reservations, fit the
+//! capacity at every tick; a DAG the capacity cannot hold at its SLA is degraded and `/system/plan`
+//! says why (docs/capacity.md, "Live").
 //!
 //! Hardware: the planner's space is what the host has ([`host::space`]); the plan's hardware is applied
 //! through [`contract::backend::Backend::place`] (CPU affinity and thread counts, or a GPU share's MPS
@@ -47,7 +54,6 @@ pub mod standalone;
 mod step;
 
 use dag_control::{DagControl, profiles, save_observed, state_dir};
-use step::step;
 
 pub use contract::backend::host::{self, ENV_GPUS, host, host_of};
 pub use contract::observe::{account, contention, replica_time};
@@ -60,6 +66,10 @@ pub const TICK: Duration = Duration::from_secs(1);
 pub const MIN_TICK: Duration = Duration::from_millis(100);
 /// Planning headroom: plan for SLA × (1 − this) to absorb noise the models do not see.
 pub const HEADROOM: f64 = 0.1;
+
+/// Environment variable: the CPU overcommit factor of the capacity the DAGs are planned against
+/// (`smiless serve --overcommit`; ≥ 1, default 1: a plan requests at most the cores there are).
+pub const ENV_OVERCOMMIT: &str = "SMILESS_OVERCOMMIT";
 
 /// The tick at `time_scale`.
 pub fn tick(time_scale: f64) -> Duration {
@@ -86,6 +96,10 @@ struct Loop {
     observed_at: (u64, f64),
     /// The standalone functions' autoscaler.
     standalone: standalone::Standalone,
+    /// Every planned DAG decided together against the backend's capacity.
+    joint: optimizer::sim::JointController,
+    /// CPU overcommit factor of that capacity (≥ 1).
+    overcommit: f64,
 }
 
 /// Runs the control loop until the process ends, with the policy of `SMILESS_POLICY` (default smiless).
@@ -98,20 +112,47 @@ pub async fn run(state: Arc<AppState>) {
         tracing::error!("{e}; planning with the recent-window estimate");
         EstimatorKind::Recent
     });
-    run_with(state, policy, estimator).await;
+    let overcommit = match std::env::var(ENV_OVERCOMMIT) {
+        Ok(v) => v.trim().parse().unwrap_or_else(|_| {
+            tracing::error!("{ENV_OVERCOMMIT}={v:?} is not a number; no overcommit");
+            1.0
+        }),
+        Err(_) => 1.0,
+    };
+    run_with(state, policy, estimator, overcommit).await;
 }
 
-/// Runs the control loop with `policy`, planning from the `estimator`'s load, until the process ends.
-pub async fn run_with(state: Arc<AppState>, policy: LivePolicy, estimator: EstimatorKind) {
-    let store = state_dir(&state).map(|d| persist::Store::new(&d));
+/// Runs the control loop with `policy`, planning from the `estimator`'s load against the backend's
+/// capacity with CPU overcommitted by `overcommit` (≥ 1; a bad factor is taken as 1), until the
+/// process ends.
+pub async fn run_with(
+    state: Arc<AppState>,
+    policy: LivePolicy,
+    estimator: EstimatorKind,
+    overcommit: f64,
+) {
+    let lp = new_loop(&state, policy, estimator, overcommit);
+    drive(state, lp).await;
+}
+
+/// The loop's state at its start (profiles and forecasters restored from the state directory).
+fn new_loop(
+    state: &Arc<AppState>,
+    policy: LivePolicy,
+    estimator: EstimatorKind,
+    overcommit: f64,
+) -> Loop {
+    let store = state_dir(state).map(|d| persist::Store::new(&d));
     let profiles = store.as_ref().map_or_else(ProfileSet::paper, profiles);
     if let Some(s) = &store
         && let Err(e) = s.save_profiles(&profiles)
     {
         tracing::warn!("control loop: cannot save the profiles: {e}");
     }
-    tracing::info!("control loop: policy {policy}, load estimate {estimator}");
-    let mut lp = Loop {
+    tracing::info!(
+        "control loop: policy {policy}, load estimate {estimator}, CPU overcommit {overcommit}"
+    );
+    Loop {
         policy,
         estimator,
         profiles,
@@ -122,7 +163,18 @@ pub async fn run_with(state: Arc<AppState>, policy: LivePolicy, estimator: Estim
         last_tick: None,
         observed_at: (0, f64::NEG_INFINITY),
         standalone: standalone::Standalone::default(),
-    };
+        joint: optimizer::sim::JointController::new(state.backend.capacity()),
+        overcommit: if overcommit.is_finite() && overcommit >= 1.0 {
+            overcommit
+        } else {
+            tracing::error!("overcommit factor {overcommit} must be ≥ 1; no overcommit");
+            1.0
+        },
+    }
+}
+
+/// Runs the loop: ticks, request-path events and the executors' timers.
+async fn drive(state: Arc<AppState>, mut lp: Loop) {
     let mut tick = tokio::time::interval(tick(state.dags.live.time_scale));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let Some(mut events) = state.dags.events.subscribe() else {
@@ -176,13 +228,19 @@ async fn on_tick(state: &Arc<AppState>, lp: &mut Loop) {
     let now = live.now();
     let dt = lp.last_tick.map_or(0.0, |t| (now - t).max(0.0));
     lp.last_tick = Some(now);
+    let mut planned = Vec::new();
     for (k, e) in &dags.by_key {
         let (DagState::Ready, Some(dag)) = (&e.state, &e.dag) else {
             continue;
         };
         let x = exec_for(state, lp, k, dag);
         follow_catalog(state, x, dag, state.dags.events.now());
-        let view = step(state, lp, k, dag, dt).await;
+        match step::prepare(state, lp, k, dag) {
+            Ok(drift) => planned.push((k.clone(), dag.clone(), drift)),
+            Err(why) => live.set_plan(&k.0, &k.1, step::view(why)),
+        }
+    }
+    for (k, view) in step::decide_all(state, lp, planned, dt).await {
         live.set_plan(&k.0, &k.1, view);
     }
     save_observed(state, lp, &dags);
@@ -277,3 +335,7 @@ async fn run_due(state: &Arc<AppState>, lp: &mut Loop) {
 pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(run(state))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod joint_tests;

@@ -51,6 +51,22 @@ fn is_dag_member(rec: &FunctionRecord) -> bool {
         .is_some_and(|a| a.contains_key(ANN_DAG))
 }
 
+/// The replicas the joint planner reserves for functions in no DAG before it plans the DAGs: each
+/// function's replica count in force (the autoscaler's or an operator's; its maximum would leave a
+/// small host nothing), one core each (a standalone function has no planned hardware; on the local
+/// backend its replicas run unpinned, on a cluster without a CPU request this is the floor).
+pub fn reserved(functions: &[Arc<FunctionRecord>]) -> Vec<optimizer::capacity::joint::Standalone> {
+    functions
+        .iter()
+        .filter(|r| !is_dag_member(r) && r.replicas > 0)
+        .map(|r| optimizer::capacity::joint::Standalone {
+            name: format!("{}.{}", r.name(), r.namespace()),
+            hardware: optimizer::Hardware::Cpu { cores: 1 },
+            replicas: r.replicas,
+        })
+        .collect()
+}
+
 impl Standalone {
     /// Steps every managed function of `functions` at `now`; returns the scales to apply (then report
     /// each success with [`Standalone::applied`]).

@@ -167,6 +167,9 @@ pub struct PlanReport {
     pub time_scale: f64,
     /// The prices in force (`SMILESS_PRICES`, else the paper's defaults).
     pub prices: optimizer::Prices,
+    /// The cluster every DAG was planned against jointly, and what the plans request per node
+    /// (absent before the control loop's first joint decision).
+    pub capacity: Option<live::CapacityView>,
     pub dags: Vec<DagReport>,
 }
 
@@ -193,6 +196,7 @@ pub fn report(state: &AppState) -> PlanReport {
     PlanReport {
         time_scale: live.time_scale,
         prices: state.prices,
+        capacity: live.capacity(),
         dags,
     }
 }

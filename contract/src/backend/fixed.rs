@@ -19,6 +19,8 @@ pub struct FixedBackend {
     upstream: Option<SocketAddr>,
     // namespace → name → desired; nested so look-ups borrow `&str` without allocating.
     replicas: RwLock<HashMap<String, HashMap<String, u32>>>,
+    /// The capacity it reports (`None`: this host's, the trait's default).
+    capacity: Option<optimizer::capacity::Capacity>,
 }
 
 impl FixedBackend {
@@ -27,7 +29,15 @@ impl FixedBackend {
         FixedBackend {
             upstream,
             replicas: RwLock::new(HashMap::new()),
+            capacity: None,
         }
+    }
+
+    /// The same backend reporting `capacity` (tests of the joint control loop: a fake small host).
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: optimizer::capacity::Capacity) -> Self {
+        self.capacity = Some(capacity);
+        self
     }
 
     fn set(&self, f: &FunctionRecord) {
@@ -97,6 +107,12 @@ impl Backend for FixedBackend {
         let ready = self.status(namespace, name).available > 0;
         let addr = self.upstream.filter(|_| ready);
         Box::pin(async move { addr })
+    }
+
+    fn capacity(&self) -> optimizer::capacity::Capacity {
+        self.capacity
+            .clone()
+            .unwrap_or_else(|| super::host::capacity(super::host::host()))
     }
 
     fn logs(&self, _q: LogRequest) -> BoxStream<'static, LogMessage> {

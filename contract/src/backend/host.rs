@@ -51,6 +51,14 @@ pub fn host() -> Host {
     }
 }
 
+/// The capacity of `host` for the joint planner: one node of its cores, each GPU split into 100 MPS
+/// units (the local backend gives shares in percent).
+pub fn capacity(host: Host) -> optimizer::capacity::Capacity {
+    let cores = u32::try_from(host.cpus).unwrap_or(u32::MAX).max(1);
+    let gpus = vec![100; usize::try_from(host.gpus).unwrap_or(0)];
+    optimizer::capacity::Capacity::host(cores, &gpus)
+}
+
 /// What the planner may use: the backend's hardware when it knows it (a cluster's nodes), else this host.
 pub fn host_of(backend: &dyn crate::backend::Backend) -> Host {
     backend

@@ -108,6 +108,13 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// The cluster the control loop's joint planner must fit (docs/capacity.md): per node, allocatable
+    /// CPU and GPU units. The default is this host (its affinity cores, each GPU as 100 MPS units), what
+    /// backends that run replicas here share; a cluster backend reads its nodes.
+    fn capacity(&self) -> optimizer::capacity::Capacity {
+        host::capacity(host::host())
+    }
+
     /// `(namespace, name, seconds)` from a replica's start to its first readiness, for every replica that
     /// became ready since the last call (the online refresh's initialisation samples). Empty where the
     /// backend does not see replicas start.

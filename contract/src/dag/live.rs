@@ -65,6 +65,27 @@ pub struct PlanView {
     pub actions: Vec<String>,
     /// Whether the backend runs every member on its planned hardware.
     pub hardware_applied: bool,
+    /// Why the DAG does not meet its SLA under the cluster's capacity (the joint planner's
+    /// degradation rule, docs/capacity.md); absent when it is planned to meet it.
+    pub degradation: Option<optimizer::capacity::joint::Degradation>,
+}
+
+/// The capacity every DAG was planned against at the last tick, and what the plans request of it
+/// (`/system/plan`'s `capacity`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityView {
+    /// Allocatable CPU is multiplied by this (`--overcommit`, `SMILESS_OVERCOMMIT`; default 1).
+    pub overcommit: f64,
+    /// Per node: requested and allocatable CPU (millicores) and GPU units, and the replicas placed
+    /// (the plans' peak requests and the standalone reservations, packed first-fit decreasing).
+    pub nodes: Vec<optimizer::capacity::NodeUse>,
+    /// The standalone functions' replicas reserved before any DAG was planned.
+    pub standalone: Vec<optimizer::capacity::joint::Standalone>,
+    /// Joint plans computed and joint decisions made since the start (the rest came from the memo).
+    pub plans_computed: u64,
+    pub decisions: u64,
+    #[serde(with = "crate::types::rfc3339")]
+    pub decided_at: jiff::Timestamp,
 }
 
 /// See the module documentation.
@@ -76,6 +97,7 @@ pub struct Live {
     pub time_scale: f64,
     dags: Mutex<HashMap<Key, DagStats>>,
     plans: Mutex<HashMap<Key, PlanView>>,
+    capacity: Mutex<Option<CapacityView>>,
     /// Observed call times of DAG members, for the online profile refresh.
     pub refresh: crate::observe::refresh::Refresher,
     /// The control loop's measurements: cost per function, forecast vs actual per DAG.
@@ -105,6 +127,7 @@ impl Live {
             time_scale,
             dags: Mutex::default(),
             plans: Mutex::default(),
+            capacity: Mutex::default(),
             refresh: Default::default(),
             control: Default::default(),
             replica_time: Default::default(),
@@ -172,6 +195,15 @@ impl Live {
 
     pub fn set_plan(&self, ns: &str, dag: &str, view: PlanView) {
         lock(&self.plans).insert(key(ns, dag), view);
+    }
+
+    pub fn set_capacity(&self, view: CapacityView) {
+        *lock(&self.capacity) = Some(view);
+    }
+
+    /// The capacity view of the last joint decision (absent before the first).
+    pub fn capacity(&self) -> Option<CapacityView> {
+        lock(&self.capacity).clone()
     }
 
     pub fn plan(&self, ns: &str, dag: &str) -> Option<PlanView> {

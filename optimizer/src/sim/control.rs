@@ -57,24 +57,30 @@ pub struct ControlStats {
 }
 
 /// (gap level, burst-size level, deterministic, close-rate level or `i32::MIN` for none, hardware hash).
-type Key = (i32, i32, bool, i32, u64);
+pub(super) type Key = (i32, i32, bool, i32, u64);
 
 /// A policy, a load estimator and the plan cache.
 pub struct Controller {
     policy: Box<dyn Policy + Send + Sync>,
     estimator: Box<dyn LoadEstimator>,
     /// Everything but the load and the current hardware.
-    template: PlanInput,
+    pub(super) template: PlanInput,
     /// Planning SLA = SLA × (1 − headroom), to absorb inference-time noise the models do not see.
-    headroom: f64,
+    pub(super) headroom: f64,
     cache: HashMap<Key, Plan>,
-    key: Option<Key>,
+    pub(super) key: Option<Key>,
     /// The plan handed out last (deployed).
-    current: Option<Plan>,
+    pub(super) current: Option<Plan>,
     /// Until when switches that make a function slower wait (see [`Controller::stage`]).
     hold_slower_until: f64,
     /// The deployed plan is an interim one: some functions still wait for their switch.
-    staged: bool,
+    pub(super) staged: bool,
+    /// Bumped whenever the template changes (new profiles): plans memoised elsewhere (the joint
+    /// controller's) are stale then.
+    pub(super) generation: u64,
+    /// Under a [`super::JointController`]: the plan the joint planner gave this DAG last (`None`
+    /// inside: not deployed), to tell a new joint target from the same one.
+    pub(super) joint_target: Option<Option<Plan>>,
     pub stats: ControlStats,
 }
 
@@ -128,6 +134,8 @@ impl Controller {
             current: None,
             hold_slower_until: f64::NEG_INFINITY,
             staged: false,
+            generation: 0,
+            joint_target: None,
             stats: ControlStats::default(),
         }
     }
@@ -138,6 +146,12 @@ impl Controller {
         self.template.profiles = profiles;
         self.cache.clear();
         self.key = None;
+        self.generation += 1;
+    }
+
+    /// The DAG's name (the joint planner's key for it).
+    pub fn dag_name(&self) -> &str {
+        &self.template.dag.name
     }
 
     pub fn policy_name(&self) -> &'static str {
@@ -151,24 +165,7 @@ impl Controller {
 
     /// One control step at time `now`.
     pub fn decide(&mut self, now: f64, obs: &Observations<'_>) -> Result<Decision<'_>, PlanError> {
-        self.stats.decisions += 1;
-        for &t in obs.arrivals {
-            self.estimator.observe(t);
-        }
-        let load = self.estimator.estimate(now);
-        let deterministic = load.gaps == GapModel::Deterministic;
-        // Quantise rate via the burst size so that the quantised pair stays consistent (m ≥ 1).
-        let step = if deterministic { FINE } else { STEP };
-        let per_burst = (load.rate_per_s * load.interarrival_s).max(1.0);
-        let key: Key = (
-            level(load.interarrival_s, step, deterministic),
-            level(per_burst, STEP, deterministic),
-            deterministic,
-            self.estimator
-                .close_rate_per_s()
-                .map_or(i32::MIN, |r| level(r, STEP, true)),
-            hash_current(obs.current),
-        );
+        let key = self.observe(now, obs);
         let changed = self.key != Some(key);
         self.key = Some(key);
         if !self.cache.contains_key(&key) {
@@ -177,7 +174,8 @@ impl Controller {
         }
         if changed
             && let Some(cur) = &self.current
-            && self.keep_current(cur, &key)
+            && let Some(new) = self.cache.get(&key)
+            && self.keep_current(cur, new, &key)
         {
             // Hysteresis: the deployed plan is still good enough for the new load.
             return Ok(Decision {
@@ -217,6 +215,39 @@ impl Controller {
         Ok(Decision { plan, changed })
     }
 
+    /// Feeds the arrivals to the estimator and returns the quantised key of the load and the deployed
+    /// hardware (the hysteresis: a plan is re-made only when this key changes).
+    pub(super) fn observe(&mut self, now: f64, obs: &Observations<'_>) -> Key {
+        self.stats.decisions += 1;
+        for &t in obs.arrivals {
+            self.estimator.observe(t);
+        }
+        let load = self.estimator.estimate(now);
+        let deterministic = load.gaps == GapModel::Deterministic;
+        // Quantise rate via the burst size so that the quantised pair stays consistent (m ≥ 1).
+        let step = if deterministic { FINE } else { STEP };
+        let per_burst = (load.rate_per_s * load.interarrival_s).max(1.0);
+        (
+            level(load.interarrival_s, step, deterministic),
+            level(per_burst, STEP, deterministic),
+            deterministic,
+            self.estimator
+                .close_rate_per_s()
+                .map_or(i32::MIN, |r| level(r, STEP, true)),
+            hash_current(obs.current),
+        )
+    }
+
+    /// The planning input at `key`: its load, the deployed hardware, the SLA less the headroom.
+    pub(super) fn input_at(&self, key: &Key, current: &BTreeMap<String, Hardware>) -> PlanInput {
+        let mut input = self.template.clone();
+        input.load = self.key_load(key);
+        input.close_rate_per_s = key_close(key);
+        input.current = current.clone();
+        input.sla_s *= 1.0 - self.headroom;
+        input
+    }
+
     /// Orders a plan change along the DAG. While the new replicas of a function that gets faster
     /// initialise, its old replicas keep serving (make before break); a function that gets slower
     /// at the same time would switch as soon as its own (often quicker) replacement is up, and a request
@@ -225,7 +256,13 @@ impl Controller {
     /// waits until the switches that make others faster are done (their initialisation estimate);
     /// meanwhile that function keeps its deployed choice, which the old plan sized for the path.
     /// Returns the interim plan to deploy (None: deploy `target`) and whether it differs from `cur`.
-    fn stage(&mut self, now: f64, cur: &Plan, target: &Plan, key: &Key) -> (Option<Plan>, bool) {
+    pub(super) fn stage(
+        &mut self,
+        now: f64,
+        cur: &Plan,
+        target: &Plan,
+        key: &Key,
+    ) -> (Option<Plan>, bool) {
         let mut input = self.template.clone();
         input.load = self.key_load(key);
         input.close_rate_per_s = key_close(key);
@@ -271,10 +308,7 @@ impl Controller {
     /// True when the deployed plan changes hardware against the new one, still meets the planning SLA
     /// under the new load and costs at most [`SWITCH_SAVING`] more: a hardware change re-initialises
     /// replicas (cost, and cold starts on the critical path), so it must buy a real saving.
-    fn keep_current(&self, cur: &Plan, key: &Key) -> bool {
-        let Some(new) = self.cache.get(key) else {
-            return false;
-        };
+    pub(super) fn keep_current(&self, cur: &Plan, new: &Plan, key: &Key) -> bool {
         let same_hw = cur
             .functions
             .iter()

@@ -10,17 +10,16 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
+use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
-use rand_distr::{Distribution, StandardNormal};
 
-use crate::exec::{Action, Executor, RepId, Timer, World};
-use crate::hardware::Hardware;
+use crate::exec::{Action, Executor, RepId, Timer};
 use crate::plan::{PlanError, PlanInput};
 
 use super::control::{Controller, Observations};
 use super::estimate::BURST_GAP_S;
 use super::metrics::Summary;
+use super::world::Draws;
 
 /// Knobs of a run.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -100,24 +99,6 @@ struct Req {
     sinks_left: u16,
 }
 
-/// The draws of the simulated world: initialisation and inference times around the profiles.
-pub(crate) struct Draws<'a, 'b> {
-    rng: &'b mut Xoshiro256PlusPlus,
-    world: &'a [crate::Profile],
-    infer_cv: f64,
-}
-
-impl World for Draws<'_, '_> {
-    fn init_time(&mut self, f: usize, hw: Hardware) -> f64 {
-        let init = self.world[f].init(hw);
-        truncated_normal(self.rng, init.mean_s, init.std_s, 3.0).max(0.0)
-    }
-    fn call_time(&mut self, f: usize, hw: Hardware, tasks: u32) -> f64 {
-        let base = self.world[f].infer_time(hw, tasks);
-        base * truncated_normal(self.rng, 1.0, self.infer_cv, 2.0).max(0.0)
-    }
-}
-
 /// The world's draws, borrowing only the fields they need (the executor is borrowed beside them).
 macro_rules! draws {
     ($sim:expr) => {
@@ -194,80 +175,166 @@ pub fn simulate_in(
             world.len()
         )));
     }
-    let arrivals = &arrivals[..arrivals.partition_point(|&t| t < duration_s)];
-    let mut sim = Sim {
-        input,
-        world,
-        opts,
-        rng: Xoshiro256PlusPlus::seed_from_u64(opts.seed),
-        now: 0.0,
-        heap: BinaryHeap::new(),
-        seq: 0,
-        exec: Executor::new(input, opts.max_replicas),
-        ready_at: Vec::new(),
-        tasks: Vec::new(),
-        queues: vec![VecDeque::new(); n],
-        reqs: Vec::with_capacity(arrivals.len()),
-        arrivals,
-        new_arrivals: Vec::new(),
-        last_arrival: f64::NEG_INFINITY,
-        latencies: Vec::with_capacity(arrivals.len()),
-        violations: 0,
-        cold_cp: 0,
-        in_flight: 0,
-    };
-    for (i, &t) in arrivals.iter().enumerate() {
-        sim.push(t, Ev::Arrival(i));
-    }
+    let mut sim = Sim::new(input, world, arrivals, duration_s, opts);
     sim.control(&mut controller)?;
-    // An oracle knows the first burst too.
-    if let Some(first) = controller.estimator().next_burst(f64::NEG_INFINITY) {
-        let a = sim.exec.on_forecast_burst(sim.now, Some(first));
-        sim.carry_out(a);
-    }
+    sim.first_burst(&controller);
     sim.push(opts.tick_s, Ev::Tick);
     while let Some(e) = sim.heap.pop() {
         if e.t > duration_s && sim.in_flight == 0 {
             break;
         }
         sim.now = e.t;
-        match e.ev {
-            Ev::Arrival(i) => {
-                let new_burst = sim.now - sim.last_arrival >= BURST_GAP_S;
-                sim.arrive(i);
-                let next = if new_burst {
-                    sim.control(&mut controller)?;
-                    controller.estimator().next_burst(sim.now)
-                } else {
-                    None
-                };
-                let a = sim.exec.prewarm_for(sim.now, sim.arrivals[i], next);
-                sim.carry_out(a);
-            }
-            Ev::Ready(r) => {
-                let a = sim.exec.on_ready(sim.now, r, &mut draws!(sim));
-                sim.carry_out(a);
-            }
-            Ev::Done(r) => sim.done(r),
-            Ev::Timer(t) => {
-                let a = sim.exec.on_timer(sim.now, t, &mut draws!(sim));
-                sim.carry_out(a);
-            }
-            Ev::Tick => {
-                if sim.now <= duration_s {
-                    sim.control(&mut controller)?;
-                    sim.push(sim.now + opts.tick_s, Ev::Tick);
-                }
-            }
-        }
+        sim.handle(e.ev, &mut controller, true, duration_s)?;
     }
     let end = sim.now.max(duration_s);
-    sim.now = end;
-    sim.exec.close(end);
-    Ok(sim.finish(&controller))
+    Ok(sim.close(end, &controller))
 }
 
 impl<'a> Sim<'a> {
+    /// A world for `input`'s DAG with its `arrivals` before `duration_s` scheduled.
+    pub(crate) fn new(
+        input: &'a PlanInput,
+        world: &'a [crate::Profile],
+        arrivals: &'a [f64],
+        duration_s: f64,
+        opts: SimOptions,
+    ) -> Sim<'a> {
+        let n = input.dag.len();
+        let arrivals = &arrivals[..arrivals.partition_point(|&t| t < duration_s)];
+        let mut sim = Sim {
+            input,
+            world,
+            opts,
+            rng: Xoshiro256PlusPlus::seed_from_u64(opts.seed),
+            now: 0.0,
+            heap: BinaryHeap::new(),
+            seq: 0,
+            exec: Executor::new(input, opts.max_replicas),
+            ready_at: Vec::new(),
+            tasks: Vec::new(),
+            queues: vec![VecDeque::new(); n],
+            reqs: Vec::with_capacity(arrivals.len()),
+            arrivals,
+            new_arrivals: Vec::new(),
+            last_arrival: f64::NEG_INFINITY,
+            latencies: Vec::with_capacity(arrivals.len()),
+            violations: 0,
+            cold_cp: 0,
+            in_flight: 0,
+        };
+        for (i, &t) in arrivals.iter().enumerate() {
+            sim.push(t, Ev::Arrival(i));
+        }
+        sim
+    }
+
+    /// An oracle knows the first burst too.
+    pub(crate) fn first_burst(&mut self, c: &Controller) {
+        if let Some(first) = c.estimator().next_burst(f64::NEG_INFINITY) {
+            let a = self.exec.on_forecast_burst(self.now, Some(first));
+            self.carry_out(a);
+        }
+    }
+
+    /// The simulated time.
+    pub(crate) fn now(&self) -> f64 {
+        self.now
+    }
+
+    /// The time of the next event, if any.
+    pub(crate) fn next_at(&self) -> Option<f64> {
+        self.heap.peek().map(|e| e.t)
+    }
+
+    /// Runs the events before `until` (all of them when `until` is infinite), stopping once past
+    /// `duration_s` with nothing in flight. Returns false once finished.
+    pub(crate) fn run_until(
+        &mut self,
+        until: f64,
+        c: &mut Controller,
+        duration_s: f64,
+    ) -> Result<bool, PlanError> {
+        while let Some(t) = self.next_at().filter(|&t| t < until) {
+            if t > duration_s && self.in_flight == 0 {
+                return Ok(false);
+            }
+            let Some(e) = self.heap.pop() else { break };
+            self.now = e.t;
+            self.handle(e.ev, c, false, duration_s)?;
+        }
+        Ok(!self.heap.is_empty())
+    }
+
+    /// Handles one event. With `own_control`, `c` decides on every tick and new burst; without, the
+    /// decisions are made from outside (the joint step) and `c` only answers for its estimator.
+    fn handle(
+        &mut self,
+        ev: Ev,
+        c: &mut Controller,
+        own_control: bool,
+        duration_s: f64,
+    ) -> Result<(), PlanError> {
+        match ev {
+            Ev::Arrival(i) => {
+                let new_burst = self.now - self.last_arrival >= BURST_GAP_S;
+                self.arrive(i);
+                let next = if new_burst {
+                    if own_control {
+                        self.control(c)?;
+                    }
+                    c.estimator().next_burst(self.now)
+                } else {
+                    None
+                };
+                let a = self.exec.prewarm_for(self.now, self.arrivals[i], next);
+                self.carry_out(a);
+            }
+            Ev::Ready(r) => {
+                let a = self.exec.on_ready(self.now, r, &mut draws!(self));
+                self.carry_out(a);
+            }
+            Ev::Done(r) => self.done(r),
+            Ev::Timer(t) => {
+                let a = self.exec.on_timer(self.now, t, &mut draws!(self));
+                self.carry_out(a);
+            }
+            Ev::Tick => {
+                if self.now <= duration_s {
+                    self.control(c)?;
+                    self.push(self.now + self.opts.tick_s, Ev::Tick);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The observations since the previous decision (the arrivals and the deployed hardware).
+    pub(crate) fn observations(&self) -> Observations<'_> {
+        Observations {
+            arrivals: &self.new_arrivals,
+            current: self.exec.current(),
+        }
+    }
+
+    /// Carries out a decision made at `now`: a changed plan (or the first) is applied.
+    pub(crate) fn apply(&mut self, now: f64, plan: Option<&crate::plan::Plan>, changed: bool) {
+        self.now = self.now.max(now);
+        self.new_arrivals.clear();
+        if let Some(plan) = plan
+            && (changed || self.exec.plan().is_none())
+        {
+            let a = self.exec.apply(self.now, plan.clone(), &mut draws!(self));
+            self.carry_out(a);
+        }
+    }
+
+    /// Ends the run at `end` (billing up to it) and summarises it.
+    pub(crate) fn close(mut self, end: f64, c: &Controller) -> SimResult {
+        self.now = end;
+        self.exec.close(end);
+        self.finish(c)
+    }
+
     pub(crate) fn push(&mut self, t: f64, ev: Ev) {
         self.seq += 1;
         self.heap.push(Event {
@@ -283,12 +350,8 @@ impl<'a> Sim<'a> {
             current: self.exec.current(),
         };
         let d = c.decide(self.now, &obs)?;
-        let (changed, plan) = (d.changed || self.exec.plan().is_none(), d.plan.clone());
-        self.new_arrivals.clear();
-        if changed {
-            let a = self.exec.apply(self.now, plan, &mut draws!(self));
-            self.carry_out(a);
-        }
+        let (changed, plan) = (d.changed, d.plan.clone());
+        self.apply(self.now, Some(&plan), changed);
         Ok(())
     }
 
@@ -424,18 +487,4 @@ impl<'a> Sim<'a> {
         r.finish = Vec::new();
         r.cold = Vec::new();
     }
-}
-
-/// A normal draw truncated to ±`k` standard deviations.
-fn truncated_normal(rng: &mut Xoshiro256PlusPlus, mean: f64, sd: f64, k: f64) -> f64 {
-    if sd <= 0.0 {
-        return mean;
-    }
-    for _ in 0..16 {
-        let z: f64 = StandardNormal.sample(rng);
-        if z.abs() <= k {
-            return mean + sd * z;
-        }
-    }
-    mean + sd * (rng.random::<f64>() * 2.0 - 1.0) * k
 }

@@ -49,6 +49,11 @@ pub struct Args {
     /// or forecaster (the predictor's hybrid histogram, then its LSTM). The forecaster is scored either way.
     #[arg(long, env = control::estimator::ENV_ESTIMATOR, default_value = "recent")]
     pub estimator: control::EstimatorKind,
+    /// CPU overcommit factor (≥ 1) of the capacity every DAG is planned against jointly: the plans'
+    /// summed requests may reach this many times the allocatable cores (the host's, or each node's).
+    /// 1 (the default) never requests more cores than there are; above 1 trades latency for fitting.
+    #[arg(long, env = control::ENV_OVERCOMMIT, default_value_t = 1.0)]
+    pub overcommit: f64,
 }
 
 /// Restores the persisted desired state in the backend (after a restart, including after kill -9).
@@ -159,6 +164,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         state.clone().into_inner(),
         args.policy,
         args.estimator,
+        args.overcommit,
     ));
 
     let result = actix_web::rt::System::new().block_on(async move {

@@ -19,6 +19,7 @@ use optimizer::{Dag, ProfileSet, dags_from_functions, parse_duration_s, testkit}
 use predictor::Workload;
 
 pub(crate) mod estimator;
+mod joint;
 use estimator::estimator_factory;
 
 #[derive(Debug, clap::Args)]
@@ -27,6 +28,7 @@ use estimator::estimator_factory;
   smiless sim --stack stack.yml --dag all --sla 3s --workload synthetic:seed=2,rate=0.05,cv=3 --json out.json --plot out.svg
   smiless sim --experiment paper --duration 24h --out results/sim
   smiless sim --stack stack.yml --dag image-query --sla 4s --policies smiless --cpus 2 --gpus 0 --batches 1 --workload synthetic:seed=6,rate=0.05,cv=3,burst=1,hours=1,functions=1 --duration 10m
+  smiless sim --joint --stack stack.yml --sla 8s --cpus 2 --gpus 0 --batches 1 --workload synthetic:seed=6,rate=0.05,cv=3,burst=1,hours=1,functions=3 --duration 10m
 
 Without --stack the paper's three DAGs (voice-assistant, amber-alert, image-query) are built in.
 Policies: smiless, opt (exhaustive planner fed the true load of the next 10 minutes), opt-gap (exhaustive
@@ -107,6 +109,13 @@ pub struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Simulate the DAGs together, decided jointly every tick against one capacity (this host, or
+    /// --cpus and --gpus) by the live loop's joint step, smiless at the first --sla (docs/capacity.md).
+    #[arg(long)]
+    pub joint: bool,
+    /// With --joint: CPU overcommit factor (≥ 1) of that capacity.
+    #[arg(long, default_value_t = 1.0)]
+    pub overcommit: f64,
 }
 
 fn duration_s(text: &str) -> Result<f64> {
@@ -329,6 +338,9 @@ pub fn run(args: Args) -> Result<()> {
             bail!("--world-profiles is for one matrix, not with --experiment");
         }
         return run_paper(&args, &profiles(&args)?);
+    }
+    if args.joint {
+        return joint::run(&args);
     }
     let dags = dags(&args)?;
     let slas = parse_slas(&args.sla)?;
