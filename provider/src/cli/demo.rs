@@ -19,6 +19,7 @@ use control::LivePolicy;
 
 mod beside;
 mod client;
+mod fit;
 mod report;
 mod sla;
 mod stack;
@@ -64,6 +65,10 @@ pub struct Args {
     /// where this host cannot meet it), one duration for every DAG, or DAG=DURATION pairs.
     #[arg(long, default_value = "auto")]
     pub sla: String,
+    /// CPU overcommit of the capacity the provider plans every DAG against: `auto` (the smallest of
+    /// 1, 2, 4, 8, 16, 32 at which every DAG fits at its SLA on this host) or a factor ≥ 1.
+    #[arg(long, default_value = "auto")]
+    pub overcommit: String,
     /// Live policy: smiless, always-on or keepalive:<duration>.
     #[arg(long, default_value = "smiless")]
     pub policy: String,
@@ -144,7 +149,7 @@ struct Provider {
 
 impl Provider {
     /// Starts `smiless serve` with the demo's settings and waits for its address.
-    fn start(args: &Args, policy: LivePolicy) -> Result<Provider> {
+    fn start(args: &Args, policy: LivePolicy, overcommit: f64) -> Result<Provider> {
         let exe = std::env::current_exe().context("locating the smiless binary")?;
         let (dir, remove_dir) = match &args.state_dir {
             Some(d) => (d.clone(), false),
@@ -183,6 +188,7 @@ impl Provider {
                 args.time_scale.to_string(),
             )
             .env(control::policy::ENV_POLICY, policy.to_string())
+            .env(control::ENV_OVERCOMMIT, overcommit.to_string())
             .env("read_timeout", "60s")
             .env("write_timeout", "60s")
             .env("basic_auth", "false")
@@ -309,6 +315,20 @@ pub fn run(args: Args) -> Result<()> {
         bail!("the stack declares no DAG (com.smiless.dag annotations)");
     }
     let traffic = traffic(&args, &dags, start, duration)?;
+    let host = contract::backend::host::host();
+    let overcommit = match fit::parse(&args.overcommit)? {
+        Some(f) => f,
+        None if args.provider_url.is_some() => 1.0,
+        None => {
+            let loads = traffic
+                .iter()
+                .map(|t| Ok((t.dag.clone(), fit::peak_load(&t.arrivals)?)))
+                .collect::<Result<_>>()?;
+            let f = fit::choose(&deployments, host, &loads)?;
+            eprintln!("smiless demo: {}", f.note(host.cpus));
+            f.factor
+        }
+    };
     let total: usize = traffic.iter().map(|t| t.arrivals.len()).sum();
     eprintln!(
         "smiless demo: {} functions, DAGs {}; {total} requests over {} of {} ({:.0} s real at time scale {}); policy {policy}",
@@ -333,7 +353,6 @@ pub fn run(args: Args) -> Result<()> {
         }
         return Ok(());
     }
-    let host = contract::backend::host::host();
     let beside = beside::simulate(&deployments, &traffic, host, duration)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -346,7 +365,7 @@ pub fn run(args: Args) -> Result<()> {
             rt.block_on(drive(&args, c, &deployments, &dags, traffic))?
         }
         None => {
-            let provider = Provider::start(&args, policy)?;
+            let provider = Provider::start(&args, policy, overcommit)?;
             eprintln!(
                 "smiless demo: provider on {} (state and log in {})",
                 provider.addr,
