@@ -129,6 +129,7 @@ fn provider(dir: &std::path::Path, upstream: SocketAddr) -> SocketAddr {
             decided_at: jiff::Timestamp::now(),
             actions: Vec::new(),
             hardware_applied: true,
+            degradation: None,
         },
     );
     let (tx, rx) = std::sync::mpsc::channel();
