@@ -3,6 +3,7 @@
 //! device kind, and memory. `r` is the number of cores on a CPU and the GPU fraction (0.1 = 10 % MPS share)
 //! on a GPU (see [`crate::hardware::Hardware::speed`]). Non-negative coefficients make every profile
 //! physical by construction: latency never falls when the batch grows and never rises when `r` grows.
+//! Every coefficient and initialisation time is at most [`MAX_SECONDS`], so every prediction is finite.
 //!
 //! The JSON file format:
 //! ```json
@@ -99,9 +100,9 @@ impl Profile {
         };
         for (kind, m) in [("cpu", &self.infer.cpu), ("gpu", &self.infer.gpu)] {
             for (coef, v) in [("a", m.a), ("b", m.b), ("c", m.c)] {
-                if !(v.is_finite() && v >= 0.0) {
+                if !(v.is_finite() && (0.0..=MAX_SECONDS).contains(&v)) {
                     return Err(bad(format!(
-                        "infer.{kind}.{coef} = {v} must be finite and >= 0"
+                        "infer.{kind}.{coef} = {v} must be in [0, {MAX_SECONDS}] s"
                     )));
                 }
             }
@@ -110,13 +111,21 @@ impl Profile {
             }
         }
         for (kind, i) in [("cpu", &self.init.cpu), ("gpu", &self.init.gpu)] {
-            if !(i.mean_s.is_finite() && i.mean_s >= 0.0 && i.std_s.is_finite() && i.std_s >= 0.0) {
-                return Err(bad(format!("init.{kind} mean/std must be finite and >= 0")));
+            let ok = |v: f64| v.is_finite() && (0.0..=MAX_SECONDS).contains(&v);
+            if !(ok(i.mean_s) && ok(i.std_s)) {
+                return Err(bad(format!(
+                    "init.{kind} mean/std must be in [0, {MAX_SECONDS}] s"
+                )));
             }
         }
         Ok(())
     }
 }
+
+/// The largest coefficient or initialisation time a profile may declare, in seconds (about 11.6 days).
+/// Every time the model predicts stays finite under it (`a·B/r` with a 1 % GPU share and a batch of
+/// `u32::MAX` is about 4·10¹⁷ s); a file with `1e308` would otherwise predict infinite latencies.
+pub const MAX_SECONDS: f64 = 1e6;
 
 /// Why a profile file or lookup failed.
 #[derive(Debug, thiserror::Error)]

@@ -231,3 +231,16 @@ pub fn plan_of(dag: &Dag, choices: &[(crate::ColdStart, crate::Hardware, u32)]) 
         stats: Default::default(),
     }
 }
+
+/// Environment variable that sets how many cases each fuzz target runs (`docs/fuzzing.md`).
+pub const FUZZ_CASES_ENV: &str = "SMILESS_FUZZ_CASES";
+
+/// The number of cases a fuzz target runs: [`FUZZ_CASES_ENV`] when it is set to a positive integer, else
+/// `default` (small, so `cargo test --workspace` stays fast; long runs set the variable).
+pub fn fuzz_cases(default: u32) -> u32 {
+    std::env::var(FUZZ_CASES_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
