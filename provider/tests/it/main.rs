@@ -7,6 +7,7 @@ mod gpu_check;
 mod kube_backend;
 mod profile;
 mod provider;
+mod replica_crash;
 mod runtime;
 mod runtime_env;
 mod serve;

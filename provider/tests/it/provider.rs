@@ -22,7 +22,11 @@ impl Provider {
 
     /// The `smiless serve` command (ephemeral port, state in `state_dir`) with extra environment.
     pub fn command(state_dir: &Path, env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smiless"));
+        // Another build's binary (e.g. main's, for a before/after count) when SMILESS_IT_SMILESS names one.
+        let exe = std::env::var_os("SMILESS_IT_SMILESS")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_smiless").into());
+        let mut cmd = Command::new(exe);
         cmd.args([
             "serve",
             "--port",
@@ -136,4 +140,17 @@ pub fn descendants(root: u32) -> Vec<u32> {
 /// Whether `pid` is alive (a zombie counts as dead: it runs nothing).
 pub fn alive(pid: u32) -> bool {
     processes().iter().any(|(p, _, s)| *p == pid && *s != 'Z')
+}
+
+/// Writes a profiles file (for `SMILESS_PROFILES`) of one emulated model, `model`, that initialises in
+/// `init_s` and answers each request in `infer_s` (on CPU and GPU alike).
+pub fn model_profiles(path: &Path, init_s: f64, infer_s: f64) {
+    let i = serde_json::json!({"mean_s": init_s, "std_s": 0.0});
+    let m = serde_json::json!({"a": 0.0, "b": 0.0, "c": infer_s});
+    std::fs::write(
+        path,
+        serde_json::json!({"source": "test", "profiles": {"model": {"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
+            .to_string(),
+    )
+    .unwrap();
 }

@@ -277,14 +277,7 @@ async fn http_mode_emulator_replicas_each_get_their_own_upstream_port() {
 async fn replicas_initialise_before_they_serve(http_mode: bool) {
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles.json");
-    let i = json!({"mean_s": 0.4, "std_s": 0.0});
-    let m = json!({"a": 0.0, "b": 0.0, "c": 0.05});
-    std::fs::write(
-        &profiles,
-        json!({"source": "test", "profiles": {"model": {"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
-            .to_string(),
-    )
-    .unwrap();
+    crate::provider::model_profiles(&profiles, 0.4, 0.05);
     let (p, _) = Provider::start(&dir.path().join("state")).await;
     let a = p.addr;
     let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
