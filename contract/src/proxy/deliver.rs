@@ -64,7 +64,7 @@ pub async fn deliver(
             Ok(Ok(resp)) => return Ok(resp),
             Ok(Err(SendError::Sent(e))) => return Err(DeliverError::Failed(e)),
             Ok(Err(SendError::NotSent { req: back, cause })) => {
-                req = back;
+                req = *back;
                 cause
             }
         };

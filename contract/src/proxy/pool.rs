@@ -55,7 +55,8 @@ pub enum SendError {
     /// Nothing was written (connection refused, or closed before the request went out): the request,
     /// body untouched, comes back and may go to another replica.
     NotSent {
-        req: hyper::Request<UpstreamBody>,
+        /// Boxed: the error stays small on the path that does not retry.
+        req: Box<hyper::Request<UpstreamBody>>,
         cause: UpstreamError,
     },
     /// The request (or part of it) was written: the function may have run it, so it is never replayed.
@@ -184,13 +185,18 @@ impl Pool {
         }
         let mut c = match Self::connect(addr).await {
             Ok(c) => c,
-            Err(cause) => return Err(SendError::NotSent { req, cause }),
+            Err(cause) => {
+                return Err(SendError::NotSent {
+                    req: Box::new(req),
+                    cause,
+                });
+            }
         };
         match c.tx.try_send_request(req).await {
             Ok(res) => Ok(self.wrap(addr, c, res)),
             Err(mut e) => match e.take_message() {
                 Some(req) => Err(SendError::NotSent {
-                    req,
+                    req: Box::new(req),
                     cause: e.into_error().into(),
                 }),
                 None => Err(SendError::Sent(e.into_error().into())),

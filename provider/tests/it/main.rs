@@ -8,6 +8,7 @@ mod kube_backend;
 mod profile;
 mod provider;
 mod replica_crash;
+mod restart;
 mod runtime;
 mod runtime_env;
 mod serve;
