@@ -51,20 +51,7 @@ impl Provider {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn smiless serve");
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        })
-        .await
-        .unwrap();
-        let addr: SocketAddr = line
-            .trim()
-            .strip_prefix("smiless: listening on ")
-            .expect(&line)
-            .parse()
-            .unwrap();
+        let addr = listening_addr(child.stdout.take().unwrap()).await;
         loop {
             if get(addr, "/healthz").await.status == 200 {
                 break;
@@ -87,6 +74,27 @@ impl Provider {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
+}
+
+/// The first line a child process writes to `out` (read on a blocking thread).
+pub async fn first_line(out: impl std::io::Read + Send + 'static) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap()
+}
+
+/// The address in the first stdout line of `smiless serve` (`smiless: listening on ADDR`).
+pub async fn listening_addr(stdout: std::process::ChildStdout) -> SocketAddr {
+    let line = first_line(stdout).await;
+    line.trim()
+        .strip_prefix("smiless: listening on ")
+        .expect(&line)
+        .parse()
+        .unwrap()
 }
 
 impl Drop for Provider {

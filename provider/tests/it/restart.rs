@@ -8,14 +8,13 @@
 //! shared with other builds), so 1 s is a real margin and a regression to the seconds fails. The first
 //! 200 through `/function/NAME` is checked too, with a wall-clock bound that is generous on purpose.
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::client::{get, request, send_json};
-use crate::provider::Provider;
+use crate::provider::{Provider, listening_addr};
 
 const FUNCTIONS: usize = 3;
 
@@ -71,19 +70,7 @@ async fn a_restart_after_kill9_serves_again_within_a_second() {
             }
         }
     });
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("smiless: listening on ")
-        .expect(&line)
-        .parse()
-        .unwrap();
+    let addr = listening_addr(stdout).await;
     let p2 = Provider { child, addr };
     let r = request(p2.addr, "POST", "/function/f0", &[], b"back").await;
     let first_200 = started.elapsed();

@@ -141,7 +141,6 @@ async fn emulated_dag_is_planned_and_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_http_mode_initialises_before_listening() {
-    use std::io::{BufRead, BufReader};
     // A profile without variance, so the initialisation delay is exact: 0.8 s × scale 0.5 = 0.4 s.
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles.json");
@@ -170,13 +169,7 @@ async fn emulator_http_mode_initialises_before_listening() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stderr).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
+    let line = crate::provider::first_line(stderr).await;
     let waited = t0.elapsed();
     let addr: SocketAddr = line
         .trim()
