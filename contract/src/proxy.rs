@@ -12,7 +12,7 @@
 //!   an upstream failure → 500 `Can't reach service for: NAME.`; both with `X-OpenFaaS-Internal: proxy`.
 //! - A request no replica saw (refused, or a pooled connection closed before it was written) goes to
 //!   another ready replica or waits for one, within `read_timeout`; one already sent is never replayed
-//!   ([`deliver`]). Every replica unreachable until then → the 503 above.
+//!   ([`deliver`]). Every replica unreachable until then → the 500 above.
 //! - Every request to a function is counted ([`crate::observe::requests`]: started, in flight until the
 //!   upstream's response head is back or the request fails) for the control loop's autoscaler.
 //!
@@ -277,10 +277,7 @@ async fn proxy(
     };
     let resp = match deliver::deliver(pool, to, addr, up, deadline, still_wanted).await {
         Ok(r) => r,
-        Err(e @ deliver::DeliverError::Unreachable(_)) => {
-            tracing::debug!("{name}.{ns}: {e}");
-            return no_endpoints();
-        }
+        // Every try refused until the deadline, or sent and failed: faas-provider's answer to both.
         Err(e) => {
             tracing::debug!("upstream of {name}.{ns}: {e}");
             return internal(
