@@ -222,6 +222,11 @@ impl Backend for LocalBackend {
         })
     }
 
+    fn unreachable(&self, namespace: &str, name: &str, addr: SocketAddr) {
+        self.rt
+            .unreachable(&FunctionKey::new(namespace, name), addr);
+    }
+
     fn logs(&self, q: LogRequest) -> BoxStream<'static, LogMessage> {
         let instance = q.instance;
         let lines = self.rt.logs(LogQuery {

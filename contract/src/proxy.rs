@@ -10,6 +10,9 @@
 //! - A function at 0 desired replicas is scaled to max(`com.openfaas.scale.min`, 1) and the request
 //!   waits up to `read_timeout` for a ready replica; none → 503 `No endpoints available for: NAME.`;
 //!   an upstream failure → 500 `Can't reach service for: NAME.`; both with `X-OpenFaaS-Internal: proxy`.
+//! - A request no replica saw (refused, or a pooled connection closed before it was written) goes to
+//!   another ready replica or waits for one, within `read_timeout`; one already sent is never replayed
+//!   ([`deliver`]). Every replica unreachable until then → the 500 above.
 //! - Every request to a function is counted ([`crate::observe::requests`]: started, in flight until the
 //!   upstream's response head is back or the request fails) for the control loop's autoscaler.
 //!
@@ -31,11 +34,12 @@ use crate::state::AppState;
 /// Request bodies up to this size with a known length are read whole before forwarding.
 const BUFFER_LIMIT: u64 = 64 * 1024;
 
+pub mod deliver;
 mod pool;
 pub mod runner;
 
-pub use pool::Pool;
-use pool::{PooledBody, UpstreamBody};
+use pool::UpstreamBody;
+pub use pool::{Pool, PooledBody, SendError, UpstreamError};
 
 /// Metrics label of every proxied request.
 pub const PATH_LABEL: &str = "/function/{name}";
@@ -163,7 +167,13 @@ async fn proxy(
             tracing::warn!("scale from zero of {name}.{ns} failed: {e}");
         }
     }
-    let Some(addr) = endpoint(&state, &ns, name).await else {
+    // One deadline for the whole call: waiting for a replica, retries of a request no replica saw, and
+    // the response's head.
+    let deadline = tokio::time::Instant::now() + state.read_timeout;
+    let still_wanted = || wanted(&state, &ns, name);
+    let Some(addr) =
+        backend::wait_endpoint(state.backend.as_ref(), &ns, name, deadline, still_wanted).await
+    else {
         return no_endpoints();
     };
     let Some(pool) = req.app_data::<std::rc::Rc<Pool>>() else {
@@ -206,10 +216,6 @@ async fn proxy(
         ) {
             headers.append(k, v);
         }
-    }
-    // HTTP/1.1 requires Host; like Go's client, name the replica's address.
-    if let Ok(host) = hy::HeaderValue::from_str(&addr.to_string()) {
-        headers.insert(hy::HOST, host);
     }
     if !headers.contains_key("x-forwarded-host")
         && let Some(host) = req
@@ -264,17 +270,16 @@ async fn proxy(
         );
     };
 
-    let resp = match tokio::time::timeout(state.read_timeout, pool.send(addr, up)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            tracing::debug!("upstream {addr} of {name}.{ns}: {e}");
-            return internal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Can't reach service for: {name}."),
-            );
-        }
-        Err(_) => {
-            tracing::debug!("upstream {addr} of {name}.{ns}: timed out");
+    let to = deliver::Target {
+        backend: state.backend.as_ref(),
+        namespace: &ns,
+        name,
+    };
+    let resp = match deliver::deliver(pool, to, addr, up, deadline, still_wanted).await {
+        Ok(r) => r,
+        // Every try refused until the deadline, or sent and failed: faas-provider's answer to both.
+        Err(e) => {
+            tracing::debug!("upstream of {name}.{ns}: {e}");
             return internal(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Can't reach service for: {name}."),
@@ -284,17 +289,12 @@ async fn proxy(
     respond(&req, resp, req_ct, call_id, start_time)
 }
 
-/// A ready replica, waiting up to `read_timeout` ([`backend::wait_endpoint`]) as long as the catalog still
-/// wants replicas of the function.
-async fn endpoint(state: &AppState, ns: &str, name: &str) -> Option<std::net::SocketAddr> {
-    let deadline = tokio::time::Instant::now() + state.read_timeout;
-    backend::wait_endpoint(state.backend.as_ref(), ns, name, deadline, || {
-        state
-            .catalog
-            .function(ns, name)
-            .is_some_and(|r| r.replicas > 0)
-    })
-    .await
+/// Whether the catalog still wants replicas of the function: the proxy waits for a ready one only then.
+fn wanted(state: &AppState, ns: &str, name: &str) -> bool {
+    state
+        .catalog
+        .function(ns, name)
+        .is_some_and(|r| r.replicas > 0)
 }
 
 /// The request body for hyper: empty, read whole (small, known length), or pumped from the payload.

@@ -2,6 +2,7 @@
 //! sends may be any bytes under any count header. Decoding never panics; whatever it accepts is exactly
 //! `expected` parts that encode back to the same bytes; every framed batch decodes to its parts; a
 //! framed batch cut short or with bytes after it is refused. Cases: `SMILESS_FUZZ_CASES`.
+#![allow(clippy::unwrap_used)]
 use bytes::Bytes;
 use function_kit::batch::{MAX_PARTS, Part, count_from, decode, encode, is_batch_type};
 use optimizer::testkit::fuzz_cases;

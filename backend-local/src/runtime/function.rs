@@ -131,6 +131,21 @@ impl Function {
             .and_then(|r| r.addr())
     }
 
+    /// Takes the replica serving at `addr` out of rotation until its next health check (see
+    /// [`Replica::suspect`]).
+    pub fn unreachable(&self, addr: SocketAddr) {
+        let suspects: Vec<_> = self
+            .state()
+            .replicas
+            .iter()
+            .filter(|r| r.addr() == Some(addr) && r.serving())
+            .cloned()
+            .collect();
+        if suspects.iter().fold(false, |any, r| r.suspect() | any) {
+            self.changed();
+        }
+    }
+
     pub fn status(&self) -> ReplicaStatus {
         let st = self.state();
         let serving = st.replicas.iter().filter(|r| r.serving()).count();

@@ -327,6 +327,16 @@ impl Runtime {
             .flatten()
     }
 
+    /// A caller found the replica at `addr` unreachable (connection refused or closed before a request
+    /// was sent): it leaves rotation now and its supervisor checks its health at once, so a replica that
+    /// died is not picked again while its exit is being noticed, and a live one comes back after one
+    /// probe.
+    pub fn unreachable(&self, key: &FunctionKey, addr: SocketAddr) {
+        if let Some(f) = self.function(key) {
+            f.unreachable(addr);
+        }
+    }
+
     /// The function's log lines: history (filtered by `since`, then the last `tail`), then new lines if
     /// `follow` (until the function is removed). An unknown function has none.
     pub fn logs(&self, q: LogQuery) -> BoxStream<'static, LogLine> {

@@ -84,6 +84,14 @@ impl Replica {
         *self.addr.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Someone found the replica unreachable: not ready until the health check, asked to run now, says
+    /// so again. Returns whether it was ready.
+    pub fn suspect(&self) -> bool {
+        let was = self.ready.swap(false, Ordering::AcqRel);
+        self.hint.notify_one();
+        was
+    }
+
     /// Takes the replica out of rotation.
     pub fn retire(&self) {
         self.retiring.store(true, Ordering::Release);

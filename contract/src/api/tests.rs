@@ -28,10 +28,18 @@ pub(super) struct Env {
 }
 
 pub(super) fn env_with(upstream: Option<SocketAddr>, creds: Option<Credentials>) -> Env {
+    env_configured(upstream, |c| c.credentials = creds)
+}
+
+/// Like [`env_with`], with the test's own changes to the configuration.
+pub(super) fn env_configured(
+    upstream: Option<SocketAddr>,
+    change: impl FnOnce(&mut Config),
+) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path().to_owned());
-    config.credentials = creds;
     config.max_body_bytes = 64 * 1024;
+    change(&mut config);
     let catalog = Arc::new(Catalog::open(dir.path(), "openfaas-fn", &[], 10).unwrap());
     let backend = Arc::new(FixedBackend::new(upstream));
     Env {

@@ -140,6 +140,12 @@ pub trait Backend: Send + Sync + 'static {
         wait: Duration,
     ) -> BoxFuture<'a, Option<SocketAddr>>;
 
+    /// The proxy could not reach `addr`, a replica [`Backend::endpoint`] named: the connection was
+    /// refused or closed before the request was sent. A backend that picks replicas itself takes that
+    /// one out of rotation until its health check passes again, so the retry goes elsewhere (the
+    /// default: nothing, for a backend that routes through one stable address).
+    fn unreachable(&self, _namespace: &str, _name: &str, _addr: SocketAddr) {}
+
     /// Log lines: the history, then (with `follow`) new lines until the stream is dropped.
     fn logs(&self, q: LogRequest) -> BoxStream<'static, LogMessage>;
 
@@ -148,7 +154,7 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// How often [`wait_endpoint`] asks again when the backend answered at once without a replica.
-const ENDPOINT_POLL: Duration = Duration::from_millis(20);
+pub const ENDPOINT_POLL: Duration = Duration::from_millis(20);
 
 /// A ready replica of `namespace/name`, asking `backend` until `deadline`: the one wait loop of the
 /// request path (the invocation proxy and the DAG runner). A backend may answer `None` before its own

@@ -21,6 +21,9 @@ use http_body_util::{Either, Full, StreamBody};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use rustix::io::Errno;
+use rustix::net::RecvFlags;
+use std::os::fd::{AsFd, OwnedFd};
 
 /// The request payload as body frames.
 pub type PayloadFrames =
@@ -47,10 +50,59 @@ pub enum UpstreamError {
     Http(#[from] hyper::Error),
 }
 
+/// A failed upstream call, split by the one thing a retry depends on: did any byte of the request leave?
+pub enum SendError {
+    /// Nothing was written (connection refused, or closed before the request went out): the request,
+    /// body untouched, comes back and may go to another replica.
+    NotSent {
+        /// Boxed: the error stays small on the path that does not retry.
+        req: Box<hyper::Request<UpstreamBody>>,
+        cause: UpstreamError,
+    },
+    /// The request (or part of it) was written: the function may have run it, so it is never replayed.
+    Sent(UpstreamError),
+}
+
+impl std::fmt::Debug for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::NotSent { cause, .. } => write!(f, "not sent: {cause}"),
+            SendError::Sent(e) => write!(f, "sent: {e}"),
+        }
+    }
+}
+
+/// One upstream connection: hyper's handle, and a second descriptor of its socket to look at it before
+/// reusing it.
+#[derive(Debug)]
+struct Conn {
+    tx: Sender,
+    sock: OwnedFd,
+}
+
+impl Conn {
+    /// Whether the upstream closed or reset the idle socket, as the kernel knows it now (a peek that
+    /// neither waits nor consumes). hyper learns it only once the connection's task runs, which on this
+    /// thread may be after the request was written to a replica that is already gone: the request would
+    /// then count as sent and could not be retried. Stray bytes on an idle connection make it unusable
+    /// too.
+    fn peer_gone(&self) -> bool {
+        let mut byte = [0u8; 1];
+        match rustix::net::recv(
+            &self.sock,
+            &mut byte[..],
+            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+        ) {
+            Err(e) => e != Errno::AGAIN && e != Errno::WOULDBLOCK && e != Errno::INTR,
+            Ok(_) => true,
+        }
+    }
+}
+
 /// A per-worker pool of idle upstream connections.
 #[derive(Debug)]
 pub struct Pool {
-    idle: RefCell<HashMap<SocketAddr, Vec<Sender>>>,
+    idle: RefCell<HashMap<SocketAddr, Vec<Conn>>>,
     max_idle_per_host: usize,
 }
 
@@ -63,41 +115,44 @@ impl Pool {
     }
 
     /// An idle connection to `addr` that is ready for a request, if any.
-    async fn checkout(&self, addr: SocketAddr) -> Option<Sender> {
+    async fn checkout(&self, addr: SocketAddr) -> Option<Conn> {
         loop {
-            let mut s = self.idle.borrow_mut().get_mut(&addr)?.pop()?;
-            if s.is_closed() {
+            let mut c = self.idle.borrow_mut().get_mut(&addr)?.pop()?;
+            if c.tx.is_closed() {
                 continue;
             }
             // Checked in at end of body, the connection turns idle as soon as its task runs: this
             // resolves at once for a live connection and errs for one the upstream closed meanwhile.
-            if s.ready().await.is_ok() {
-                return Some(s);
+            if c.tx.ready().await.is_ok() && !c.peer_gone() {
+                return Some(c);
             }
         }
     }
 
-    fn checkin(&self, addr: SocketAddr, s: Sender) {
-        if s.is_closed() {
+    fn checkin(&self, addr: SocketAddr, c: Conn) {
+        if c.tx.is_closed() {
             return;
         }
         let mut idle = self.idle.borrow_mut();
         if idle.len() > PRUNE_ABOVE {
             // Replicas come and go on fresh ports; forget addresses whose connections have all closed.
             idle.retain(|_, v| {
-                v.retain(|s| !s.is_closed());
+                v.retain(|c| !c.tx.is_closed());
                 !v.is_empty()
             });
         }
         let v = idle.entry(addr).or_default();
+        // Closed ones go now: their sockets stay open while the pool holds them.
+        v.retain(|c| !c.tx.is_closed());
         if v.len() < self.max_idle_per_host {
-            v.push(s);
+            v.push(c);
         }
     }
 
-    async fn connect(addr: SocketAddr) -> Result<Sender, UpstreamError> {
+    async fn connect(addr: SocketAddr) -> Result<Conn, UpstreamError> {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
+        let sock = stream.as_fd().try_clone_to_owned()?;
         let (tx, conn) = hyper::client::conn::http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await?;
@@ -106,40 +161,59 @@ impl Pool {
                 tracing::debug!("upstream connection to {addr}: {e}");
             }
         });
-        Ok(tx)
+        Ok(Conn { tx, sock })
     }
 
-    /// Sends `req` to `addr` on a pooled connection (retrying once on a fresh one if the pooled one was
-    /// closed before the request went out) and returns the response with its body tied to the connection.
+    /// Sends `req` to `addr` on a pooled connection, or on a fresh one when none is idle or the pooled
+    /// one turned out closed before the request went out. Returns the response with its body tied to
+    /// the connection; on failure, says whether the request was sent ([`SendError`]).
     pub async fn send(
         self: &Rc<Self>,
         addr: SocketAddr,
         mut req: hyper::Request<UpstreamBody>,
-    ) -> Result<(hyper::http::response::Parts, PooledBody), UpstreamError> {
-        if let Some(mut s) = self.checkout(addr).await {
-            match s.try_send_request(req).await {
-                Ok(res) => return Ok(self.wrap(addr, s, res)),
+    ) -> Result<(hyper::http::response::Parts, PooledBody), SendError> {
+        if let Some(mut c) = self.checkout(addr).await {
+            match c.tx.try_send_request(req).await {
+                Ok(res) => return Ok(self.wrap(addr, c, res)),
+                // hyper hands the request back only when no byte of it was written: the idle
+                // connection was closed or reset under us. A fresh connection may still work.
                 Err(mut e) => match e.take_message() {
                     Some(r) => req = r,
-                    None => return Err(e.into_error().into()),
+                    None => return Err(SendError::Sent(e.into_error().into())),
                 },
             }
         }
-        let mut s = Self::connect(addr).await?;
-        let res = s.send_request(req).await?;
-        Ok(self.wrap(addr, s, res))
+        let mut c = match Self::connect(addr).await {
+            Ok(c) => c,
+            Err(cause) => {
+                return Err(SendError::NotSent {
+                    req: Box::new(req),
+                    cause,
+                });
+            }
+        };
+        match c.tx.try_send_request(req).await {
+            Ok(res) => Ok(self.wrap(addr, c, res)),
+            Err(mut e) => match e.take_message() {
+                Some(req) => Err(SendError::NotSent {
+                    req: Box::new(req),
+                    cause: e.into_error().into(),
+                }),
+                None => Err(SendError::Sent(e.into_error().into())),
+            },
+        }
     }
 
     fn wrap(
         self: &Rc<Self>,
         addr: SocketAddr,
-        s: Sender,
+        c: Conn,
         res: hyper::Response<Incoming>,
     ) -> (hyper::http::response::Parts, PooledBody) {
         let (parts, body) = res.into_parts();
         let mut pooled = PooledBody {
             body,
-            conn: Some((Rc::clone(self), addr, s)),
+            conn: Some((Rc::clone(self), addr, c)),
         };
         if pooled.body.is_end_stream() {
             pooled.release();
@@ -149,15 +223,16 @@ impl Pool {
 }
 
 /// A response body that returns its connection to the pool once read to the end.
+#[derive(Debug)]
 pub struct PooledBody {
     body: Incoming,
-    conn: Option<(Rc<Pool>, SocketAddr, Sender)>,
+    conn: Option<(Rc<Pool>, SocketAddr, Conn)>,
 }
 
 impl PooledBody {
     fn release(&mut self) {
-        if let Some((pool, addr, s)) = self.conn.take() {
-            pool.checkin(addr, s);
+        if let Some((pool, addr, c)) = self.conn.take() {
+            pool.checkin(addr, c);
         }
     }
 }

@@ -4,39 +4,28 @@
 //! JSON, anything else as a string), and the response is the sink's output (several sinks: an object of
 //! their outputs). A failing member fails the request with a 5xx whose body names it.
 //!
-//! Members are called replica-direct (not through the proxy route), scaled from zero like the proxy does.
-//! A member the plan batches (and that declares batching) is called through its gatherer ([`batch`]).
+//! Members are called replica-direct (not through the proxy route), scaled from zero like the proxy does,
+//! on the proxy's per-worker connection pool and with its retry rule ([`deliver`]): a member call that
+//! no replica saw goes to another one; one that was sent is never replayed. A member the plan batches
+//! (and that declares batching) is called through its gatherer ([`batch`]).
 mod batch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{Either, Full};
 
 use crate::dag::{DagEntry, DagState};
 use crate::events::{CallGuard, RequestGuard};
+use crate::proxy::Pool;
+use crate::proxy::deliver::{self, DeliverError};
 use crate::state::AppState;
-
-thread_local! {
-    // One pooled client per HTTP worker thread: its connection tasks live on that worker's runtime.
-    static CLIENT: Client<HttpConnector, Full<Bytes>> = {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(conn)
-    };
-}
 
 /// A member's output.
 #[derive(Debug, Clone)]
@@ -89,6 +78,12 @@ pub async fn serve(
     entry: Arc<DagEntry>,
 ) -> HttpResponse {
     let (ns, name) = (entry.namespace.clone(), entry.name.clone());
+    let Some(pool) = req.app_data::<std::rc::Rc<Pool>>().cloned() else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "proxy client missing".into(),
+        );
+    };
     let dag = match (&entry.state, &entry.dag) {
         (DagState::Ready, Some(d)) => d.clone(),
         (DagState::Pending { reason } | DagState::Invalid { reason }, _) => {
@@ -143,6 +138,7 @@ pub async fn serve(
     let mut steps = vec![None; dag.len()];
     let result = run(
         &state,
+        &pool,
         &dag,
         &mut request,
         body.freeze(),
@@ -215,6 +211,7 @@ fn timeline(dag: &optimizer::Dag, steps: &[Option<Step>], scale: f64) -> String 
 #[allow(clippy::too_many_arguments)]
 async fn run<'e>(
     state: &web::Data<AppState>,
+    pool: &std::rc::Rc<Pool>,
     dag: &optimizer::Dag,
     request: &mut RequestGuard<'e>,
     body: Bytes,
@@ -230,6 +227,7 @@ async fn run<'e>(
     let first = Output { body, content_type };
     running.push(call_node(
         state,
+        pool,
         dag,
         dag.entry,
         request.call(dag.entry),
@@ -250,6 +248,7 @@ async fn run<'e>(
                 let input = input_of(dag, j, &outputs);
                 running.push(call_node(
                     state,
+                    pool,
                     dag,
                     j,
                     request.call(j),
@@ -314,6 +313,7 @@ fn join(dag: &optimizer::Dag, nodes: &[usize], outputs: &[Option<Output>]) -> Ve
 #[allow(clippy::too_many_arguments)]
 async fn call_node(
     state: &web::Data<AppState>,
+    pool: &std::rc::Rc<Pool>,
     dag: &optimizer::Dag,
     i: usize,
     guard: CallGuard<'_>,
@@ -334,7 +334,7 @@ async fn call_node(
         step.ready_ms = step.called_ms;
         r
     } else {
-        let r = call(state, dag, f, input, call_id, start, &mut step).await;
+        let r = call(state, pool, dag, f, input, call_id, start, &mut step).await;
         drop(guard);
         r
     };
@@ -343,8 +343,10 @@ async fn call_node(
 }
 
 /// Calls one member: scale from zero when needed, wait for a ready replica, POST the input.
+#[allow(clippy::too_many_arguments)]
 async fn call(
     state: &web::Data<AppState>,
+    pool: &std::rc::Rc<Pool>,
     dag: &optimizer::Dag,
     f: &str,
     input: Output,
@@ -389,47 +391,50 @@ async fn call(
     step.waited = !cold && step.ready_ms - step.called_ms > 1.0;
     let mut b = hyper::Request::builder()
         .method(hyper::Method::POST)
-        .uri(format!("http://{addr}/"))
+        .uri("/")
         .header("x-call-id", call_id);
     if let Some(ct) = &input.content_type {
         b = b.header("content-type", ct);
     }
     let up = b
-        .body(Full::new(input.body))
+        .body(Either::Left(Full::new(input.body)))
         .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let client = CLIENT.with(Clone::clone);
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     let posted = Instant::now();
-    let resp = match tokio::time::timeout(left, client.request(up)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
+    let to = deliver::Target {
+        backend: state.backend.as_ref(),
+        namespace: ns,
+        name: f,
+    };
+    let (parts, resp) = match deliver::deliver(pool, to, addr, up, deadline, || true).await {
+        Ok(r) => r,
+        Err(e @ DeliverError::Unreachable(_)) => {
+            return Err(fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
+        }
+        Err(DeliverError::Failed(e)) => {
             return Err(fail(
                 StatusCode::BAD_GATEWAY,
                 format!("cannot reach its replica: {e}"),
             ));
         }
-        Err(_) => return Err(fail(StatusCode::GATEWAY_TIMEOUT, "timed out".into())),
+        Err(DeliverError::TimedOut) => {
+            return Err(fail(StatusCode::GATEWAY_TIMEOUT, "timed out".into()));
+        }
     };
-    let status = resp.status();
-    let content_type = resp
-        .headers()
+    let status = parts.status;
+    let content_type = parts
+        .headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     // Bounded like a request body: a member cannot make the provider buffer without limit.
     let limit = state.max_body_bytes;
-    let body = http_body_util::Limited::new(resp.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            let why = if e.is::<http_body_util::LengthLimitError>() {
-                format!("its response is over {limit} bytes (SMILESS_MAX_BODY)")
-            } else {
-                format!("reading its response: {e}")
-            };
-            fail(StatusCode::BAD_GATEWAY, why)
-        })?
-        .to_bytes();
+    let body = read_limited(resp, limit).await.map_err(|e| {
+        let why = match e {
+            None => format!("its response is over {limit} bytes (SMILESS_MAX_BODY)"),
+            Some(e) => format!("reading its response: {e}"),
+        };
+        fail(StatusCode::BAD_GATEWAY, why)
+    })?;
     if !status.is_success() {
         let text = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
         return Err(fail(
@@ -456,4 +461,20 @@ async fn call(
         }
     }
     Ok(Output { body, content_type })
+}
+
+/// A response body read whole, up to `limit` bytes; `Err(None)` past the limit.
+async fn read_limited(
+    mut body: crate::proxy::PooledBody,
+    limit: usize,
+) -> Result<Bytes, Option<hyper::Error>> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(Some)?;
+        if buf.len() + chunk.len() > limit {
+            return Err(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }

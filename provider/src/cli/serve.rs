@@ -56,13 +56,44 @@ pub struct Args {
     pub overcommit: f64,
 }
 
-/// Restores the persisted desired state in the backend (after a restart, including after kill -9).
-async fn restore(catalog: Arc<Catalog>, backend: Arc<dyn Backend>) {
-    for rec in catalog.all_functions() {
-        if let Err(e) = backend.deploy(&rec).await {
+/// How long [`restore`] watches for the restored functions to serve, to report it.
+const RESTORE_REPORT_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Restores the persisted desired state in the backend (after a restart, including after kill -9), then
+/// logs how long after `started` every restored function with replicas had one serving: the restart's
+/// outage as the provider sees it (docs/local-backend.md, "Restart").
+async fn restore(catalog: Arc<Catalog>, backend: Arc<dyn Backend>, started: std::time::Instant) {
+    let all = catalog.all_functions();
+    for rec in &all {
+        if let Err(e) = backend.deploy(rec).await {
             tracing::error!("cannot restore {}.{}: {e}", rec.name(), rec.namespace());
         }
     }
+    let deployed = started.elapsed();
+    let wanted: Vec<_> = all.iter().filter(|r| r.replicas > 0).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let limit = tokio::time::Instant::now() + RESTORE_REPORT_LIMIT;
+    while !wanted
+        .iter()
+        .all(|r| backend.status(r.namespace(), r.name()).available > 0)
+    {
+        if tokio::time::Instant::now() >= limit {
+            tracing::warn!(
+                "restore: not every restored function serves {} s after start",
+                RESTORE_REPORT_LIMIT.as_secs()
+            );
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tracing::info!(
+        "restore: {} functions deployed {} ms after start; every one serving {} ms after start",
+        all.len(),
+        deployed.as_millis(),
+        started.elapsed().as_millis()
+    );
 }
 
 /// Kubernetes start-up: import the cluster's functions into the catalog (until the API server answers),
@@ -91,10 +122,11 @@ async fn take_over(catalog: Arc<Catalog>, kube: KubeBackend) {
             }
         }
     }
-    restore(catalog, Arc::new(kube)).await;
+    restore(catalog, Arc::new(kube), std::time::Instant::now()).await;
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -152,7 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     if matches!(args.backend, BackendKind::Local) {
-        backend_rt.spawn(restore(Arc::clone(&catalog), Arc::clone(&backend)));
+        backend_rt.spawn(restore(Arc::clone(&catalog), Arc::clone(&backend), started));
     }
     let state = web::Data::new(AppState::new(
         Arc::clone(&catalog),

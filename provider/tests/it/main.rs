@@ -8,6 +8,8 @@ mod gpu_check;
 mod kube_backend;
 mod profile;
 mod provider;
+mod replica_crash;
+mod restart;
 mod runtime;
 mod runtime_env;
 mod serve;

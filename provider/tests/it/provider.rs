@@ -22,7 +22,11 @@ impl Provider {
 
     /// The `smiless serve` command (ephemeral port, state in `state_dir`) with extra environment.
     pub fn command(state_dir: &Path, env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smiless"));
+        // Another build's binary (e.g. main's, for a before/after count) when SMILESS_IT_SMILESS names one.
+        let exe = std::env::var_os("SMILESS_IT_SMILESS")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_smiless").into());
+        let mut cmd = Command::new(exe);
         cmd.args([
             "serve",
             "--port",
@@ -47,20 +51,7 @@ impl Provider {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn smiless serve");
-        let stdout = child.stdout.take().unwrap();
-        let line = tokio::task::spawn_blocking(move || {
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).unwrap();
-            line
-        })
-        .await
-        .unwrap();
-        let addr: SocketAddr = line
-            .trim()
-            .strip_prefix("smiless: listening on ")
-            .expect(&line)
-            .parse()
-            .unwrap();
+        let addr = listening_addr(child.stdout.take().unwrap()).await;
         loop {
             if get(addr, "/healthz").await.status == 200 {
                 break;
@@ -83,6 +74,27 @@ impl Provider {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
+}
+
+/// The first line a child process writes to `out` (read on a blocking thread).
+pub async fn first_line(out: impl std::io::Read + Send + 'static) -> String {
+    tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(out).read_line(&mut line).unwrap();
+        line
+    })
+    .await
+    .unwrap()
+}
+
+/// The address in the first stdout line of `smiless serve` (`smiless: listening on ADDR`).
+pub async fn listening_addr(stdout: std::process::ChildStdout) -> SocketAddr {
+    let line = first_line(stdout).await;
+    line.trim()
+        .strip_prefix("smiless: listening on ")
+        .expect(&line)
+        .parse()
+        .unwrap()
 }
 
 impl Drop for Provider {
@@ -136,4 +148,17 @@ pub fn descendants(root: u32) -> Vec<u32> {
 /// Whether `pid` is alive (a zombie counts as dead: it runs nothing).
 pub fn alive(pid: u32) -> bool {
     processes().iter().any(|(p, _, s)| *p == pid && *s != 'Z')
+}
+
+/// Writes a profiles file (for `SMILESS_PROFILES`) of one emulated model, `model`, that initialises in
+/// `init_s` and answers each request in `infer_s` (on CPU and GPU alike).
+pub fn model_profiles(path: &Path, init_s: f64, infer_s: f64) {
+    let i = serde_json::json!({"mean_s": init_s, "std_s": 0.0});
+    let m = serde_json::json!({"a": 0.0, "b": 0.0, "c": infer_s});
+    std::fs::write(
+        path,
+        serde_json::json!({"source": "test", "profiles": {"model": {"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
+            .to_string(),
+    )
+    .unwrap();
 }

@@ -6,7 +6,7 @@ use actix_web::test::{self, TestRequest};
 use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
-use super::{app, call, env, env_with};
+use super::{app, call, env, env_configured, env_with};
 
 async fn echo(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     match req.path() {
@@ -210,12 +210,14 @@ async fn proxy_errors_are_marked_internal() {
         StatusCode::NOT_FOUND
     );
 
-    // A ready endpoint that refuses connections → 500 "Can't reach service".
+    // A ready endpoint that refuses connections: retried (the request was never sent) until the read
+    // timeout, then 500 "Can't reach service".
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let e = env_with(Some(closed), None);
+    let timeout = std::time::Duration::from_millis(300);
+    let e = env_configured(Some(closed), |c| c.read_timeout = timeout);
     let svc = test::init_service(app(e.state.clone())).await;
     call(
         &svc,
@@ -224,10 +226,16 @@ async fn proxy_errors_are_marked_internal() {
         br#"{"service":"f","image":"i","envProcess":"cat"}"#,
     )
     .await;
+    let asked = std::time::Instant::now();
     let (s, h, b) = call(&svc, Method::GET, "/function/f", b"").await;
+    let waited = asked.elapsed();
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(h.get("x-openfaas-internal").unwrap(), "proxy");
     assert_eq!(b, b"Can't reach service for: f.");
+    assert!(
+        waited >= timeout - std::time::Duration::from_millis(50) && waited < timeout * 10,
+        "retried until the read timeout: {waited:?}"
+    );
     // A failed request still ends.
     let c = e.state.requests.sample("openfaas-fn", "f");
     assert_eq!((c.started, c.in_flight), (1, 0));

@@ -26,10 +26,26 @@ use http_body_util::{BodyExt, Full};
 use optimizer::exec::gather::{self, Gather};
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use super::{CLIENT, MemberError, Output};
+use super::{MemberError, Output};
 use crate::dag::gather::{Item, QUEUE_LIMIT, Reply};
 use crate::events::What;
 use crate::state::AppState;
+
+thread_local! {
+    // The gatherer's own pooled client, per thread (its connection tasks live on that runtime). Batch
+    // calls are not retried like single member calls (`super::deliver`): docs/batching.md.
+    static CLIENT: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    > = {
+        let mut conn = hyper_util::client::legacy::connect::HttpConnector::new();
+        conn.set_nodelay(true);
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(conn)
+    };
+}
 
 /// The batch cap for member `i`: the plan's, bounded by what the member declares; 1 (no batching) when
 /// it declares nothing, whatever a plan says.

@@ -148,7 +148,6 @@ async fn emulated_dag_is_planned_and_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emulator_http_mode_initialises_before_listening() {
-    use std::io::{BufRead, BufReader};
     // A profile without variance, so the initialisation delay is exact: 0.8 s × scale 0.5 = 0.4 s.
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles.json");
@@ -177,13 +176,7 @@ async fn emulator_http_mode_initialises_before_listening() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stderr).read_line(&mut line).unwrap();
-        line
-    })
-    .await
-    .unwrap();
+    let line = crate::provider::first_line(stderr).await;
     let waited = t0.elapsed();
     let addr: SocketAddr = line
         .trim()
@@ -284,14 +277,7 @@ async fn http_mode_emulator_replicas_each_get_their_own_upstream_port() {
 async fn replicas_initialise_before_they_serve(http_mode: bool) {
     let dir = tempfile::tempdir().unwrap();
     let profiles = dir.path().join("profiles.json");
-    let i = json!({"mean_s": 0.4, "std_s": 0.0});
-    let m = json!({"a": 0.0, "b": 0.0, "c": 0.05});
-    std::fs::write(
-        &profiles,
-        json!({"source": "test", "profiles": {"model": {"init": {"cpu": i, "gpu": i}, "infer": {"cpu": m, "gpu": m}, "memory_mb": 64}}})
-            .to_string(),
-    )
-    .unwrap();
+    crate::provider::model_profiles(&profiles, 0.4, 0.05);
     let (p, _) = Provider::start(&dir.path().join("state")).await;
     let a = p.addr;
     let fnbin = env!("CARGO_BIN_EXE_smiless-fn");
