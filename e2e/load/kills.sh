@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# The `kills` scenario of the load and fault rig (sourced by e2e/load.sh): kill -9 of the provider at a
+# random point of a deploy/update/scale/delete/secret sequence, restart on the same state directory, and
+# check that the state is one the acknowledged operations allow, loop after loop.
+#
+# Loop I works on its own function kl-I and secret ks-I, in 8 steps (each acknowledged by a 2xx):
+#   1 secret create  2 deploy (label v=1, the secret)  3 update (label v=2)  4 scale to 0
+#   5 secret update  6 scale to 2  7 delete the function  8 delete the secret
+# After a kill with K steps acknowledged, the state must be the one after step K or after step K+1 (the
+# step in flight may or may not have been committed; nothing acknowledged may be lost).
+
+# kill_expected K: the state after step K, as kill_observed prints it.
+kill_expected() {
+  local k="$1" fn="absent" sec="absent" v r
+  if ((k >= 2 && k < 7)); then
+    v=1
+    ((k >= 3)) && v=2
+    r=1
+    ((k >= 4)) && r=0
+    ((k >= 6)) && r=2
+    fn="v=$v,replicas=$r"
+  fi
+  ((k >= 1 && k < 8)) && sec="present"
+  echo "fn:$fn secret:$sec"
+}
+
+# kill_observed I: the state of loop I's objects, read from the provider.
+kill_observed() {
+  local st code fn="absent" sec="absent"
+  code="$(curl -sS -o "$RESULTS/kills/status-$1.json" -w '%{http_code}' --max-time 10 -u "$AUTH" \
+    "$PROVIDER/system/function/kl-$1")" || code=000
+  case "$code" in
+  200)
+    st="$(jq -r '"v=\(.labels.v // "none"),replicas=\(.replicas)"' "$RESULTS/kills/status-$1.json")"
+    fn="$st"
+    ;;
+  404) ;;
+  *) fn="error-$code" ;;
+  esac
+  pv GET /system/secrets | jq -e --arg n "ks-$1" 'any(.[]; .name == $n)' >/dev/null && sec="present"
+  echo "fn:$fn secret:$sec"
+}
+
+# kill_ops I: the 8 steps, appending each acknowledged step's number to acks-I; stops at the first failure.
+kill_ops() {
+  local i="$1" acks="$RESULTS/kills/acks-$1"
+  local dep='{"service":"kl-'"$i"'","image":"x","envProcess":"cat","secrets":["ks-'"$i"'"],"labels":{"v":"1"}}'
+  local upd='{"service":"kl-'"$i"'","image":"x","envProcess":"cat","secrets":["ks-'"$i"'"],"labels":{"v":"2"}}'
+  pv POST /system/secrets -d '{"name":"ks-'"$i"'","value":"one"}' >/dev/null && echo 1 >>"$acks" || return 0
+  pv POST /system/functions -d "$dep" >/dev/null && echo 2 >>"$acks" || return 0
+  pv PUT /system/functions -d "$upd" >/dev/null && echo 3 >>"$acks" || return 0
+  pv POST "/system/scale-function/kl-$i" -d '{"serviceName":"kl-'"$i"'","replicas":0}' >/dev/null && echo 4 >>"$acks" || return 0
+  pv PUT /system/secrets -d '{"name":"ks-'"$i"'","value":"two"}' >/dev/null && echo 5 >>"$acks" || return 0
+  pv POST "/system/scale-function/kl-$i" -d '{"serviceName":"kl-'"$i"'","replicas":2}' >/dev/null && echo 6 >>"$acks" || return 0
+  pv DELETE /system/functions -d '{"functionName":"kl-'"$i"'"}' >/dev/null && echo 7 >>"$acks" || return 0
+  pv DELETE /system/secrets -d '{"name":"ks-'"$i"'"}' >/dev/null && echo 8 >>"$acks" || return 0
+}
+
+# kill_check I: exit 0 when loop I's state is allowed by its acknowledgements; prints what it saw.
+kill_check() {
+  local k obs
+  k="$(tail -1 "$RESULTS/kills/acks-$1" 2>/dev/null || true)"
+  k="${k:-0}"
+  obs="$(kill_observed "$1")"
+  echo "loop $1: $k acknowledged, observed [$obs]"
+  [[ "$obs" == "$(kill_expected "$k")" ]] || { ((k < 8)) && [[ "$obs" == "$(kill_expected $((k + 1)))" ]]; }
+}
+
+scenario_kills() {
+  local loops i window_ms t0 ms restarts=() lost=0 before
+  loops="$(short_or 20 100)"
+  section "kill -9 of the provider at random points of $loops deploy/update/scale/delete/secret loops"
+  mkdir -p "$RESULTS/kills"
+  before="$(pv GET /system/functions | jq -c '[.[] | select(.name | startswith("kl-") | not) | {name, replicas}] | sort_by(.name)')"
+  # Loop 0 runs the whole sequence without a kill: it calibrates the kill window and checks the checker.
+  t0="$(date +%s%N)"
+  kill_ops 0
+  window_ms=$((($(date +%s%N) - t0) / 1000000))
+  check "kills: loop 0 (no kill) ends with everything deleted" kill_check 0
+  window_ms=$((window_ms * 12 / 10 + 1))
+  log "kill window: 0-$window_ms ms after a loop starts"
+  for i in $(seq 1 "$loops"); do
+    kill_ops "$i" >>"$RESULTS/logs/kill-ops.log" 2>&1 &
+    local ops=$!
+    sleep "$(awk -v r="$RANDOM" -v m="$window_ms" 'BEGIN {printf "%.3f", (r % m) / 1000}')"
+    kill -9 "$(pid_of provider)" 2>/dev/null || true
+    wait "$(pid_of provider)" 2>/dev/null || true
+    wait "$ops" || true
+    t0="$(date +%s%N)"
+    start_provider
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    restarts+=("$ms")
+    if ! kill_check "$i" >>"$RESULTS/kills/checks.txt"; then
+      lost=$((lost + 1))
+      fail "kills: loop $i state allowed by its acknowledgements" "$(tail -1 "$RESULTS/kills/checks.txt")"
+    fi
+  done
+  local acked
+  acked="$(cat "$RESULTS"/kills/acks-[1-9]* 2>/dev/null | wc -l)"
+  assert_eq "kills: $loops loops, every acknowledged change present after the restart" 0 "$lost"
+  assert_eq "kills: the rig's other functions and replicas unchanged" "$before" \
+    "$(pv GET /system/functions | jq -c '[.[] | select(.name | startswith("kl-") | not) | {name, replicas}] | sort_by(.name)')"
+  if pv GET /system/function/iq-imagerecognition >/dev/null 2>&1; then
+    check "kills: the DAG and its plan still listed" bash -c "curl -fsS -u '$AUTH' '$PROVIDER/system/plan' | jq -e '[.dags[] | select(.name == \"image-query\")] | length == 1'"
+  fi
+  check "kills: no orphan replica (processes = desired replicas)" try_until 30 no_orphans
+  check "kills: in-flight back to 0" try_until 10 in_flight_zero
+  local med max
+  med="$(printf '%s\n' "${restarts[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')"
+  max="$(printf '%s\n' "${restarts[@]}" | sort -n | tail -1)"
+  log "kills: $loops kills, $acked steps acknowledged, $lost loops with a lost change; restart to /healthz median $med ms, max $max ms"
+  row "kill -9 of the provider at random points of $loops API loops (8 steps each)" "" \
+    "$lost of $loops loops lost a change ($acked steps acknowledged); restart to /healthz median $med ms, max $max ms (0.2 s polling)" \
+    "functions, labels, replicas, secrets per acknowledgement; DAG and plan; no orphan; in-flight 0"
+}
