@@ -181,7 +181,10 @@ mod tests {
         assert!(buf.following());
         drop(stream);
         buf.push(line(1));
-        assert!(!buf.following(), "dropped on the first push after the last follower left");
+        assert!(
+            !buf.following(),
+            "dropped on the first push after the last follower left"
+        );
         // A new follower after that still gets the history and new lines.
         let stream = buf.query(&query(None, None, true));
         buf.push(line(2));

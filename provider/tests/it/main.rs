@@ -5,6 +5,7 @@ mod client;
 mod dag;
 mod gpu_check;
 mod kube_backend;
+mod load;
 mod profile;
 mod provider;
 mod runtime;
