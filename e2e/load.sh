@@ -88,6 +88,7 @@ run_rig() {
   trap 'exit 130' INT TERM
   section "stack"
   stack_up --no-prometheus
+  try_until 30 faas_login || fail "faas-cli login" "$(tail -3 "$RESULTS/logs/faas-cli-login.log")"
   table_header
   for s in ${OPT_ONLY//,/ }; do
     local t=$SECONDS
