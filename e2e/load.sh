@@ -4,9 +4,9 @@
 # (closed loop, keep-alive; every failure counted by kind), and these scenarios:
 #   sustained  an http-mode function (the smiless-fn emulator, work scaled to ~0) under load for 60 s
 #   dag        DAG requests (image-query of stack.yml, emulator time-scaled) under load
-#   replica    kill -9 of one replica (its process group) of a 2-replica function under load
+#   replica    kill -9 of one replica's watchdog (its function dies with it) of a 2-replica function under load
 #   provider   kill -9 of the provider under load, restarted at once on its state directory: the outage
-#   kills      kill -9 of the provider at random points of deploy/update/scale/delete/secret loops, restart,
+#   kills      kill -9 of the provider at a random step of deploy/update/scale/delete/secret loops, restart,
 #              then: every acknowledged change present (functions, labels, replicas, secrets), the DAG and its
 #              plan present, no orphan replica, in-flight counts back to 0
 #   rss        the provider's resident memory before and after 500,000 requests
@@ -16,7 +16,7 @@
 # Markdown row (results/table.md) for docs/reliability.md.
 #
 # usage: e2e/load.sh [--short] [--only s1,s2,...]
-#   --short   the CI form (about 2 minutes with a debug build): 10 s of load, 20 kill loops, 50,000
+#   --short   the CI form (about 2 minutes with a debug build): 10 s of load, 20 kill loops, 20,000
 #             requests, 10 vs 100 functions; checks only what must hold on any machine (no errors under
 #             sustained load, state intact after kills, no orphans, in-flight 0, bounded memory per
 #             function), never timings

@@ -46,7 +46,9 @@ orphans() {
     cmd="$(tr '\0' ' ' <"/proc/$pp/cmdline" 2>/dev/null || true)"
     [[ "$cmd" == *"smiless watchdog"* ]] || echo "emulator $p (parent $pp)"
   done
-  want="$(pv GET /system/functions | jq '[.[].replicas] | add // 0')" || {
+  # DAGs are listed as functions too (their entry's replicas): not processes of their own.
+  want="$(pv GET /system/functions | jq --argjson dags "$(pv GET /system/plan | jq -c '[.dags[]?.name]')" \
+    '[.[] | select(.name as $n | $dags | index($n) | not) | .replicas] | add // 0')" || {
     echo "provider unreachable"
     return
   }
