@@ -28,7 +28,7 @@ cargo test --workspace --locked
 step "tier 3: OpenFaaS e2e (stock gateway, faas-cli, certifier)"
 bash e2e/openfaas.sh
 
-step "tier 3: load and fault rig, short form (e2e/load.sh --short; about 2.5 min measured on 2 shared cores)"
+step "tier 3: load and fault rig, short form (e2e/load.sh --short; 85 s measured on 2 shared cores, debug build)"
 bash e2e/load.sh --short
 
 step "tier 4: Kubernetes control plane (build: cached after the first run; cold 12-19 min measured on 2 cores)"
