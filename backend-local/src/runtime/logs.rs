@@ -16,32 +16,63 @@ pub const HISTORY_LINES: usize = 10_000;
 const FOLLOW_BACKLOG: usize = 1024;
 
 /// The log history of one function.
+///
+/// Why nothing is allocated up front: a provider holds one buffer per deployed function, most of them at
+/// zero replicas and never followed. A preallocated ring (1,024 lines) and a broadcast channel (whose
+/// 1,024 slots are written at creation) cost about 150 KiB per function, which was most of the provider's
+/// memory at 1,000 functions. The ring grows with the lines actually logged (up to `capacity`), and the
+/// channel exists only while someone follows.
 pub struct LogBuffer {
-    lines: Mutex<VecDeque<LogLine>>,
+    inner: Mutex<Inner>,
     capacity: usize,
-    tx: broadcast::Sender<LogLine>,
+}
+
+struct Inner {
+    lines: VecDeque<LogLine>,
+    /// Present while at least one follower may be listening; dropped on the next push after the last
+    /// follower went away.
+    tx: Option<broadcast::Sender<LogLine>>,
 }
 
 impl LogBuffer {
     pub fn new(capacity: usize) -> Self {
-        let (tx, _) = broadcast::channel(FOLLOW_BACKLOG);
         Self {
-            lines: Mutex::new(VecDeque::with_capacity(capacity.min(1024))),
+            inner: Mutex::new(Inner {
+                lines: VecDeque::new(),
+                tx: None,
+            }),
             capacity,
-            tx,
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends a line and hands it to followers.
     pub fn push(&self, line: LogLine) {
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        if lines.len() == self.capacity {
-            lines.pop_front();
+        let mut inner = self.lock();
+        if inner.lines.len() >= self.capacity {
+            inner.lines.pop_front();
         }
         // Sent under the lock so a new follower sees each line exactly once: either in its snapshot or
         // from the channel.
-        let _ = self.tx.send(line.clone());
-        lines.push_back(line);
+        if let Some(tx) = &inner.tx {
+            if tx.receiver_count() == 0 {
+                inner.tx = None;
+            } else {
+                let _ = tx.send(line.clone());
+            }
+        }
+        if self.capacity > 0 {
+            inner.lines.push_back(line);
+        }
+    }
+
+    /// Whether a follower channel is allocated (for the memory test).
+    #[cfg(test)]
+    fn following(&self) -> bool {
+        self.lock().tx.is_some()
     }
 
     /// The lines matching `q` (history first, then new lines if `q.follow`).
@@ -49,9 +80,14 @@ impl LogBuffer {
         let since = q.since;
         let keep = move |l: &LogLine| since.is_none_or(|s| l.timestamp >= s);
         let (history, rx) = {
-            let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-            let rx = q.follow.then(|| self.tx.subscribe());
-            let matching: Vec<LogLine> = lines.iter().filter(|l| keep(l)).cloned().collect();
+            let mut inner = self.lock();
+            let rx = q.follow.then(|| {
+                inner
+                    .tx
+                    .get_or_insert_with(|| broadcast::channel(FOLLOW_BACKLOG).0)
+                    .subscribe()
+            });
+            let matching: Vec<LogLine> = inner.lines.iter().filter(|l| keep(l)).cloned().collect();
             (matching, rx)
         };
         let skip = q.tail.map_or(0, |t| history.len().saturating_sub(t));
@@ -130,6 +166,27 @@ mod tests {
         buf.push(line(0));
         let stream = buf.query(&query(None, Some(1), true));
         buf.push(line(1));
+        buf.push(line(2));
+        drop(buf);
+        let got = texts(stream.collect().await);
+        assert_eq!(got, ["line 0", "line 1", "line 2"]);
+    }
+
+    #[tokio::test]
+    async fn the_follower_channel_exists_only_while_followed() {
+        let buf = LogBuffer::new(100);
+        buf.push(line(0));
+        assert!(!buf.following(), "no channel before anyone follows");
+        let stream = buf.query(&query(None, None, true));
+        assert!(buf.following());
+        drop(stream);
+        buf.push(line(1));
+        assert!(
+            !buf.following(),
+            "dropped on the first push after the last follower left"
+        );
+        // A new follower after that still gets the history and new lines.
+        let stream = buf.query(&query(None, None, true));
         buf.push(line(2));
         drop(buf);
         let got = texts(stream.collect().await);

@@ -21,5 +21,10 @@ pub async fn info(_: Authorized, state: web::Data<AppState>) -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(crate::prom::CONTENT_TYPE)
-        .body(state.metrics.render() + &super::dag_metrics::render(&state) + crate::prom::EOF)
+        .body(
+            state.metrics.render()
+                + &state.requests.render()
+                + &super::dag_metrics::render(&state)
+                + crate::prom::EOF,
+        )
 }

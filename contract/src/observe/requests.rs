@@ -113,6 +113,27 @@ impl Requests {
             .unwrap_or_default()
     }
 
+    /// The Prometheus exposition ([`crate::prom`], without the end marker): requests in flight per
+    /// function, so a load or fault test can check they are back to 0 once the load stops (a guard that
+    /// is never dropped would keep the autoscaler scaling up for traffic that is gone).
+    pub fn render(&self) -> String {
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out = crate::prom::Snapshot::default();
+        let g = out.gauge(
+            "smiless_function_in_flight",
+            "Requests to a function the proxy has started and not yet ended.",
+        );
+        for (ns, fns) in map.iter() {
+            for (name, c) in fns {
+                g.sample(
+                    crate::prom::labels([("function", name), ("namespace", ns)]),
+                    c.sample().in_flight,
+                );
+            }
+        }
+        out.render()
+    }
+
     /// Keeps the counters of the functions `keep(namespace, name)` says still exist.
     pub fn retain(&self, mut keep: impl FnMut(&str, &str) -> bool) {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
@@ -144,6 +165,24 @@ mod tests {
         let s = r.sample("ns", "f");
         assert_eq!((s.started, s.in_flight), (2, 0));
         assert_eq!(r.sample("ns", "other"), Sample::default());
+    }
+
+    #[test]
+    fn in_flight_is_exposed_per_function() {
+        let r = Requests::default();
+        let held = r.start("ns", "f");
+        drop(r.start("ns", "g"));
+        let text = r.render();
+        assert!(
+            text.contains("smiless_function_in_flight{function=\"f\",namespace=\"ns\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("smiless_function_in_flight{function=\"g\",namespace=\"ns\"} 0"),
+            "{text}"
+        );
+        drop(held);
+        assert!(r.render().contains("{function=\"f\",namespace=\"ns\"} 0"));
     }
 
     #[test]

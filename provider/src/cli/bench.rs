@@ -1,4 +1,5 @@
-//! `smiless bench`: side-by-side benchmarks that print a table and ratios.
+//! `smiless bench`: side-by-side benchmarks that print a table and ratios, and `bench load`, the load
+//! client of the load and fault rig ([`load`]).
 //!
 //! `bench proxy` starts an upstream — a trivially cheap in-process actix server answering 200 "ok", and/or
 //! a real function replica (watchdog + `smiless-fn`, [`replica`]) — and the provider's full HTTP stack
@@ -25,6 +26,7 @@ use contract::catalog::Catalog;
 use contract::config::Config;
 use contract::types::FunctionDeployment;
 
+mod load;
 mod nginx;
 mod replica;
 
@@ -37,6 +39,18 @@ pub enum Command {
   smiless bench proxy --duration 10s --connections 16 --driver builtin
   smiless bench proxy --json")]
     Proxy(ProxyArgs),
+    /// Closed-loop HTTP load that survives faults: requests, req/s, p50/p99, errors by kind, outage.
+    #[command(
+        after_help = "Every failure is counted by kind and the connection re-opened, so a server killed and
+restarted mid-run shows as errors and an outage window (first failure -> first success after the
+last failure), not as an aborted run. Used by e2e/load.sh.
+
+Examples:
+  smiless bench load http://127.0.0.1:8080/function/echo --duration 60s --connections 32
+  SMILESS_LOAD_AUTH=admin:secret smiless bench load http://127.0.0.1:8080/system/functions --requests 1000
+  smiless bench load http://127.0.0.1:8080/function/image-query --method POST --body hello --json"
+    )]
+    Load(load::LoadArgs),
 }
 
 /// What the proxy forwards to.
@@ -93,6 +107,7 @@ pub struct ProxyArgs {
 pub fn run(cmd: Command) -> anyhow::Result<()> {
     match cmd {
         Command::Proxy(a) => proxy(&a),
+        Command::Load(a) => load::run(&a),
     }
 }
 

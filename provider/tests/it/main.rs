@@ -6,6 +6,7 @@ mod client;
 mod dag;
 mod gpu_check;
 mod kube_backend;
+mod load;
 mod profile;
 mod provider;
 mod replica_crash;
