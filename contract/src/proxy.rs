@@ -29,6 +29,7 @@ use http_body_util::{Either, Full, StreamBody};
 use hyper::header as hy;
 
 use crate::backend;
+use crate::observe::requests::Failure;
 use crate::state::AppState;
 
 /// Request bodies up to this size with a known length are read whole before forwarding.
@@ -280,6 +281,12 @@ async fn proxy(
         // Every try refused until the deadline, or sent and failed: faas-provider's answer to both.
         Err(e) => {
             tracing::debug!("upstream of {name}.{ns}: {e}");
+            let how = match e {
+                deliver::DeliverError::Failed(_) => Failure::Sent,
+                deliver::DeliverError::Unreachable(_) => Failure::Unreachable,
+                deliver::DeliverError::TimedOut => Failure::TimedOut,
+            };
+            state.requests.failed(&ns, name, how);
             return internal(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Can't reach service for: {name}."),

@@ -21,6 +21,32 @@ pub struct Counters {
     started: AtomicU64,
     ended: AtomicU64,
     busy_us: AtomicU64,
+    /// Requests that failed upstream, by [`Failure`] (in its order).
+    failed: [AtomicU64; 3],
+}
+
+/// How a proxied request failed upstream (`contract::proxy::deliver`): the retry rule replays only
+/// requests no replica saw, so a load or fault test can check that every failure was a sent one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Sent (some bytes written), then the connection failed: never replayed.
+    Sent,
+    /// No replica could be reached before the deadline: the request reached none.
+    Unreachable,
+    /// No response head before the deadline.
+    TimedOut,
+}
+
+impl Failure {
+    const ALL: [Failure; 3] = [Failure::Sent, Failure::Unreachable, Failure::TimedOut];
+
+    fn label(self) -> &'static str {
+        match self {
+            Failure::Sent => "sent",
+            Failure::Unreachable => "unreachable",
+            Failure::TimedOut => "timeout",
+        }
+    }
 }
 
 /// What the control loop reads of one function at one instant.
@@ -102,6 +128,11 @@ impl Requests {
         )
     }
 
+    /// A request to `name.namespace` failed upstream.
+    pub fn failed(&self, namespace: &str, name: &str, how: Failure) {
+        self.counters(namespace, name).failed[how as usize].fetch_add(1, Ordering::AcqRel);
+    }
+
     /// One function's counters now (all zero if it was never invoked).
     pub fn sample(&self, namespace: &str, name: &str) -> Sample {
         self.map
@@ -129,6 +160,24 @@ impl Requests {
                     crate::prom::labels([("function", name), ("namespace", ns)]),
                     c.sample().in_flight,
                 );
+            }
+        }
+        let f = out.counter(
+            "smiless_function_upstream_failures_total",
+            "Proxied requests that failed upstream, by kind: sent (written, then cut off; never replayed), unreachable (no replica reached before the deadline), timeout.",
+        );
+        for (ns, fns) in map.iter() {
+            for (name, c) in fns {
+                for how in Failure::ALL {
+                    f.sample(
+                        crate::prom::labels([
+                            ("function", name.as_str()),
+                            ("kind", how.label()),
+                            ("namespace", ns.as_str()),
+                        ]),
+                        c.failed[how as usize].load(Ordering::Acquire),
+                    );
+                }
             }
         }
         out.render()
@@ -183,6 +232,23 @@ mod tests {
         );
         drop(held);
         assert!(r.render().contains("{function=\"f\",namespace=\"ns\"} 0"));
+    }
+
+    #[test]
+    fn upstream_failures_are_counted_by_kind() {
+        let r = Requests::default();
+        r.failed("ns", "f", Failure::Sent);
+        r.failed("ns", "f", Failure::Sent);
+        r.failed("ns", "f", Failure::Unreachable);
+        let text = r.render();
+        let row = |kind: &str, n: u64| {
+            format!(
+                "smiless_function_upstream_failures_total{{function=\"f\",kind=\"{kind}\",namespace=\"ns\"}} {n}"
+            )
+        };
+        for (kind, n) in [("sent", 2), ("unreachable", 1), ("timeout", 0)] {
+            assert!(text.contains(&row(kind, n)), "{kind}: {text}");
+        }
     }
 
     #[test]
