@@ -180,7 +180,15 @@ pub async fn serve(
             }
             r.body(out.body)
         }
-        Err(e) => plain(e.status, e.message),
+        Err(e) => {
+            // A failed DAG request is rare and worth a line an operator sees at the default level.
+            tracing::warn!(
+                "DAG {name} request {call_id} failed ({}): {}",
+                e.status.as_u16(),
+                e.message
+            );
+            plain(e.status, e.message)
+        }
     }
 }
 
