@@ -302,10 +302,12 @@ pub fn run(args: Args) -> Result<()> {
         None => std::fs::read_to_string("stack.yml").unwrap_or_else(|_| EMBEDDED_STACK.to_owned()),
     };
     let mut deployments = stack::deployments(&text, args.time_scale)?;
+    // Discovered once: GPU discovery may initialise a driver.
+    let host = contract::backend::host::host();
     let dags = selected(&stack::dag_names(&deployments), &args.dags)?;
     if !args.no_deploy {
         let given = sla::parse(&args.sla)?;
-        for c in sla::apply(&mut deployments, &given, contract::backend::host::host())? {
+        for c in sla::apply(&mut deployments, &given, host)? {
             if let Some(note) = c.note().filter(|_| dags.contains(&c.dag)) {
                 eprintln!("smiless demo: {note}");
             }
@@ -315,7 +317,6 @@ pub fn run(args: Args) -> Result<()> {
         bail!("the stack declares no DAG (com.smiless.dag annotations)");
     }
     let traffic = traffic(&args, &dags, start, duration)?;
-    let host = contract::backend::host::host();
     let overcommit = match fit::parse(&args.overcommit)? {
         Some(f) => f,
         None if args.provider_url.is_some() => 1.0,

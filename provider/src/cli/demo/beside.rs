@@ -53,8 +53,8 @@ pub fn simulate(
     let profiles = ProfileSet::paper();
     let space = SearchSpace {
         hardware: contract::backend::host::space(host),
-        // The live planner runs batch 1 (docs/live.md).
-        batches: vec![1],
+        // As the live planner: only members that declare `com.smiless.batch` are batched.
+        batch_opt_in: true,
         ..SearchSpace::default()
     };
     let factory = crate::cli::sim::estimator::estimator_factory("recent")?;

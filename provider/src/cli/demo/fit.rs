@@ -3,8 +3,8 @@
 //! request more cores than there are, so at overcommit 1 the joint planner degrades some of them (on
 //! 2 cores: two of three are not deployed at 8 s). The emulated functions busy a core only while they
 //! infer and sit idle between requests, so the demo, by default, chooses the smallest factor of
-//! [`FACTORS`] at which the joint plan deploys every DAG at its SLA (at the nominal load the SLA
-//! choice uses), and says so before the replay. `--overcommit N` chooses instead; 1 shows the
+//! [`FACTORS`] at which the joint plan deploys every DAG at its SLA under the busiest minute of its
+//! trace ([`peak_load`]), and says so before the replay. `--overcommit N` chooses instead; 1 shows the
 //! degradation itself.
 use std::collections::BTreeMap;
 
@@ -89,8 +89,8 @@ pub fn choose(
     fit.context("no overcommit factor to try")
 }
 
-/// The DAGs the joint planner degrades on `host` × `factor` at batch 1, as the live planner runs the
-/// demo's functions, each DAG at its load in `loads` (absent: one request a minute).
+/// The DAGs the joint planner degrades on `host` × `factor`, batching only what the live planner
+/// batches (members that declare it), each DAG at its load in `loads` (absent: one request a minute).
 fn degraded_at(
     deployments: &[Value],
     host: contract::backend::host::Host,
@@ -107,7 +107,7 @@ fn degraded_at(
             let load = loads.get(&d.name).copied().unwrap_or(nominal);
             let mut input = PlanInput::new(d.clone(), &profiles, d.sla_s?, load).ok()?;
             input.space.hardware = cap.space(&contract::backend::host::space(host));
-            input.space.batches = vec![1];
+            input.space.batch_opt_in = true;
             Some(input)
         })
         .collect();
