@@ -46,8 +46,10 @@ fn parse_seed(bytes: &[u8]) -> Result<Req, String> {
 
 #[test]
 fn corpus_replays_cleanly() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-seeds");
-    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+    // Relative to the package root, where `cargo test` runs integration tests: a path baked in at
+    // compile time would name wherever the (shared, cached) test binary was first built.
+    let dir = Path::new("tests/fuzz-seeds");
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
         .expect("tests/fuzz-seeds exists")
         .flatten()
         .map(|e| e.path())
